@@ -1,0 +1,349 @@
+//! `config.json` (the architecture) and the sentence-transformers files around it
+//! (`sentence_bert_config.json`, `1_Pooling/config.json`, `modules.json`).
+
+use serde::{Deserialize, Serialize};
+
+use super::ModelFiles;
+
+/// What is wrong with a configuration file.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    /// The file is not JSON, or a field has the wrong type.
+    #[error("{file} is not a valid model configuration: {message} (line {line}, column {column})")]
+    Json {
+        /// The file name.
+        file: String,
+        /// What serde_json said.
+        message: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+    },
+    /// `model_type` names an architecture webtune does not implement.
+    #[error("config.json has model_type \"{found}\"; webtune supports: {supported}. Pick a checkpoint of a supported architecture (for example sentence-transformers/all-MiniLM-L6-v2)")]
+    UnsupportedModelType {
+        /// The model_type found.
+        found: String,
+        /// The model types webtune supports, comma-separated.
+        supported: String,
+    },
+    /// `model_type` is absent.
+    #[error("config.json has no \"model_type\"; is this a Hugging Face transformers config? webtune supports: {supported}")]
+    MissingModelType {
+        /// The model types webtune supports, comma-separated.
+        supported: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("config.json: {setting} = {value} is impossible: {reason}")]
+    Invalid {
+        /// The setting's name.
+        setting: &'static str,
+        /// Its value, as written.
+        value: String,
+        /// Why it cannot work.
+        reason: String,
+    },
+}
+
+/// The model types webtune implements, by Hugging Face `model_type`.
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert"];
+
+/// A parsed `config.json`, one variant per supported architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelConfig {
+    /// `model_type: "bert"` (BERT, MiniLM and other BERT-shaped encoders).
+    Bert(BertConfig),
+}
+
+impl ModelConfig {
+    /// Parses `config.json`, dispatching on `model_type`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        #[derive(Deserialize)]
+        struct Head {
+            model_type: Option<String>,
+        }
+        let head: Head = parse_json("config.json", bytes)?;
+        let supported = SUPPORTED_MODEL_TYPES.join(", ");
+        match head.model_type.as_deref() {
+            Some("bert") => {
+                let config: BertConfig = parse_json("config.json", bytes)?;
+                config.validate()?;
+                Ok(ModelConfig::Bert(config))
+            }
+            Some(other) => Err(ConfigError::UnsupportedModelType {
+                found: other.to_string(),
+                supported,
+            }),
+            None => Err(ConfigError::MissingModelType { supported }),
+        }
+    }
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(file: &str, bytes: &'a [u8]) -> Result<T, ConfigError> {
+    serde_json::from_slice(bytes).map_err(|e| ConfigError::Json {
+        file: file.to_string(),
+        message: strip_position(&e.to_string()),
+        line: e.line(),
+        column: e.column(),
+    })
+}
+
+/// serde_json appends " at line L column C"; the error prints the position itself.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The activation of the feed-forward block (`hidden_act`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HiddenAct {
+    /// GELU, erf form: what `transformers` means by "gelu" (`GELUActivation`).
+    Gelu,
+    /// GELU, tanh approximation ("gelu_new").
+    GeluNew,
+    /// GELU, tanh approximation as PyTorch computes it ("gelu_pytorch_tanh").
+    GeluPytorchTanh,
+    /// ReLU.
+    Relu,
+}
+
+/// The fields of a Hugging Face `BertConfig` that the encoder uses.
+/// Defaults are those of `transformers.BertConfig`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Size of the WordPiece vocabulary: rows of `embeddings.word_embeddings`.
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Number of transformer layers (`encoder.layer.N`).
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer; must divide `hidden_size`.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward block.
+    pub intermediate_size: usize,
+    /// Feed-forward activation.
+    #[serde(default = "default_act")]
+    pub hidden_act: HiddenAct,
+    /// Longest input in tokens: rows of `embeddings.position_embeddings`.
+    #[serde(default = "default_max_positions")]
+    pub max_position_embeddings: usize,
+    /// Segment vocabulary (2 for sentence pairs).
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Dropout after embeddings, attention output and feed-forward output, in training.
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities, in training.
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Id of the padding token.
+    #[serde(default)]
+    pub pad_token_id: u32,
+    /// Std of the normal initialiser for newly created weights.
+    #[serde(default = "default_init_range")]
+    pub initializer_range: f64,
+    /// Only "absolute" is implemented.
+    #[serde(default = "default_position_type")]
+    pub position_embedding_type: String,
+}
+
+fn default_act() -> HiddenAct {
+    HiddenAct::Gelu
+}
+fn default_max_positions() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_init_range() -> f64 {
+    0.02
+}
+fn default_position_type() -> String {
+    "absolute".to_string()
+}
+
+impl BertConfig {
+    /// Width of one attention head.
+    pub fn head_size(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ];
+        for (setting, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    value: "0".into(),
+                    reason: "it must be at least 1".into(),
+                });
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(ConfigError::Invalid {
+                setting: "num_attention_heads",
+                value: self.num_attention_heads.to_string(),
+                reason: format!(
+                    "it must divide hidden_size ({}) into equal heads",
+                    self.hidden_size
+                ),
+            });
+        }
+        for (setting, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    value: p.to_string(),
+                    reason: "a dropout probability must be in [0, 1)".into(),
+                });
+            }
+        }
+        if !(self.layer_norm_eps > 0.0) {
+            return Err(ConfigError::Invalid {
+                setting: "layer_norm_eps",
+                value: self.layer_norm_eps.to_string(),
+                reason: "it must be positive".into(),
+            });
+        }
+        if self.pad_token_id as usize >= self.vocab_size {
+            return Err(ConfigError::Invalid {
+                setting: "pad_token_id",
+                value: self.pad_token_id.to_string(),
+                reason: format!("it must be below vocab_size ({})", self.vocab_size),
+            });
+        }
+        if self.position_embedding_type != "absolute" {
+            return Err(ConfigError::Invalid {
+                setting: "position_embedding_type",
+                value: format!("\"{}\"", self.position_embedding_type),
+                reason: "webtune implements \"absolute\" position embeddings only".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How token states become one sentence vector (sentence-transformers' `Pooling` module).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pooling {
+    /// Mean over the tokens the attention mask keeps.
+    Mean,
+    /// The first token's ([CLS]) state.
+    Cls,
+    /// Element-wise maximum over the kept tokens.
+    Max,
+}
+
+/// The sentence-embedding pipeline around the encoder, read from the sentence-transformers
+/// files when present. A plain transformers folder gets mean pooling and L2 normalisation,
+/// the all-MiniLM-L6-v2 recipe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentenceEmbeddingConfig {
+    /// `max_seq_length` from `sentence_bert_config.json`, if the folder has one.
+    pub max_seq_length: Option<usize>,
+    /// The pooling mode of `1_Pooling/config.json` (mean when absent).
+    pub pooling: Pooling,
+    /// Whether `modules.json` lists a `Normalize` module (true when there is no modules.json).
+    pub normalize: bool,
+}
+
+impl SentenceEmbeddingConfig {
+    /// Reads the optional sentence-transformers files from `files`.
+    pub fn from_files(files: &ModelFiles) -> Result<Self, ConfigError> {
+        #[derive(Deserialize)]
+        struct SentenceBert {
+            max_seq_length: Option<usize>,
+        }
+        /// Both spellings: sentence-transformers up to 5 writes one boolean per mode,
+        /// version 6 writes `"pooling_mode": "mean"`.
+        #[derive(Deserialize)]
+        struct PoolingFile {
+            pooling_mode: Option<String>,
+            #[serde(default)]
+            pooling_mode_cls_token: bool,
+            #[serde(default)]
+            pooling_mode_mean_tokens: bool,
+            #[serde(default)]
+            pooling_mode_max_tokens: bool,
+            #[serde(default)]
+            pooling_mode_mean_sqrt_len_tokens: bool,
+        }
+        #[derive(Deserialize)]
+        struct ModuleEntry {
+            #[serde(rename = "type")]
+            kind: String,
+        }
+
+        let max_seq_length = match files.get("sentence_bert_config.json") {
+            Some(bytes) => parse_json::<SentenceBert>("sentence_bert_config.json", bytes)?.max_seq_length,
+            None => None,
+        };
+        let pooling = match files.get("1_Pooling/config.json") {
+            None => Pooling::Mean,
+            Some(bytes) => {
+                let p: PoolingFile = parse_json("1_Pooling/config.json", bytes)?;
+                let modes = match &p.pooling_mode {
+                    Some(mode) => vec![mode.clone()],
+                    None => [
+                        (p.pooling_mode_mean_tokens, "mean"),
+                        (p.pooling_mode_cls_token, "cls"),
+                        (p.pooling_mode_max_tokens, "max"),
+                        (p.pooling_mode_mean_sqrt_len_tokens, "mean_sqrt_len_tokens"),
+                    ]
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, m)| m.to_string())
+                    .collect(),
+                };
+                match modes.as_slice() {
+                    [mode] if mode == "mean" => Pooling::Mean,
+                    [mode] if mode == "cls" => Pooling::Cls,
+                    [mode] if mode == "max" => Pooling::Max,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            setting: "1_Pooling/config.json pooling mode",
+                            value: format!("{modes:?}"),
+                            reason: "webtune pools with exactly one of mean, cls or max".into(),
+                        });
+                    }
+                }
+            }
+        };
+        let normalize = match files.get("modules.json") {
+            None => true,
+            Some(bytes) => parse_json::<Vec<ModuleEntry>>("modules.json", bytes)?
+                .iter()
+                .any(|m| m.kind.ends_with(".Normalize")),
+        };
+        Ok(Self {
+            max_seq_length,
+            pooling,
+            normalize,
+        })
+    }
+}

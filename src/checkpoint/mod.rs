@@ -1,0 +1,12 @@
+//! Hugging Face model files in: `config.json`, `model.safetensors` and `tokenizer.json`,
+//! all read from bytes so that a folder, a `fetch` and a file picker share one loader.
+
+mod config;
+mod files;
+mod tokenizer;
+mod weights;
+
+pub use config::{BertConfig, ConfigError, HiddenAct, ModelConfig, SentenceEmbeddingConfig, Pooling};
+pub use files::{FileError, KNOWN_FILES, ModelFiles};
+pub use tokenizer::{EncodedBatch, TextInput, TextTokenizer, TokenizerError};
+pub use weights::{WeightError, Weights};

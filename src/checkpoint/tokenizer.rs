@@ -1,0 +1,189 @@
+//! `tokenizer.json` through the `tokenizers` crate: truncation to a chosen length and
+//! padding to the longest member of each batch (webtune's choice, whatever padding the
+//! file itself carries: all-MiniLM-L6-v2's pads every input to 128).
+
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+/// What went wrong reading `tokenizer.json` or encoding text.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TokenizerError {
+    /// The file cannot be parsed.
+    #[error("tokenizer.json cannot be read: {0}; is it a Hugging Face `tokenizers` file (saved by a fast tokenizer)?")]
+    Unreadable(String),
+    /// The chosen maximum length is impossible.
+    #[error("max length {max_length} is impossible: {reason}")]
+    MaxLength {
+        /// The requested length.
+        max_length: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The tokenizer failed on one input.
+    #[error("cannot tokenise input {index}: {message}")]
+    Encode {
+        /// 0-based index of the input in its batch.
+        index: usize,
+        /// The tokenizers crate's message.
+        message: String,
+    },
+}
+
+/// One input: a text, or a pair of texts (sentence-pair tasks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextInput {
+    /// The (first) text.
+    pub text: String,
+    /// The second text of a pair, if any.
+    pub pair: Option<String>,
+}
+
+impl TextInput {
+    /// A single text.
+    pub fn single(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            pair: None,
+        }
+    }
+}
+
+/// A batch ready for the model: rows padded to the longest member.
+/// `input_ids`, `attention_mask` and `token_type_ids` are row-major `[batch, seq_len]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncodedBatch {
+    /// Each input's token ids after truncation, without padding.
+    pub ids: Vec<Vec<u32>>,
+    /// Padded ids, `[batch, seq_len]`.
+    pub input_ids: Vec<i64>,
+    /// 1 for real tokens, 0 for padding, `[batch, seq_len]`.
+    pub attention_mask: Vec<i64>,
+    /// Segment ids (0 for the first text, 1 for the second of a pair), `[batch, seq_len]`.
+    pub token_type_ids: Vec<i64>,
+    /// Number of inputs.
+    pub batch_size: usize,
+    /// Length of the longest input: the padded width.
+    pub seq_len: usize,
+}
+
+/// A tokenizer configured for webtune: truncation at `max_length`, no built-in padding.
+#[derive(Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    pad_id: u32,
+    max_length: usize,
+}
+
+impl std::fmt::Debug for TextTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextTokenizer")
+            .field("pad_id", &self.pad_id)
+            .field("max_length", &self.max_length)
+            .finish()
+    }
+}
+
+impl TextTokenizer {
+    /// Reads `tokenizer.json` bytes. `fallback_pad_id` (config.json's `pad_token_id`) is used
+    /// when the file names no padding token and has no `[PAD]`.
+    pub fn from_bytes(
+        bytes: &[u8],
+        max_length: usize,
+        fallback_pad_id: u32,
+    ) -> Result<Self, TokenizerError> {
+        let mut inner =
+            Tokenizer::from_bytes(bytes).map_err(|e| TokenizerError::Unreadable(e.to_string()))?;
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| inner.token_to_id("[PAD]"))
+            .unwrap_or(fallback_pad_id);
+        inner.with_padding(None);
+        let mut tokenizer = Self {
+            inner,
+            pad_id,
+            max_length: 0,
+        };
+        tokenizer.set_max_length(max_length)?;
+        Ok(tokenizer)
+    }
+
+    /// The truncation length in tokens, special tokens included.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// The id used for padding.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// Changes the truncation length.
+    pub fn set_max_length(&mut self, max_length: usize) -> Result<(), TokenizerError> {
+        if max_length < 2 {
+            return Err(TokenizerError::MaxLength {
+                max_length,
+                reason: "it must leave room for [CLS] and [SEP] (at least 2)".into(),
+            });
+        }
+        self.inner
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| TokenizerError::MaxLength {
+                max_length,
+                reason: e.to_string(),
+            })?;
+        self.max_length = max_length;
+        Ok(())
+    }
+
+    /// Token ids of one input after truncation, with special tokens, without padding;
+    /// also returns its segment ids.
+    fn encode_one(&self, index: usize, input: &TextInput) -> Result<(Vec<u32>, Vec<u32>), TokenizerError> {
+        let result = match &input.pair {
+            None => self.inner.encode(input.text.as_str(), true),
+            Some(pair) => self.inner.encode((input.text.as_str(), pair.as_str()), true),
+        };
+        let encoding = result.map_err(|e| TokenizerError::Encode {
+            index,
+            message: e.to_string(),
+        })?;
+        Ok((encoding.get_ids().to_vec(), encoding.get_type_ids().to_vec()))
+    }
+
+    /// Encodes a batch and pads it to its longest member. An empty batch has `seq_len` 0.
+    pub fn encode_batch(&self, inputs: &[TextInput]) -> Result<EncodedBatch, TokenizerError> {
+        let mut ids = Vec::with_capacity(inputs.len());
+        let mut types = Vec::with_capacity(inputs.len());
+        for (index, input) in inputs.iter().enumerate() {
+            let (i, t) = self.encode_one(index, input)?;
+            ids.push(i);
+            types.push(t);
+        }
+        let seq_len = ids.iter().map(Vec::len).max().unwrap_or(0);
+        let n = inputs.len() * seq_len;
+        let mut input_ids = Vec::with_capacity(n);
+        let mut attention_mask = Vec::with_capacity(n);
+        let mut token_type_ids = Vec::with_capacity(n);
+        for (row, row_types) in ids.iter().zip(&types) {
+            let pad = seq_len - row.len();
+            input_ids.extend(row.iter().map(|&id| id as i64));
+            input_ids.extend(std::iter::repeat_n(self.pad_id as i64, pad));
+            attention_mask.extend(std::iter::repeat_n(1, row.len()));
+            attention_mask.extend(std::iter::repeat_n(0, pad));
+            token_type_ids.extend(row_types.iter().map(|&t| t as i64));
+            token_type_ids.extend(std::iter::repeat_n(0, pad));
+        }
+        Ok(EncodedBatch {
+            ids,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            batch_size: inputs.len(),
+            seq_len,
+        })
+    }
+}

@@ -1,0 +1,303 @@
+//! BERT encoder, following `transformers/models/bert/modeling_bert.py`.
+//! Struct and field names mirror the checkpoint's tensor names, so
+//! `encoder.layer.3.attention.self.query.weight` is `encoder.layer[3].attention.self_attention.query.weight`.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::{Int, Tensor};
+
+use super::layers::{LayerNorm, TensorLoader};
+use crate::checkpoint::{BertConfig, HiddenAct, WeightError};
+
+/// Word, position and token-type embeddings, summed, then LayerNorm and dropout
+/// (`BertEmbeddings`).
+#[derive(Module, Debug)]
+pub struct BertEmbeddings {
+    /// `embeddings.word_embeddings`, `[vocab_size, hidden]`.
+    pub word_embeddings: Embedding,
+    /// `embeddings.position_embeddings`, `[max_position_embeddings, hidden]`.
+    pub position_embeddings: Embedding,
+    /// `embeddings.token_type_embeddings`, `[type_vocab_size, hidden]`.
+    pub token_type_embeddings: Embedding,
+    /// `embeddings.LayerNorm`.
+    pub layer_norm: LayerNorm,
+    /// `hidden_dropout_prob`.
+    pub dropout: Dropout,
+}
+
+impl BertEmbeddings {
+    /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`.
+    /// Positions are `0..seq` (absolute position embeddings).
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let [_, seq] = input_ids.dims();
+        let device = input_ids.device();
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
+        let embedded = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(token_type_ids);
+        self.dropout.forward(self.layer_norm.forward(embedded))
+    }
+}
+
+/// Multi-head scaled dot-product self-attention (`BertSelfAttention`).
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    /// `….attention.self.query`, hidden → hidden.
+    pub query: Linear,
+    /// `….attention.self.key`, hidden → hidden.
+    pub key: Linear,
+    /// `….attention.self.value`, hidden → hidden.
+    pub value: Linear,
+    /// `attention_probs_dropout_prob`, on the attention probabilities.
+    pub dropout: Dropout,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl BertSelfAttention {
+    /// `hidden`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, 1, seq]`, 0 where a key is
+    /// attended and the most negative f32 where it is padding → `[batch, seq, hidden]`.
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let [batch, seq, width] = hidden.dims();
+        let head = width / self.num_heads;
+        let split = |x: Tensor<3>| x.reshape([batch, seq, self.num_heads, head]).swap_dims(1, 2);
+        let q = split(self.query.forward(hidden.clone()));
+        let k = split(self.key.forward(hidden.clone()));
+        let v = split(self.value.forward(hidden));
+        // [batch, heads, seq, seq]; the mask is added before the softmax, as in
+        // modeling_bert.py's eager attention.
+        let scores = q.matmul(k.swap_dims(2, 3)) / (head as f64).sqrt() + mask_bias;
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, width])
+    }
+}
+
+/// Projection, dropout, residual and LayerNorm after attention (`BertSelfOutput`).
+#[derive(Module, Debug)]
+pub struct BertSelfOutput {
+    /// `….attention.output.dense`, hidden → hidden.
+    pub dense: Linear,
+    /// `….attention.output.LayerNorm`.
+    pub layer_norm: LayerNorm,
+    /// `hidden_dropout_prob`.
+    pub dropout: Dropout,
+}
+
+impl BertSelfOutput {
+    /// `[batch, seq, hidden]` (attention result) + residual → `[batch, seq, hidden]`.
+    pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        let projected = self.dropout.forward(self.dense.forward(hidden));
+        self.layer_norm.forward(projected + residual)
+    }
+}
+
+/// Self-attention and its output block (`BertAttention`).
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    /// `….attention.self` (`self` is a Rust keyword).
+    pub self_attention: BertSelfAttention,
+    /// `….attention.output`.
+    pub output: BertSelfOutput,
+}
+
+impl BertAttention {
+    /// `[batch, seq, hidden]` → `[batch, seq, hidden]`.
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let attended = self.self_attention.forward(hidden.clone(), mask_bias);
+        self.output.forward(attended, hidden)
+    }
+}
+
+/// The activation of the feed-forward block.
+#[derive(Module, Debug)]
+pub struct Activation {
+    /// Which function.
+    #[module(skip)]
+    pub kind: HiddenAct,
+}
+
+impl Activation {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        match self.kind {
+            // transformers' "gelu" is the exact erf form (activations.py, GELUActivation).
+            HiddenAct::Gelu => gelu(x),
+            HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => gelu_approximate(x),
+            HiddenAct::Relu => relu(x),
+        }
+    }
+}
+
+/// First half of the feed-forward block (`BertIntermediate`).
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    /// `….intermediate.dense`, hidden → intermediate.
+    pub dense: Linear,
+    /// `hidden_act`.
+    pub activation: Activation,
+}
+
+/// Second half of the feed-forward block with residual and LayerNorm (`BertOutput`).
+#[derive(Module, Debug)]
+pub struct BertOutput {
+    /// `….output.dense`, intermediate → hidden.
+    pub dense: Linear,
+    /// `….output.LayerNorm`.
+    pub layer_norm: LayerNorm,
+    /// `hidden_dropout_prob`.
+    pub dropout: Dropout,
+}
+
+/// One transformer layer (`BertLayer`): post-LayerNorm attention then feed-forward.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    /// `encoder.layer.N.attention`.
+    pub attention: BertAttention,
+    /// `encoder.layer.N.intermediate`.
+    pub intermediate: BertIntermediate,
+    /// `encoder.layer.N.output`.
+    pub output: BertOutput,
+}
+
+impl BertLayer {
+    /// `[batch, seq, hidden]` → `[batch, seq, hidden]`.
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+        let attended = self.attention.forward(hidden, mask_bias);
+        let widened = self
+            .intermediate
+            .activation
+            .forward(self.intermediate.dense.forward(attended.clone()));
+        let narrowed = self.output.dropout.forward(self.output.dense.forward(widened));
+        self.output.layer_norm.forward(narrowed + attended)
+    }
+}
+
+/// The stack of layers (`BertEncoder`).
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    /// `encoder.layer.N`.
+    pub layer: Vec<BertLayer>,
+}
+
+/// tanh(dense([CLS] state)) (`BertPooler`), used by sequence-classification heads.
+#[derive(Module, Debug)]
+pub struct BertPooler {
+    /// `pooler.dense`, hidden → hidden.
+    pub dense: Linear,
+}
+
+impl BertPooler {
+    /// `[batch, seq, hidden]` → `[batch, hidden]`, from the first token.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, width] = hidden.dims();
+        let first = hidden.narrow(1, 0, 1).reshape([batch, width]);
+        self.dense.forward(first).tanh()
+    }
+}
+
+/// The BERT encoder with its optional pooler (`BertModel`).
+#[derive(Module, Debug)]
+pub struct BertModel {
+    /// `embeddings.*`.
+    pub embeddings: BertEmbeddings,
+    /// `encoder.*`.
+    pub encoder: BertEncoder,
+    /// `pooler.*`, when the checkpoint has one.
+    pub pooler: Option<BertPooler>,
+}
+
+impl BertModel {
+    /// Reads every encoder tensor of `config` from the loader's checkpoint; the pooler is
+    /// read when present.
+    pub(crate) fn load(config: &BertConfig, load: &mut TensorLoader<'_>) -> Result<Self, WeightError> {
+        let h = config.hidden_size;
+        let dropout = |p: f64| DropoutConfig::new(p).init();
+        let embeddings = BertEmbeddings {
+            word_embeddings: load.embedding("embeddings.word_embeddings", config.vocab_size, h)?,
+            position_embeddings: load.embedding(
+                "embeddings.position_embeddings",
+                config.max_position_embeddings,
+                h,
+            )?,
+            token_type_embeddings: load.embedding(
+                "embeddings.token_type_embeddings",
+                config.type_vocab_size,
+                h,
+            )?,
+            layer_norm: load.layer_norm("embeddings.LayerNorm", h, config.layer_norm_eps)?,
+            dropout: dropout(config.hidden_dropout_prob),
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for n in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{n}");
+            layers.push(BertLayer {
+                attention: BertAttention {
+                    self_attention: BertSelfAttention {
+                        query: load.linear(&format!("{p}.attention.self.query"), h, h)?,
+                        key: load.linear(&format!("{p}.attention.self.key"), h, h)?,
+                        value: load.linear(&format!("{p}.attention.self.value"), h, h)?,
+                        dropout: dropout(config.attention_probs_dropout_prob),
+                        num_heads: config.num_attention_heads,
+                    },
+                    output: BertSelfOutput {
+                        dense: load.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                        layer_norm: load.layer_norm(
+                            &format!("{p}.attention.output.LayerNorm"),
+                            h,
+                            config.layer_norm_eps,
+                        )?,
+                        dropout: dropout(config.hidden_dropout_prob),
+                    },
+                },
+                intermediate: BertIntermediate {
+                    dense: load.linear(&format!("{p}.intermediate.dense"), h, config.intermediate_size)?,
+                    activation: Activation {
+                        kind: config.hidden_act,
+                    },
+                },
+                output: BertOutput {
+                    dense: load.linear(&format!("{p}.output.dense"), config.intermediate_size, h)?,
+                    layer_norm: load.layer_norm(&format!("{p}.output.LayerNorm"), h, config.layer_norm_eps)?,
+                    dropout: dropout(config.hidden_dropout_prob),
+                },
+            });
+        }
+        let pooler = if load.has("pooler.dense") {
+            Some(BertPooler {
+                dense: load.linear("pooler.dense", h, h)?,
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            embeddings,
+            encoder: BertEncoder { layer: layers },
+            pooler,
+        })
+    }
+
+    /// Runs the encoder. `input_ids`, `token_type_ids`, `attention_mask` (1 keep, 0 pad):
+    /// `[batch, seq]` → last hidden state `[batch, seq, hidden]`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> Tensor<3> {
+        let mask_bias = attention_bias(attention_mask);
+        let mut hidden = self.embeddings.forward(input_ids, token_type_ids);
+        for layer in &self.encoder.layer {
+            hidden = layer.forward(hidden, mask_bias.clone());
+        }
+        hidden
+    }
+}
+
+/// The padding mask as an additive bias, converted once at the model boundary:
+/// `[batch, seq]` of 1/0 → `[batch, 1, 1, seq]` of 0 / `f32::MIN`, the value
+/// transformers uses (`torch.finfo(dtype).min`, modeling_attn_mask_utils.py).
+pub fn attention_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    let keep = attention_mask.float().reshape([batch, 1, 1, seq]);
+    (keep.neg() + 1.0) * f32::MIN
+}

@@ -1,0 +1,32 @@
+//! The error of loading or running a model.
+
+use crate::checkpoint::{ConfigError, FileError, TokenizerError, WeightError};
+
+/// Why a model could not be loaded or run. Each variant's message names the file,
+/// tensor or setting involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A required file is missing.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// config.json (or a sentence-transformers file) is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// model.safetensors is wrong.
+    #[error(transparent)]
+    Weights(#[from] WeightError),
+    /// tokenizer.json is wrong, or a text cannot be tokenised.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The chosen maximum length does not fit the model.
+    #[error("max length {requested} is impossible: the model has {available} position embeddings (max_position_embeddings in config.json); choose {available} or less")]
+    MaxLength {
+        /// The requested length.
+        requested: usize,
+        /// The model's limit.
+        available: usize,
+    },
+    /// Reading a result back from the device failed (device lost, out of memory).
+    #[error("reading results from the device failed: {0}")]
+    Readback(String),
+}

