@@ -1,5 +1,7 @@
 //! Bad model input: each problem gets its own message naming the file, tensor or setting.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::path::Path;
 
 use webtune::checkpoint::ModelFiles;

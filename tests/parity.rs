@@ -2,6 +2,8 @@
 //! within cosine 0.9999 and 1e-4, for the tiny random BERT (F32, F16, BF16, `bert.`-prefixed)
 //! and the real all-MiniLM-L6-v2.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use std::path::{Path, PathBuf};

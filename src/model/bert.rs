@@ -301,3 +301,91 @@ pub fn attention_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
     let keep = attention_mask.float().reshape([batch, 1, 1, seq]);
     (keep.neg() + 1.0) * f32::MIN
 }
+
+/// A parameter under its transformers name. `transpose` marks Linear weights, which burn
+/// keeps as `[d_in, d_out]` and PyTorch as `[d_out, d_in]`.
+#[derive(Clone, Debug)]
+pub struct NamedTensor {
+    /// The checkpoint name (`bert.encoder.layer.0.attention.self.query.weight`).
+    pub name: String,
+    /// The values on the device: rank 1 or 2, flattened to rank 2 (`[1, n]` for vectors).
+    pub tensor: Tensor<2>,
+    /// The shape the checkpoint stores.
+    pub shape: Vec<usize>,
+    /// Whether the stored tensor is the transpose of `tensor`.
+    pub transpose: bool,
+}
+
+fn vector(name: String, t: Tensor<1>) -> NamedTensor {
+    let [n] = t.dims();
+    NamedTensor {
+        name,
+        tensor: t.reshape([1, n]),
+        shape: vec![n],
+        transpose: false,
+    }
+}
+
+/// `{name}.weight` and `{name}.bias` of a Linear layer.
+pub fn linear_tensors(name: &str, linear: &Linear) -> Vec<NamedTensor> {
+    let w = linear.weight.val();
+    let [d_in, d_out] = w.dims();
+    let mut out = vec![NamedTensor {
+        name: format!("{name}.weight"),
+        tensor: w,
+        shape: vec![d_out, d_in],
+        transpose: true,
+    }];
+    if let Some(b) = &linear.bias {
+        out.push(vector(format!("{name}.bias"), b.val()));
+    }
+    out
+}
+
+fn layer_norm_tensors(name: &str, ln: &LayerNorm) -> Vec<NamedTensor> {
+    vec![
+        vector(format!("{name}.weight"), ln.weight.val()),
+        vector(format!("{name}.bias"), ln.bias.val()),
+    ]
+}
+
+fn embedding_tensor(name: &str, e: &Embedding) -> NamedTensor {
+    let w = e.weight.val();
+    let dims = w.dims();
+    NamedTensor {
+        name: format!("{name}.weight"),
+        tensor: w,
+        shape: dims.to_vec(),
+        transpose: false,
+    }
+}
+
+impl BertModel {
+    /// Every parameter under its transformers name, each prefixed with `prefix`
+    /// (`"bert."` inside a task model): the inverse of [`BertModel::load`].
+    pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
+        let e = &self.embeddings;
+        let mut out = vec![
+            embedding_tensor(&format!("{prefix}embeddings.word_embeddings"), &e.word_embeddings),
+            embedding_tensor(&format!("{prefix}embeddings.position_embeddings"), &e.position_embeddings),
+            embedding_tensor(&format!("{prefix}embeddings.token_type_embeddings"), &e.token_type_embeddings),
+        ];
+        out.extend(layer_norm_tensors(&format!("{prefix}embeddings.LayerNorm"), &e.layer_norm));
+        for (n, layer) in self.encoder.layer.iter().enumerate() {
+            let p = format!("{prefix}encoder.layer.{n}");
+            let a = &layer.attention;
+            out.extend(linear_tensors(&format!("{p}.attention.self.query"), &a.self_attention.query));
+            out.extend(linear_tensors(&format!("{p}.attention.self.key"), &a.self_attention.key));
+            out.extend(linear_tensors(&format!("{p}.attention.self.value"), &a.self_attention.value));
+            out.extend(linear_tensors(&format!("{p}.attention.output.dense"), &a.output.dense));
+            out.extend(layer_norm_tensors(&format!("{p}.attention.output.LayerNorm"), &a.output.layer_norm));
+            out.extend(linear_tensors(&format!("{p}.intermediate.dense"), &layer.intermediate.dense));
+            out.extend(linear_tensors(&format!("{p}.output.dense"), &layer.output.dense));
+            out.extend(layer_norm_tensors(&format!("{p}.output.LayerNorm"), &layer.output.layer_norm));
+        }
+        if let Some(pooler) = &self.pooler {
+            out.extend(linear_tensors(&format!("{prefix}pooler.dense"), &pooler.dense));
+        }
+        out
+    }
+}

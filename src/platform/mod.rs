@@ -15,4 +15,4 @@ pub use gpu::webgpu_device;
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::{FolderError, read_model_folder};
 #[cfg(target_arch = "wasm32")]
-pub use web::{fetch_bytes, fetch_model_files};
+pub use web::{fetch_bytes, fetch_model_files, yield_to_browser};

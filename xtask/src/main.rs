@@ -65,6 +65,11 @@ fn describe(cmd: &Command) -> String {
     s
 }
 
+/// Cargo's target folder (CARGO_TARGET_DIR when set, as in CI).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -95,7 +100,7 @@ fn test(args: &[String]) -> Result {
     }
     let tools = tools::build_tools(&root)?;
     let browser = tools::browser()?;
-    let webdriver = root.join("target").join("webdriver.json");
+    let webdriver = target_dir(&root).join("webdriver.json");
     std::fs::create_dir_all(webdriver.parent().unwrap()).map_err(|e| e.to_string())?;
     std::fs::write(&webdriver, browser.webdriver_json()).map_err(|e| e.to_string())?;
     run(cargo()

@@ -1,0 +1,110 @@
+//! Type a sentence, see its embedding.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::state::{Phase, Studio};
+
+const EXAMPLE: &str = "webtune turns a sentence into a vector, right here in the browser.";
+
+/// One embedding, summarised for display.
+#[derive(Clone, Debug, PartialEq)]
+struct Shown {
+    tokens: usize,
+    width: usize,
+    norm: f32,
+    head: Vec<f32>,
+    millis: f64,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// The text box and the embedding it gives.
+#[component]
+pub fn EmbedPanel() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    let text = RwSignal::new(EXAMPLE.to_string());
+    let shown = RwSignal::new(None::<Shown>);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let first = StoredValue::new(true);
+
+    let embed = move || {
+        let Some(embedder) = studio.embedder.get_value() else { return };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let input = text.get_untracked();
+        spawn_local(async move {
+            let started = now_ms();
+            match embedder.embed(&[input]).await {
+                Ok(mut out) => {
+                    let e = out.remove(0);
+                    let norm = e.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    let millis = now_ms() - started;
+                    if first.get_value() {
+                        first.set_value(false);
+                        web_sys::console::log_1(
+                            &format!("webtune: first embedding {:.0} ms after page load", now_ms()).into(),
+                        );
+                    }
+                    shown.set(Some(Shown {
+                        tokens: e.ids.len(),
+                        width: e.vector.len(),
+                        norm,
+                        head: e.vector.iter().take(8).copied().collect(),
+                        millis,
+                    }));
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(format!("Embedding failed: {e}"))),
+            }
+            busy.set(false);
+        });
+    };
+
+    // Embed the example as soon as the model is ready.
+    Effect::new(move |_| {
+        if studio.phase.get() == Phase::Ready {
+            embed();
+        }
+    });
+
+    view! {
+        <section class="card" aria-labelledby="embed-title">
+            <h2 id="embed-title">"Embed a sentence"</h2>
+            <p class="hint">
+                {move || studio.model.get().map(|m| format!(
+                    "all-MiniLM-L6-v2 · {:.1} M parameters · {} layers · {}-dim · up to {} tokens",
+                    m.parameters as f64 / 1e6, m.layers, m.hidden_size, m.max_length
+                ))}
+            </p>
+            <form on:submit=move |ev| { ev.prevent_default(); embed(); }>
+                <label for="sentence">"Sentence"</label>
+                <textarea id="sentence" rows="3"
+                    prop:value=move || text.get()
+                    on:input=move |ev| text.set(event_target_value(&ev))></textarea>
+                <button type="submit" disabled=move || studio.phase.get() != Phase::Ready || busy.get()>
+                    {move || if busy.get() { "Embedding…" } else { "Embed" }}
+                </button>
+            </form>
+            {move || error.get().map(|e| view! { <p class="status error">{e}</p> })}
+            {move || shown.get().map(|s| view! {
+                <dl class="result" id="embedding">
+                    <dt>"Tokens"</dt><dd id="token-count">{s.tokens}</dd>
+                    <dt>"Dimensions"</dt><dd id="dimensions">{s.width}</dd>
+                    <dt>"L2 norm"</dt><dd id="norm">{format!("{:.4}", s.norm)}</dd>
+                    <dt>"First values"</dt>
+                    <dd id="first-values"><code>{s.head.iter().map(|v| format!("{v:+.4}")).collect::<Vec<_>>().join("  ")}</code></dd>
+                    <dt>"Time"</dt><dd>{format!("{:.0} ms", s.millis)}</dd>
+                </dl>
+            })}
+        </section>
+    }
+}

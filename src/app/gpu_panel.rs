@@ -1,0 +1,46 @@
+//! The collapsible "GPU" panel: adapter, backend and the limits the device got.
+
+use leptos::prelude::*;
+
+use super::state::Studio;
+
+/// Adapter name, backend, type and limits (device value next to the adapter's maximum).
+#[component]
+pub fn GpuPanel() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    view! {
+        <details class="card gpu" id="gpu-panel">
+            <summary>
+                "GPU: "
+                {move || match (studio.gpu.get(), studio.gpu_missing.get()) {
+                    (Some(info), _) => info.summary(),
+                    (None, Some(_)) => "none — running on the CPU (slow)".to_string(),
+                    (None, None) => "starting…".to_string(),
+                }}
+            </summary>
+            {move || studio.gpu_missing.get().map(|reason| view! {
+                <p class="status error">
+                    "WebGPU is not available in this browser (" {reason} "). webtune runs on the CPU instead, which is much slower. "
+                    "WebGPU is on by default in Chrome and Edge 113+ on Windows, macOS and ChromeOS; on Linux start Chrome with "
+                    <code>"--enable-unsafe-webgpu"</code> "; in Firefox 141+ and Safari 26+ it is on by default."
+                </p>
+            })}
+            {move || studio.gpu.get().map(|info| view! {
+                <dl class="facts">
+                    <dt>"Adapter"</dt><dd>{if info.name.is_empty() { "(not disclosed by the browser)".to_string() } else { info.name.clone() }}</dd>
+                    <dt>"Backend"</dt><dd id="gpu-backend">{info.backend.clone()}</dd>
+                    <dt>"Type"</dt><dd>{info.device_type.clone()}</dd>
+                    <dt>"Driver"</dt><dd>{info.driver.clone()}</dd>
+                </dl>
+                <table class="limits">
+                    <thead><tr><th scope="col">"Limit"</th><th scope="col">"Device"</th><th scope="col">"Adapter maximum"</th></tr></thead>
+                    <tbody>
+                        {info.limits.iter().map(|l| view! {
+                            <tr><td>{l.name}</td><td>{l.device}</td><td>{l.adapter}</td></tr>
+                        }).collect::<Vec<_>>()}
+                    </tbody>
+                </table>
+            })}
+        </details>
+    }
+}

@@ -1,0 +1,37 @@
+//! Browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader):
+//! the device has the adapter's limits, and the tiny BERT matches sentence-transformers.
+//! Run by `cargo xtask test`.
+
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::{Parity, assert_matches, reference};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use webtune::model::SentenceEmbedder;
+use webtune::platform::{fetch_bytes, fetch_model_files, webgpu_device};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The WebGPU spec's default maxStorageBufferBindingSize (128 MiB): a device left at the
+/// defaults could not bind all-MiniLM-L6-v2's 47 MB embedding table plus larger models'.
+const SPEC_DEFAULT_BINDING: u64 = 128 << 20;
+
+#[wasm_bindgen_test]
+async fn tiny_bert_matches_reference_on_webgpu() {
+    let (device, info) = webgpu_device().await.expect("a WebGPU adapter");
+    web_sys::console::log_1(&format!("adapter: {info:?}").into());
+    assert_eq!(info.backend, "BrowserWebGpu", "must run on WebGPU, not a CPU fallback");
+    assert!(info.has_adapter_limits(), "device limits differ from the adapter's: {:?}", info.limits);
+    let binding = info.limit("maxStorageBufferBindingSize").unwrap();
+    assert!(binding.device > SPEC_DEFAULT_BINDING, "binding limit left at the spec default: {binding:?}");
+
+    let files = fetch_model_files("/tests/fixtures/tiny-bert/", |_, _| {}).await.unwrap();
+    let parity = fetch_bytes("/tests/fixtures/tiny-bert.parity.json").await.unwrap().unwrap();
+    let parity = Parity::parse(std::str::from_utf8(&parity).unwrap());
+    let (model, report) = SentenceEmbedder::load(&files, &device, None).unwrap();
+    assert_eq!(report.max_length, 32);
+    let got = model.embed(&parity.texts()).await.unwrap();
+    let (cos, diff) = assert_matches("tiny-bert on WebGPU", &got, &parity.cases, &reference(&parity.cases), 1e-4);
+    web_sys::console::log_1(&format!("tiny-bert on WebGPU: worst cosine {cos}, worst max abs diff {diff}").into());
+}
