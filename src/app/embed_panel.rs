@@ -15,6 +15,7 @@ struct Shown {
     norm: f32,
     head: Vec<f32>,
     millis: f64,
+    since_load: f64,
 }
 
 fn now_ms() -> f64 {
@@ -47,11 +48,12 @@ pub fn EmbedPanel() -> impl IntoView {
                 Ok(mut out) => {
                     let e = out.remove(0);
                     let norm = e.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-                    let millis = now_ms() - started;
+                    let since_load = now_ms();
+                    let millis = since_load - started;
                     if first.get_value() {
                         first.set_value(false);
                         web_sys::console::log_1(
-                            &format!("webtune: first embedding {:.0} ms after page load", now_ms()).into(),
+                            &format!("webtune: first embedding {since_load:.0} ms after page load").into(),
                         );
                     }
                     shown.set(Some(Shown {
@@ -60,6 +62,7 @@ pub fn EmbedPanel() -> impl IntoView {
                         norm,
                         head: e.vector.iter().take(8).copied().collect(),
                         millis,
+                        since_load,
                     }));
                     error.set(None);
                 }
@@ -96,7 +99,7 @@ pub fn EmbedPanel() -> impl IntoView {
             </form>
             {move || error.get().map(|e| view! { <p class="status error">{e}</p> })}
             {move || shown.get().map(|s| view! {
-                <dl class="result" id="embedding">
+                <dl class="result" id="embedding" data-since-load-ms=format!("{:.0}", s.since_load)>
                     <dt>"Tokens"</dt><dd id="token-count">{s.tokens}</dd>
                     <dt>"Dimensions"</dt><dd id="dimensions">{s.width}</dd>
                     <dt>"L2 norm"</dt><dd id="norm">{format!("{:.4}", s.norm)}</dd>
