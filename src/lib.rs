@@ -6,8 +6,11 @@
 //! ([`cli`], native).
 
 pub mod checkpoint;
+pub mod data;
 pub mod model;
 pub mod platform;
+pub mod rng;
+pub mod train;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;

@@ -35,3 +35,43 @@ async fn tiny_bert_matches_reference_on_webgpu() {
     let (cos, diff) = assert_matches("tiny-bert on WebGPU", &got, &parity.cases, &reference(&parity.cases), 1e-4);
     web_sys::console::log_1(&format!("tiny-bert on WebGPU: worst cosine {cos}, worst max abs diff {diff}").into());
 }
+
+#[wasm_bindgen_test]
+async fn training_on_webgpu_lowers_the_loss() {
+    use webtune::checkpoint::TextTokenizer;
+    use webtune::data::{Example, LabelSet, TokenizedSet};
+    use webtune::model::BertForSequenceClassification;
+    use webtune::train::{TrainConfig, Trainer};
+
+    let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
+    let files = fetch_model_files("/tests/fixtures/tiny-bert-cls/", |_, _| {}).await.unwrap();
+    let texts = [
+        ("i love this best day ever", "pos"),
+        ("no way wait the lazy dog", "neg"),
+        ("the best fox ever", "pos"),
+        ("wait no the long day", "neg"),
+        ("love the quick brown fox", "pos"),
+        ("the lazy one way over", "neg"),
+        ("fine day with the dog", "pos"),
+        ("no no wait", "neg"),
+    ];
+    let examples: Vec<Example> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, (t, l))| Example { text: t.to_string(), pair: None, label: l.to_string(), line: i + 2 })
+        .collect();
+    let labels = LabelSet::from_examples(&examples);
+    let config = TrainConfig { learning_rate: 3e-3, batch_size: 8, epochs: 5, warmup_ratio: 0.0, max_length: 32, ..TrainConfig::default() };
+    let (model, report, bert) = BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), 1).unwrap();
+    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, bert.pad_token_id).unwrap();
+    let set = TokenizedSet::new(&examples, &labels, &tokenizer).unwrap();
+    let mut trainer = Trainer::new(model, report.labels, set, None, config, device).unwrap();
+    let mut losses = Vec::new();
+    while !trainer.is_finished() {
+        let step = trainer.step().await.unwrap();
+        web_sys::console::log_1(&format!("WebGPU step {}: loss {:.4} in {:.2} s", step.step, step.loss, step.seconds).into());
+        losses.push(step.loss);
+    }
+    assert_eq!(losses.len(), 5);
+    assert!(losses[4] < losses[0] * 0.9, "the loss should fall on WebGPU: {losses:?}");
+}

@@ -149,6 +149,12 @@ pub struct BertConfig {
     /// Std of the normal initialiser for newly created weights.
     #[serde(default = "default_init_range")]
     pub initializer_range: f64,
+    /// Label names of a classification head, by class id ("0", "1", …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<std::collections::BTreeMap<String, String>>,
+    /// Dropout before a classification head (`hidden_dropout_prob` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_dropout: Option<f64>,
     /// Only "absolute" is implemented.
     #[serde(default = "default_position_type")]
     pub position_embedding_type: String,

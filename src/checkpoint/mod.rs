@@ -2,11 +2,13 @@
 //! all read from bytes so that a folder, a `fetch` and a file picker share one loader.
 
 mod config;
+mod export;
 mod files;
 mod tokenizer;
 mod weights;
 
 pub use config::{BertConfig, ConfigError, HiddenAct, ModelConfig, SentenceEmbeddingConfig, Pooling};
+pub use export::{ExportError, classifier_config, export_classifier, safetensors_bytes};
 pub use files::{FileError, KNOWN_FILES, ModelFiles};
-pub use tokenizer::{EncodedBatch, TextInput, TextTokenizer, TokenizerError};
+pub use tokenizer::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};
 pub use weights::{WeightError, Weights};

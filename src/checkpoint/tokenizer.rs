@@ -47,6 +47,15 @@ impl TextInput {
     }
 }
 
+/// One input's tokens after truncation, without padding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Encoded {
+    /// Token ids, special tokens included.
+    pub ids: Vec<u32>,
+    /// Segment ids (0 for the first text, 1 for the second of a pair).
+    pub type_ids: Vec<u32>,
+}
+
 /// A batch ready for the model: rows padded to the longest member.
 /// `input_ids`, `attention_mask` and `token_type_ids` are row-major `[batch, seq_len]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,9 +149,9 @@ impl TextTokenizer {
         Ok(())
     }
 
-    /// Token ids of one input after truncation, with special tokens, without padding;
-    /// also returns its segment ids.
-    fn encode_one(&self, index: usize, input: &TextInput) -> Result<(Vec<u32>, Vec<u32>), TokenizerError> {
+    /// Tokens of one input after truncation, with special tokens, without padding.
+    /// `index` is the input's position, for the error message.
+    pub fn encode(&self, index: usize, input: &TextInput) -> Result<Encoded, TokenizerError> {
         let result = match &input.pair {
             None => self.inner.encode(input.text.as_str(), true),
             Some(pair) => self.inner.encode((input.text.as_str(), pair.as_str()), true),
@@ -151,39 +160,46 @@ impl TextTokenizer {
             index,
             message: e.to_string(),
         })?;
-        Ok((encoding.get_ids().to_vec(), encoding.get_type_ids().to_vec()))
+        Ok(Encoded {
+            ids: encoding.get_ids().to_vec(),
+            type_ids: encoding.get_type_ids().to_vec(),
+        })
     }
 
     /// Encodes a batch and pads it to its longest member. An empty batch has `seq_len` 0.
     pub fn encode_batch(&self, inputs: &[TextInput]) -> Result<EncodedBatch, TokenizerError> {
-        let mut ids = Vec::with_capacity(inputs.len());
-        let mut types = Vec::with_capacity(inputs.len());
-        for (index, input) in inputs.iter().enumerate() {
-            let (i, t) = self.encode_one(index, input)?;
-            ids.push(i);
-            types.push(t);
-        }
-        let seq_len = ids.iter().map(Vec::len).max().unwrap_or(0);
-        let n = inputs.len() * seq_len;
-        let mut input_ids = Vec::with_capacity(n);
-        let mut attention_mask = Vec::with_capacity(n);
-        let mut token_type_ids = Vec::with_capacity(n);
-        for (row, row_types) in ids.iter().zip(&types) {
-            let pad = seq_len - row.len();
-            input_ids.extend(row.iter().map(|&id| id as i64));
-            input_ids.extend(std::iter::repeat_n(self.pad_id as i64, pad));
-            attention_mask.extend(std::iter::repeat_n(1, row.len()));
-            attention_mask.extend(std::iter::repeat_n(0, pad));
-            token_type_ids.extend(row_types.iter().map(|&t| t as i64));
-            token_type_ids.extend(std::iter::repeat_n(0, pad));
-        }
-        Ok(EncodedBatch {
-            ids,
-            input_ids,
-            attention_mask,
-            token_type_ids,
-            batch_size: inputs.len(),
+        let encoded = inputs
+            .iter()
+            .enumerate()
+            .map(|(index, input)| self.encode(index, input))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EncodedBatch::pad(encoded.iter(), self.pad_id))
+    }
+}
+
+impl EncodedBatch {
+    /// Pads already-encoded inputs to the longest of them with `pad_id`.
+    pub fn pad<'a>(rows: impl Iterator<Item = &'a Encoded> + Clone, pad_id: u32) -> Self {
+        let seq_len = rows.clone().map(|e| e.ids.len()).max().unwrap_or(0);
+        let mut batch = EncodedBatch {
+            ids: Vec::new(),
+            input_ids: Vec::new(),
+            attention_mask: Vec::new(),
+            token_type_ids: Vec::new(),
+            batch_size: 0,
             seq_len,
-        })
+        };
+        for row in rows {
+            let pad = seq_len - row.ids.len();
+            batch.input_ids.extend(row.ids.iter().map(|&id| id as i64));
+            batch.input_ids.extend(std::iter::repeat_n(pad_id as i64, pad));
+            batch.attention_mask.extend(std::iter::repeat_n(1, row.ids.len()));
+            batch.attention_mask.extend(std::iter::repeat_n(0, pad));
+            batch.token_type_ids.extend(row.type_ids.iter().map(|&t| t as i64));
+            batch.token_type_ids.extend(std::iter::repeat_n(0, pad));
+            batch.ids.push(row.ids.clone());
+            batch.batch_size += 1;
+        }
+        batch
     }
 }

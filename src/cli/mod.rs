@@ -2,6 +2,9 @@
 
 mod device;
 mod embed;
+mod evaluate;
+mod predict;
+mod train;
 
 use std::process::ExitCode;
 
@@ -26,6 +29,18 @@ pub enum CliError {
         /// What is wrong.
         message: String,
     },
+    /// An impossible setting.
+    #[error(transparent)]
+    Setting(#[from] crate::train::SettingError),
+    /// The data file is unusable.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// Training cannot go on.
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
+    /// The export could not be written.
+    #[error(transparent)]
+    Export(#[from] crate::checkpoint::ExportError),
     /// Writing the output failed.
     #[error("writing output failed: {0}")]
     Output(#[from] std::io::Error),
@@ -42,6 +57,12 @@ struct Cli {
 enum Command {
     /// Sentence embeddings for each line of a text file, as JSON lines.
     Embed(embed::EmbedArgs),
+    /// Fine-tune a text classifier and write it in Hugging Face format.
+    Train(Box<train::TrainArgs>),
+    /// Metrics of a fine-tuned classifier on labelled data, as one JSON object.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Label and class probabilities for each line of a text file, as JSON lines.
+    Predict(predict::PredictArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -49,6 +70,9 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed(args) => embed::run(args),
+        Command::Train(args) => train::run(*args),
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Predict(args) => predict::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,9 @@ pub enum ModelError {
         /// The model's limit.
         available: usize,
     },
+    /// The model has no classification head to evaluate or predict with.
+    #[error("{0} has no classification head (no classifier weights or no id2label in config.json); fine-tune it first with `webtune train`")]
+    NoClassifier(String),
     /// Reading a result back from the device failed (device lost, out of memory).
     #[error("reading results from the device failed: {0}")]
     Readback(String),

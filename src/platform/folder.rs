@@ -10,6 +10,14 @@ pub enum FolderError {
     /// The path is not a directory.
     #[error("{0} is not a model folder (it does not exist or is not a directory)")]
     NotAFolder(PathBuf),
+    /// A file cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A file exists but cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -36,4 +44,26 @@ pub fn read_model_folder(dir: &Path) -> Result<ModelFiles, FolderError> {
         }
     }
     Ok(files)
+}
+
+/// Reads a data file whole.
+pub fn read_data_file(path: &Path) -> Result<Vec<u8>, FolderError> {
+    std::fs::read(path).map_err(|source| FolderError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `files` into `dir` (created if needed), overwriting files of the same name.
+pub fn write_model_folder(files: &ModelFiles, dir: &Path) -> Result<(), FolderError> {
+    let write = |path: PathBuf, bytes: &[u8]| {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| FolderError::Write { path: parent.to_path_buf(), source })?;
+        }
+        std::fs::write(&path, bytes).map_err(|source| FolderError::Write { path, source })
+    };
+    for name in files.names() {
+        write(dir.join(name), files.get(name).unwrap_or_default())?;
+    }
+    Ok(())
 }

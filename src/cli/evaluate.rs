@@ -1,0 +1,91 @@
+//! `webtune evaluate`: metrics of a fine-tuned classifier on labelled data, as one JSON object.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, DeviceChoice, pick_device};
+use crate::checkpoint::TextTokenizer;
+use crate::data::{Columns, LabelSet, TokenizedSet, read_examples};
+use crate::model::{BertForSequenceClassification, ModelError};
+use crate::platform::{read_data_file, read_model_folder};
+use crate::train::evaluate_examples;
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// A fine-tuned model folder (with a classification head and id2label).
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled data: CSV/TSV with a header, JSONL, or a JSON array.
+    #[arg(long)]
+    data: PathBuf,
+    /// Text column [default: guessed].
+    #[arg(long)]
+    text_column: Option<String>,
+    /// Second text column, for sentence pairs.
+    #[arg(long)]
+    text_pair_column: Option<String>,
+    /// Label column [default: guessed].
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Truncate inputs to this many tokens [default: the model's max_position_embeddings].
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Examples per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "gpu")]
+    device: DeviceChoice,
+}
+
+pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
+    let columns = Columns {
+        text: args.text_column.clone(),
+        text_pair: args.text_pair_column.clone(),
+        label: args.label_column.clone(),
+    };
+    let name = args.data.display().to_string();
+    let examples = read_examples(&name, &read_data_file(&args.data)?, &columns)?;
+    let files = read_model_folder(&args.model)?;
+    let device = pick_device(args.device);
+    let (model, report, config) = BertForSequenceClassification::load(&files, &device, None, 0)?;
+    let labels = LabelSet {
+        counts: vec![0; report.labels.len()],
+        names: report.labels.clone(),
+    };
+    if let Some(unseen) = examples.iter().find(|e| labels.index(&e.label).is_none()) {
+        return Err(CliError::Input {
+            path: format!("{name}:{}", unseen.line),
+            message: format!("label \"{}\" is not one the model knows ({})", unseen.label, labels.names.join(", ")),
+        });
+    }
+    let max_length = args.max_length.unwrap_or(config.max_position_embeddings);
+    if max_length > config.max_position_embeddings {
+        return Err(ModelError::MaxLength { requested: max_length, available: config.max_position_embeddings }.into());
+    }
+    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id)
+        .map_err(ModelError::from)?;
+    let set = TokenizedSet::new(&examples, &labels, &tokenizer).map_err(ModelError::from)?;
+    let metrics = pollster::block_on(evaluate_examples(&model, &set, &labels.names, args.batch_size, &device))?;
+    let per_class: serde_json::Map<String, serde_json::Value> = metrics
+        .per_class
+        .iter()
+        .map(|c| {
+            (c.label.clone(), serde_json::json!({"precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support}))
+        })
+        .collect();
+    let out = serde_json::json!({
+        "accuracy": metrics.accuracy,
+        "macro_f1": metrics.macro_f1,
+        "macro_precision": metrics.macro_precision,
+        "macro_recall": metrics.macro_recall,
+        "loss": metrics.loss,
+        "examples": metrics.examples,
+        "per_class": per_class,
+        "confusion": metrics.confusion,
+        "labels": metrics.labels,
+    });
+    println!("{out}");
+    Ok(())
+}

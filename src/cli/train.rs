@@ -1,0 +1,236 @@
+//! `webtune train`: fine-tune a sequence classifier and write a Hugging Face export.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CliError, DeviceChoice, pick_device};
+use crate::checkpoint::{TextTokenizer, export_classifier};
+use crate::data::{Columns, LabelSet, TokenizedSet, read_examples, stratified_split};
+use crate::model::BertForSequenceClassification;
+use crate::platform::{read_data_file, read_model_folder, write_model_folder};
+use crate::train::{BestMetric, EvalReport, Schedule, TrainConfig, Trainer};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Hugging Face model folder to start from.
+    #[arg(long)]
+    model: PathBuf,
+    /// Training data: CSV/TSV with a header, JSONL, or a JSON array of objects.
+    #[arg(long)]
+    train: PathBuf,
+    /// Validation data (same format); without it, --valid-split of the training data is held out.
+    #[arg(long)]
+    valid: Option<PathBuf>,
+    /// Share of the training data held out for validation (stratified, seeded) when there is no --valid.
+    #[arg(long, default_value_t = 0.1)]
+    valid_split: f64,
+    /// Text column [default: guessed: text, sentence, review, content, …].
+    #[arg(long)]
+    text_column: Option<String>,
+    /// Second text column, for sentence pairs.
+    #[arg(long)]
+    text_pair_column: Option<String>,
+    /// Label column [default: guessed: label, class, category, sentiment, …].
+    #[arg(long)]
+    label_column: Option<String>,
+    /// Passes over the training data.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    lr: f64,
+    /// Examples per optimizer step (per micro-batch with --grad-accum).
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    batch_size: usize,
+    /// Truncate inputs to this many tokens.
+    #[arg(long, default_value_t = TrainConfig::default().max_length)]
+    max_length: usize,
+    /// Share of steps warming the learning rate up.
+    #[arg(long, default_value_t = TrainConfig::default().warmup_ratio)]
+    warmup_ratio: f64,
+    /// Decoupled weight decay (not on biases and LayerNorm).
+    #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
+    weight_decay: f64,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = TrainConfig::default().grad_accum)]
+    grad_accum: usize,
+    /// Clip gradients to this global norm (0: off).
+    #[arg(long, default_value_t = TrainConfig::default().max_grad_norm)]
+    max_grad_norm: f64,
+    /// Learning-rate schedule after warmup: linear, cosine or constant.
+    #[arg(long, default_value = "linear")]
+    schedule: String,
+    /// Seed for the split, shuffling, dropout and new weights.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    seed: u64,
+    /// Evaluate every N optimizer steps [default: at the end of each epoch].
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Stop after N evaluations without improvement.
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Metric that picks the best checkpoint: accuracy, macro_f1 or loss.
+    #[arg(long, default_value = "accuracy")]
+    best_metric: String,
+    /// Batch examples of similar length together.
+    #[arg(long)]
+    group_by_length: bool,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "gpu")]
+    device: DeviceChoice,
+    /// Folder to write the fine-tuned model to (Hugging Face format).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn setting(name: &'static str, value: &str, reason: &str) -> CliError {
+    CliError::Setting(crate::train::SettingError {
+        setting: name,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+impl TrainArgs {
+    fn config(&self) -> Result<TrainConfig, CliError> {
+        let schedule = match self.schedule.as_str() {
+            "linear" => Schedule::Linear,
+            "cosine" => Schedule::Cosine,
+            "constant" => Schedule::Constant,
+            other => return Err(setting("--schedule", other, "choose linear, cosine or constant")),
+        };
+        let best_metric = match self.best_metric.as_str() {
+            "accuracy" => BestMetric::Accuracy,
+            "macro_f1" => BestMetric::MacroF1,
+            "loss" => BestMetric::Loss,
+            other => return Err(setting("--best-metric", other, "choose accuracy, macro_f1 or loss")),
+        };
+        if !(0.0..1.0).contains(&self.valid_split) {
+            return Err(setting("--valid-split", &self.valid_split.to_string(), "it is a share of the training data, in [0, 1)"));
+        }
+        let config = TrainConfig {
+            learning_rate: self.lr,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            max_length: self.max_length,
+            warmup_ratio: self.warmup_ratio,
+            weight_decay: self.weight_decay,
+            grad_accum: self.grad_accum,
+            max_grad_norm: self.max_grad_norm,
+            schedule,
+            seed: self.seed,
+            eval_every: self.eval_every,
+            early_stopping_patience: self.early_stopping,
+            best_metric,
+            group_by_length: self.group_by_length,
+            ..TrainConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn print_metrics(report: &EvalReport) {
+    eprintln!("{:<20} {:>9} {:>9} {:>9} {:>8}", "label", "precision", "recall", "f1", "support");
+    for c in &report.per_class {
+        eprintln!("{:<20} {:>9.4} {:>9.4} {:>9.4} {:>8}", c.label, c.precision, c.recall, c.f1, c.support);
+    }
+    eprintln!(
+        "accuracy {:.4} · macro F1 {:.4} · loss {:.4} · {} examples",
+        report.accuracy, report.macro_f1, report.loss, report.examples
+    );
+}
+
+pub fn run(args: TrainArgs) -> Result<(), CliError> {
+    let config = args.config()?;
+    let columns = Columns {
+        text: args.text_column.clone(),
+        text_pair: args.text_pair_column.clone(),
+        label: args.label_column.clone(),
+    };
+    let train_examples = read_examples(&args.train.display().to_string(), &read_data_file(&args.train)?, &columns)?;
+    let (train_examples, valid_examples) = match &args.valid {
+        Some(path) => (train_examples, read_examples(&path.display().to_string(), &read_data_file(path)?, &columns)?),
+        None if args.valid_split > 0.0 => stratified_split(train_examples, args.valid_split, config.seed),
+        None => (train_examples, Vec::new()),
+    };
+    let labels = LabelSet::from_examples(&train_examples);
+    let files = read_model_folder(&args.model)?;
+    let device = pick_device(args.device);
+    let (model, report, bert_config) =
+        BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), config.seed)?;
+    if !report.newly_initialized.is_empty() {
+        eprintln!("webtune: newly initialised (not in the checkpoint): {}", report.newly_initialized.join(", "));
+    }
+    let max_length = config.max_length.min(bert_config.max_position_embeddings);
+    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(crate::model::ModelError::from)?, max_length, bert_config.pad_token_id)
+        .map_err(crate::model::ModelError::from)?;
+    let train_set = TokenizedSet::new(&train_examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;
+    let valid_set = if valid_examples.is_empty() {
+        None
+    } else {
+        Some(TokenizedSet::new(&valid_examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?)
+    };
+    let label_names = report.labels.clone();
+    eprintln!(
+        "webtune: {} training / {} validation examples, labels: {} · lr {} · batch {} × {} · {} epochs · max length {}",
+        train_set.len(),
+        valid_set.as_ref().map_or(0, TokenizedSet::len),
+        label_names.join(", "),
+        config.learning_rate,
+        config.batch_size,
+        config.grad_accum,
+        config.epochs,
+        max_length
+    );
+    let mut trainer = Trainer::new(model, label_names.clone(), train_set, valid_set, config.clone(), device.clone())?;
+    let bar = ProgressBar::new(trainer.total_steps() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {msg} · ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut last_eval = None;
+    while !trainer.is_finished() {
+        let step = pollster::block_on(trainer.step())?;
+        bar.set_position(step.step as u64);
+        bar.set_message(format!(
+            "epoch {} · loss {:.4} · lr {:.2e} · {:.1} samples/s",
+            step.epoch, step.loss, step.learning_rate, step.samples_per_second
+        ));
+        if step.eval_due {
+            if let Some(eval) = pollster::block_on(trainer.evaluate())? {
+                bar.println(format!(
+                    "step {}: validation loss {:.4} · accuracy {:.4} · macro F1 {:.4}",
+                    step.step, eval.loss, eval.accuracy, eval.macro_f1
+                ));
+                last_eval = Some(eval);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let final_metrics = trainer.best().map(|b| b.report.clone()).or(last_eval);
+    let model = trainer.model_for_export();
+    let metrics = serde_json::json!({
+        "best_step": trainer.best().map(|b| b.step),
+        "steps": trainer.steps_done(),
+        "stop_reason": trainer.stop_reason(),
+        "validation": final_metrics,
+    });
+    let training_args = serde_json::json!({
+        "webtune_version": env!("CARGO_PKG_VERSION"),
+        "base_model": args.model.display().to_string(),
+        "train_file": args.train.display().to_string(),
+        "valid_file": args.valid.as_ref().map(|p| p.display().to_string()),
+        "valid_split": if args.valid.is_none() { Some(args.valid_split) } else { None },
+        "settings": config,
+    });
+    let export = pollster::block_on(export_classifier(model.named_tensors(), &files, &label_names, &training_args, &metrics))?;
+    write_model_folder(&export, &args.out)?;
+    if let Some(report) = &final_metrics {
+        print_metrics(report);
+    }
+    eprintln!("webtune: wrote the fine-tuned model to {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Tokenised examples (tokenised once, cached) and the order they are batched in.
+
+use crate::checkpoint::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};
+use crate::rng::SeededRng;
+
+use super::{Example, LabelSet};
+
+/// A dataset tokenised once: ids per example and its class id.
+#[derive(Clone, Debug)]
+pub struct TokenizedSet {
+    /// Token and segment ids per example, truncated, unpadded.
+    pub encoded: Vec<Encoded>,
+    /// Class id per example (`None` for a label the label set does not have).
+    pub labels: Vec<Option<usize>>,
+    /// 1-based source line per example.
+    pub lines: Vec<usize>,
+    pad_id: u32,
+}
+
+impl TokenizedSet {
+    /// Tokenises `examples` with `tokenizer`, mapping labels through `labels`.
+    pub fn new(examples: &[Example], labels: &LabelSet, tokenizer: &TextTokenizer) -> Result<Self, TokenizerError> {
+        let mut encoded = Vec::with_capacity(examples.len());
+        for (i, e) in examples.iter().enumerate() {
+            let input = TextInput {
+                text: e.text.clone(),
+                pair: e.pair.clone(),
+            };
+            encoded.push(tokenizer.encode(i, &input)?);
+        }
+        Ok(Self {
+            encoded,
+            labels: examples.iter().map(|e| labels.index(&e.label)).collect(),
+            lines: examples.iter().map(|e| e.line).collect(),
+            pad_id: tokenizer.pad_id(),
+        })
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.encoded.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.encoded.is_empty()
+    }
+
+    /// Token count per example.
+    pub fn lengths(&self) -> Vec<usize> {
+        self.encoded.iter().map(|e| e.ids.len()).collect()
+    }
+
+    /// The examples at `indices`, padded to the longest of them.
+    pub fn batch(&self, indices: &[usize]) -> EncodedBatch {
+        EncodedBatch::pad(indices.iter().map(|&i| &self.encoded[i]), self.pad_id)
+    }
+}
+
+/// The batches of one epoch, as example indices: shuffled with `seed` and `epoch` (the
+/// same on every platform), or, with `group_by_length`, shuffled then sorted by length
+/// inside mega-batches of 50 batches (transformers' `LengthGroupedSampler`) so each batch
+/// holds similar lengths and little padding. The last batch may be smaller.
+pub fn batch_order(lengths: &[usize], batch_size: usize, seed: u64, epoch: usize, group_by_length: bool) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    let mut rng = SeededRng::new(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    rng.shuffle(&mut order);
+    if group_by_length {
+        for mega in order.chunks_mut(batch_size * 50) {
+            mega.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        }
+    }
+    order.chunks(batch_size).map(<[usize]>::to_vec).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_epoch_is_a_seeded_permutation() {
+        let lengths = vec![5; 10];
+        let a = batch_order(&lengths, 4, 1, 0, false);
+        assert_eq!(a, batch_order(&lengths, 4, 1, 0, false));
+        assert_ne!(a, batch_order(&lengths, 4, 1, 1, false));
+        assert_eq!(a.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 4, 2]);
+        let mut all: Vec<usize> = a.concat();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn grouping_by_length_cuts_padding() {
+        let lengths: Vec<usize> = (0..400).map(|i| 3 + (i * 37) % 120).collect();
+        let padded = |batches: &[Vec<usize>]| -> usize {
+            batches.iter().map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap()).sum()
+        };
+        let plain = padded(&batch_order(&lengths, 8, 5, 0, false));
+        let grouped = padded(&batch_order(&lengths, 8, 5, 0, true));
+        assert!(grouped * 10 < plain * 7, "grouped {grouped} vs plain {plain}");
+    }
+}

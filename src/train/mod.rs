@@ -1,0 +1,15 @@
+//! The step-wise trainer, its optimizer and schedule, metrics and early stopping.
+
+mod config;
+mod metrics;
+mod optimizer;
+mod predict;
+mod schedule;
+mod trainer;
+
+pub use config::{BestMetric, Schedule, SettingError, TrainConfig};
+pub use metrics::{ClassMetrics, EvalReport};
+pub use optimizer::{AdamW, AdamWSettings, clip_factor, global_grad_norm};
+pub use predict::{Prediction, evaluate_examples, predict};
+pub use schedule::{learning_rate, warmup_steps};
+pub use trainer::{StepReport, StopReason, TrainError, Trainer, cross_entropy};

@@ -1,0 +1,363 @@
+//! The trainer: a step-wise async state machine. `step().await` runs one optimizer step
+//! (`grad_accum` micro-batches) and returns a [`StepReport`]; `evaluate().await` scores the
+//! validation set, keeps the best checkpoint and applies early stopping. The browser drives
+//! it from `spawn_local`, yielding between steps; the CLI drives it with a blocking
+//! executor. The only readbacks are asynchronous.
+
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Serialize;
+use web_time::Instant;
+
+use super::config::{SettingError, TrainConfig};
+use super::metrics::EvalReport;
+use super::optimizer::{AdamW, AdamWSettings, clip_factor, global_grad_norm};
+use super::predict::score;
+use super::schedule::{learning_rate, warmup_steps};
+use crate::data::{TokenizedSet, batch_order};
+use crate::model::BertForSequenceClassification;
+
+/// What one optimizer step did: plain data for charts, progress bars and logs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    /// 1-based optimizer step.
+    pub step: usize,
+    /// Optimizer steps in the whole run.
+    pub total_steps: usize,
+    /// 1-based epoch of this step.
+    pub epoch: usize,
+    /// Mean training loss of the step's examples.
+    pub loss: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Global L2 norm of the gradients before clipping.
+    pub grad_norm: f64,
+    /// Training examples seen so far.
+    pub samples_seen: usize,
+    /// Examples per second in this step.
+    pub samples_per_second: f64,
+    /// Non-padding tokens per second in this step.
+    pub tokens_per_second: f64,
+    /// Wall time of this step in seconds (the first includes GPU kernel compilation).
+    pub seconds: f64,
+    /// Whether an evaluation is due after this step (`eval_every`, or an epoch ended).
+    pub eval_due: bool,
+}
+
+/// Why training ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum StopReason {
+    /// All epochs ran.
+    Completed,
+    /// The metric did not improve for `patience` evaluations.
+    EarlyStopping {
+        /// The step it stopped at.
+        step: usize,
+    },
+}
+
+/// Why training cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// An impossible setting.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    /// The data cannot train this model.
+    #[error("{0}")]
+    Data(String),
+    /// The loss became NaN or infinite; the model keeps its last good weights.
+    #[error("the training loss became {loss} at step {step}; the model keeps the weights of step {last_good}. Lower the learning rate (for example to a tenth) and train again")]
+    NonFinite {
+        /// The step that diverged.
+        step: usize,
+        /// The loss value.
+        loss: f64,
+        /// The last step whose weights are kept.
+        last_good: usize,
+    },
+    /// Reading results from the device failed.
+    #[error("reading from the device failed: {0}")]
+    Device(String),
+}
+
+/// The best checkpoint so far, by the configured metric.
+#[derive(Clone, Debug)]
+pub struct Best {
+    /// The model at that evaluation (validation mode).
+    pub model: BertForSequenceClassification,
+    /// Its evaluation.
+    pub report: EvalReport,
+    /// The step it was taken at.
+    pub step: usize,
+}
+
+/// Mean cross-entropy of `logits` `[batch, classes]` against class ids `[batch]`.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [batch, _] = logits.dims();
+    log_softmax(logits, 1).gather(1, targets.reshape([batch, 1])).mean().neg()
+}
+
+/// Fine-tunes a sequence classifier one optimizer step at a time.
+pub struct Trainer {
+    model: BertForSequenceClassification,
+    optimizer: AdamW,
+    config: TrainConfig,
+    labels: Vec<String>,
+    train: TokenizedSet,
+    valid: Option<TokenizedSet>,
+    device: Device,
+    train_device: Device,
+    epoch: usize,
+    order: Vec<Vec<usize>>,
+    cursor: usize,
+    step: usize,
+    total_steps: usize,
+    warmup: usize,
+    samples_seen: usize,
+    best: Option<Best>,
+    evals_without_improvement: usize,
+    stopped: Option<StopReason>,
+    last_eval_step: Option<usize>,
+}
+
+impl Trainer {
+    /// Prepares training. `model` must live on `device.autodiff()`; `device` is the plain
+    /// device (evaluation runs there). Checks settings and data before any GPU work.
+    pub fn new(
+        model: BertForSequenceClassification,
+        labels: Vec<String>,
+        train: TokenizedSet,
+        valid: Option<TokenizedSet>,
+        config: TrainConfig,
+        device: Device,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        if train.is_empty() {
+            return Err(TrainError::Data("the training set is empty; give it at least two labelled examples of two labels".into()));
+        }
+        if labels.len() < 2 {
+            return Err(TrainError::Data(format!(
+                "the label column has only one class ({}); classification needs at least two",
+                labels.first().map(String::as_str).unwrap_or("none")
+            )));
+        }
+        for (set, name) in [(Some(&train), "training"), (valid.as_ref(), "validation")] {
+            let Some(set) = set else { continue };
+            if let Some(i) = set.labels.iter().position(Option::is_none) {
+                return Err(TrainError::Data(format!(
+                    "line {} of the {name} data has a label not seen in training; the model knows: {}",
+                    set.lines[i],
+                    labels.join(", ")
+                )));
+            }
+        }
+        let batches_per_epoch = train.len().div_ceil(config.batch_size);
+        let total_steps = config.epochs * batches_per_epoch.div_ceil(config.grad_accum);
+        let optimizer = AdamW::new(AdamWSettings {
+            beta1: config.beta1,
+            beta2: config.beta2,
+            epsilon: config.epsilon,
+            weight_decay: config.weight_decay,
+        });
+        device.seed(config.seed);
+        let order = batch_order(&train.lengths(), config.batch_size, config.seed, 0, config.group_by_length);
+        Ok(Self {
+            model,
+            optimizer,
+            warmup: warmup_steps(config.warmup_ratio, total_steps),
+            labels,
+            train,
+            valid,
+            train_device: device.clone().autodiff(),
+            device,
+            epoch: 0,
+            order,
+            cursor: 0,
+            step: 0,
+            total_steps,
+            samples_seen: 0,
+            best: None,
+            evals_without_improvement: 0,
+            stopped: None,
+            last_eval_step: None,
+            config,
+        })
+    }
+
+    /// Optimizer steps in the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    /// Steps taken.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// The label names in class-id order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Whether training has ended (all epochs, or early stopping).
+    pub fn is_finished(&self) -> bool {
+        self.stopped.is_some()
+    }
+
+    /// Why training ended, once it has.
+    pub fn stop_reason(&self) -> Option<&StopReason> {
+        self.stopped.as_ref()
+    }
+
+    /// The best checkpoint so far, when there is a validation set.
+    pub fn best(&self) -> Option<&Best> {
+        self.best.as_ref()
+    }
+
+    /// The model to export: the best checkpoint when there is one, else the current
+    /// weights; in validation mode.
+    pub fn model_for_export(&self) -> BertForSequenceClassification {
+        match &self.best {
+            Some(best) => best.model.clone(),
+            None => self.model.valid(),
+        }
+    }
+
+    /// Runs one optimizer step.
+    pub async fn step(&mut self) -> Result<StepReport, TrainError> {
+        if self.is_finished() {
+            return Err(TrainError::Data("training has already finished".into()));
+        }
+        let started = Instant::now();
+        let end = (self.cursor + self.config.grad_accum).min(self.order.len());
+        let micro: Vec<Vec<usize>> = self.order[self.cursor..end].to_vec();
+        let step_samples: usize = micro.iter().map(Vec::len).sum();
+        let mut accumulator = GradientsAccumulator::new();
+        let mut losses = Vec::with_capacity(micro.len());
+        let mut tokens = 0usize;
+        for indices in &micro {
+            let batch = self.train.batch(indices);
+            tokens += batch.attention_mask.iter().filter(|&&m| m == 1).count();
+            let targets: Vec<i64> = indices.iter().map(|&i| self.train.labels[i].unwrap_or(0) as i64).collect();
+            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [indices.len()]), &self.train_device);
+            let logits = self.model.forward_batch(&batch, &self.train_device);
+            // Weighted by the micro-batch's share of the step's examples, the summed
+            // gradients are those of the mean loss over all of them.
+            let loss = cross_entropy(logits, targets) * (indices.len() as f64 / step_samples as f64);
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            accumulator.accumulate(&self.model, grads);
+            losses.push(loss.inner());
+        }
+        let grads = accumulator.grads();
+        let norm = global_grad_norm(&self.model, &grads, &self.device);
+        let loss = Tensor::cat(losses, 0).sum();
+        let values: Vec<f32> = Tensor::cat(vec![loss, norm.clone()], 0)
+            .into_data_async()
+            .await
+            .map_err(|e| TrainError::Device(format!("{e:?}")))?
+            .try_into_vec()
+            .map_err(|e| TrainError::Device(format!("{e:?}")))?;
+        let (loss, grad_norm) = (values[0] as f64, values[1] as f64);
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            let bad = if loss.is_finite() { grad_norm } else { loss };
+            return Err(TrainError::NonFinite {
+                step: self.step + 1,
+                loss: bad,
+                last_good: self.step,
+            });
+        }
+        let lr = learning_rate(self.config.schedule, self.config.learning_rate, self.step, self.warmup, self.total_steps);
+        let scale = (self.config.max_grad_norm > 0.0).then(|| clip_factor(norm, self.config.max_grad_norm));
+        self.model = self.optimizer.step(self.model.clone(), grads, lr, scale);
+        self.step += 1;
+        self.samples_seen += step_samples;
+        self.cursor = end;
+        let epoch = self.epoch + 1;
+        let epoch_ended = self.cursor >= self.order.len();
+        if epoch_ended {
+            self.epoch += 1;
+            self.cursor = 0;
+            if self.epoch >= self.config.epochs {
+                self.stopped = Some(StopReason::Completed);
+            } else {
+                self.order = batch_order(&self.train.lengths(), self.config.batch_size, self.config.seed, self.epoch, self.config.group_by_length);
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64().max(1e-9);
+        let eval_due = self.valid.is_some()
+            && match self.config.eval_every {
+                Some(n) => self.step % n == 0 || self.is_finished(),
+                None => epoch_ended,
+            };
+        Ok(StepReport {
+            step: self.step,
+            total_steps: self.total_steps,
+            epoch,
+            loss,
+            learning_rate: lr,
+            grad_norm,
+            samples_seen: self.samples_seen,
+            samples_per_second: step_samples as f64 / seconds,
+            tokens_per_second: tokens as f64 / seconds,
+            seconds,
+            eval_due,
+        })
+    }
+
+    /// Scores the validation set with dropout off, keeps the best checkpoint by the chosen
+    /// metric, and stops training when early stopping's patience runs out. `None` when there
+    /// is no validation set.
+    pub async fn evaluate(&mut self) -> Result<Option<EvalReport>, TrainError> {
+        let Some(valid) = &self.valid else { return Ok(None) };
+        let model = self.model.valid();
+        let (report, _) = score(&model, valid, &self.labels, self.config.batch_size, &self.device)
+            .await
+            .map_err(|e| TrainError::Device(e.to_string()))?;
+        self.last_eval_step = Some(self.step);
+        let metric = self.config.best_metric;
+        let value = |r: &EvalReport| match metric {
+            super::BestMetric::Loss => r.loss,
+            super::BestMetric::Accuracy => r.accuracy,
+            super::BestMetric::MacroF1 => r.macro_f1,
+        };
+        let (improved, tie_with_lower_loss) = match &self.best {
+            None => (true, false),
+            Some(best) => {
+                let delta = if metric.higher_is_better() { value(&report) - value(&best.report) } else { value(&best.report) - value(&report) };
+                (delta > self.config.early_stopping_min_delta, delta == 0.0 && report.loss < best.report.loss)
+            }
+        };
+        if tie_with_lower_loss && !improved {
+            // Same accuracy (or F1), lower loss: a better checkpoint to keep, though not an
+            // improvement that resets early stopping's patience.
+            self.best = Some(Best {
+                model: model.clone(),
+                report: report.clone(),
+                step: self.step,
+            });
+        }
+        if improved {
+            self.best = Some(Best {
+                model,
+                report: report.clone(),
+                step: self.step,
+            });
+            self.evals_without_improvement = 0;
+        } else {
+            self.evals_without_improvement += 1;
+            if let Some(patience) = self.config.early_stopping_patience {
+                if self.evals_without_improvement >= patience && self.stopped.is_none() {
+                    self.stopped = Some(StopReason::EarlyStopping { step: self.step });
+                }
+            }
+        }
+        Ok(Some(report))
+    }
+}

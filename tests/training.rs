@@ -1,0 +1,308 @@
+//! The training engine against PyTorch and on known tasks (CPU backend, tiny models):
+//! gradient and AdamW parity, accumulation equivalence, learning a learnable task,
+//! export round trip, and the errors for impossible data and diverging runs.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::{Path, PathBuf};
+
+use burn::module::ParamId;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::Deserialize;
+use webtune::checkpoint::{ModelFiles, TextInput, TextTokenizer, export_classifier};
+use webtune::data::{Example, LabelSet, TokenizedSet};
+use webtune::model::BertForSequenceClassification;
+use webtune::platform::{cpu_device, read_model_folder};
+use webtune::rng::SeededRng;
+use webtune::train::{AdamW, AdamWSettings, TrainConfig, TrainError, Trainer, clip_factor, cross_entropy, global_grad_norm, predict};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+#[derive(Deserialize)]
+struct GradFixture {
+    texts: Vec<String>,
+    labels: Vec<i64>,
+    lr: f64,
+    weight_decay: f64,
+    max_grad_norm: f64,
+    ids: Vec<Vec<u32>>,
+    steps: Vec<GradStep>,
+}
+
+#[derive(Deserialize)]
+struct GradStep {
+    loss: f64,
+    grad_norm: f64,
+    grads: std::collections::BTreeMap<String, Vec<f32>>,
+    after: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+/// (param id, whether burn stores it transposed) of a transformers parameter name.
+fn param(model: &BertForSequenceClassification, name: &str) -> (ParamId, bool) {
+    let bert = &model.bert;
+    match name {
+        "classifier.weight" => (model.classifier.weight.id, true),
+        "classifier.bias" => (model.classifier.bias.as_ref().unwrap().id, false),
+        "bert.pooler.dense.weight" => (bert.pooler.as_ref().unwrap().dense.weight.id, true),
+        "bert.encoder.layer.1.attention.self.query.weight" => (bert.encoder.layer[1].attention.self_attention.query.weight.id, true),
+        "bert.encoder.layer.0.output.LayerNorm.weight" => (bert.encoder.layer[0].output.layer_norm.weight.id, false),
+        "bert.encoder.layer.0.intermediate.dense.bias" => (bert.encoder.layer[0].intermediate.dense.bias.as_ref().unwrap().id, false),
+        "bert.embeddings.word_embeddings.weight" => (bert.embeddings.word_embeddings.weight.id, false),
+        "bert.embeddings.position_embeddings.weight" => (bert.embeddings.position_embeddings.weight.id, false),
+        other => panic!("no mapping for {other}"),
+    }
+}
+
+/// Row-major values of a rank-1 or rank-2 tensor, transposed back to PyTorch's layout when asked.
+fn values<const D: usize>(t: Tensor<D>, transpose: bool) -> Vec<f32> {
+    let dims = t.dims();
+    let v: Vec<f32> = t.into_data().try_into_vec().unwrap();
+    if !transpose {
+        return v;
+    }
+    let (rows, cols) = (dims[0], dims[1]);
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+fn relative_error(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let diff: f64 = got.iter().zip(want).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+    diff / norm.max(1e-12)
+}
+
+/// The PyTorch-layout values of parameter `name`, through the export mapping.
+fn tensor_of(model: &BertForSequenceClassification, name: &str) -> Vec<f32> {
+    let t = model.named_tensors().into_iter().find(|t| t.name == name).unwrap();
+    values(t.tensor, t.transpose)
+}
+
+#[test]
+fn loss_gradients_and_two_adamw_steps_match_pytorch() {
+    let fixture: GradFixture = serde_json::from_str(&std::fs::read_to_string(fixtures().join("tiny-bert-cls.grads.json")).unwrap()).unwrap();
+    let files = read_model_folder(&fixtures().join("tiny-bert-cls")).unwrap();
+    let device = cpu_device();
+    let train_device = device.clone().autodiff();
+    let (mut model, report, config) = BertForSequenceClassification::load(&files, &train_device, None, 0).unwrap();
+    assert_eq!(report.labels, vec!["neg", "neu", "pos"]);
+    assert!(report.newly_initialized.is_empty());
+    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, config.pad_token_id).unwrap();
+    let inputs: Vec<TextInput> = fixture.texts.iter().map(|t| TextInput::single(t.clone())).collect();
+    let batch = tokenizer.encode_batch(&inputs).unwrap();
+    let padded: Vec<Vec<u32>> = batch.input_ids.chunks(batch.seq_len).map(|r| r.iter().map(|&i| i as u32).collect()).collect();
+    assert_eq!(padded, fixture.ids, "batch ids as transformers pads them");
+    let mut optimizer = AdamW::new(AdamWSettings { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: fixture.weight_decay });
+    for (n, step) in fixture.steps.iter().enumerate() {
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(fixture.labels.clone(), [fixture.labels.len()]), &train_device);
+        let loss = cross_entropy(model.forward_batch(&batch, &train_device), targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let got_loss = loss.into_scalar::<f32>() as f64;
+        assert!((got_loss - step.loss).abs() / step.loss < 1e-4, "step {n}: loss {got_loss} vs PyTorch {}", step.loss);
+        for (name, want) in &step.grads {
+            let (id, transpose) = param(&model, name);
+            let matrix = name.ends_with(".weight") && !name.contains("LayerNorm");
+            let got = if matrix { values(grads.get::<2>(id).unwrap(), transpose) } else { values(grads.get::<1>(id).unwrap(), false) };
+            let err = relative_error(&got, want);
+            assert!(err < 1e-4, "step {n}: gradient of {name} differs from PyTorch: relative error {err}");
+        }
+        let norm = global_grad_norm(&model, &grads, &device);
+        let got_norm = norm.clone().into_scalar::<f32>() as f64;
+        assert!((got_norm - step.grad_norm).abs() / step.grad_norm < 1e-4, "step {n}: grad norm {got_norm} vs {}", step.grad_norm);
+        model = optimizer.step(model, grads, fixture.lr, Some(clip_factor(norm, fixture.max_grad_norm)));
+        for (name, want) in &step.after {
+            let got = tensor_of(&model, name);
+            let err = relative_error(&got, want);
+            assert!(err < 1e-5, "step {n}: {name} after AdamW differs from PyTorch: relative error {err}");
+        }
+    }
+}
+
+fn example(text: &str, label: &str, line: usize) -> Example {
+    Example { text: text.to_string(), pair: None, label: label.to_string(), line }
+}
+
+/// A learnable task in the tiny vocabulary: the label is which word family a text uses.
+fn keyword_task(n: usize, seed: u64) -> Vec<Example> {
+    let positive = ["love", "best", "fine", "ever", "like"];
+    let negative = ["lazy", "no", "wait", "way", "long"];
+    let filler = ["the", "quick", "brown", "fox", "day", "dog", "one", "over", "with", "this"];
+    let mut rng = SeededRng::new(seed);
+    (0..n)
+        .map(|i| {
+            let (words, label) = if i % 2 == 0 { (&positive, "pos") } else { (&negative, "neg") };
+            let mut text: Vec<&str> = (0..5).map(|_| filler[rng.below(filler.len())]).collect();
+            for _ in 0..2 {
+                text.insert(rng.below(text.len() + 1), words[rng.below(words.len())]);
+            }
+            example(&text.join(" "), label, i + 2)
+        })
+        .collect()
+}
+
+fn tiny_cls_files() -> ModelFiles {
+    read_model_folder(&fixtures().join("tiny-bert-cls")).unwrap()
+}
+
+struct Setup {
+    trainer: Trainer,
+    tokenizer: TextTokenizer,
+    labels: Vec<String>,
+}
+
+fn setup(files: &ModelFiles, train: &[Example], valid: &[Example], config: TrainConfig) -> Result<Setup, TrainError> {
+    let device = cpu_device();
+    let labels = LabelSet::from_examples(train);
+    let (model, report, bert) = BertForSequenceClassification::load(files, &device.clone().autodiff(), Some(&labels.names), config.seed).unwrap();
+    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), config.max_length, bert.pad_token_id).unwrap();
+    let train_set = TokenizedSet::new(train, &labels, &tokenizer).unwrap();
+    let valid_set = (!valid.is_empty()).then(|| TokenizedSet::new(valid, &labels, &tokenizer).unwrap());
+    let trainer = Trainer::new(model, report.labels.clone(), train_set, valid_set, config, device)?;
+    Ok(Setup { trainer, tokenizer, labels: report.labels })
+}
+
+#[test]
+fn accumulating_two_half_batches_equals_one_full_batch() {
+    let data = keyword_task(32, 1);
+    let config = TrainConfig { learning_rate: 1e-3, epochs: 1, warmup_ratio: 0.0, max_length: 32, ..TrainConfig::default() };
+    let mut full = setup(&tiny_cls_files(), &data, &[], TrainConfig { batch_size: 32, grad_accum: 1, ..config.clone() }).unwrap();
+    let mut halves = setup(&tiny_cls_files(), &data, &[], TrainConfig { batch_size: 16, grad_accum: 2, ..config }).unwrap();
+    let a = pollster::block_on(full.trainer.step()).unwrap();
+    let b = pollster::block_on(halves.trainer.step()).unwrap();
+    assert_eq!((a.samples_seen, b.samples_seen), (32, 32));
+    assert!((a.loss - b.loss).abs() < 1e-5, "loss {} vs {}", a.loss, b.loss);
+    assert!((a.grad_norm - b.grad_norm).abs() / a.grad_norm < 1e-4, "grad norm {} vs {}", a.grad_norm, b.grad_norm);
+    for name in ["classifier.weight", "bert.encoder.layer.1.attention.self.query.weight"] {
+        let x = tensor_of(&full.trainer.model_for_export(), name);
+        let y = tensor_of(&halves.trainer.model_for_export(), name);
+        assert!(relative_error(&y, &x) < 1e-5, "{name} after one step differs: {}", relative_error(&y, &x));
+    }
+    assert!(full.trainer.is_finished() && halves.trainer.is_finished());
+}
+
+#[test]
+fn learns_a_learnable_task_to_95_percent_and_exports_what_it_learned() {
+    let train = keyword_task(256, 2);
+    let valid = keyword_task(64, 3);
+    let files = read_model_folder(&fixtures().join("tiny-bert")).unwrap();
+    let config = TrainConfig { learning_rate: 2e-3, batch_size: 16, epochs: 4, max_length: 32, ..TrainConfig::default() };
+    let Setup { mut trainer, tokenizer, labels } = setup(&files, &train, &valid, config.clone()).unwrap();
+    assert_eq!(labels, vec!["neg", "pos"]);
+    assert_eq!(trainer.total_steps(), 64);
+    let mut losses = Vec::new();
+    let mut evals = Vec::new();
+    while !trainer.is_finished() {
+        let step = pollster::block_on(trainer.step()).unwrap();
+        losses.push(step.loss);
+        if step.eval_due {
+            evals.push(pollster::block_on(trainer.evaluate()).unwrap().unwrap());
+        }
+    }
+    assert_eq!(evals.len(), 4, "one evaluation per epoch");
+    let first: f64 = losses[..8].iter().sum::<f64>() / 8.0;
+    let last: f64 = losses[losses.len() - 8..].iter().sum::<f64>() / 8.0;
+    assert!(last < first * 0.5, "training loss should fall: first steps {first:.4}, last steps {last:.4}");
+    let best = trainer.best().unwrap();
+    assert!(best.report.accuracy >= 0.95, "best validation accuracy {}", best.report.accuracy);
+
+    // Export, load back, and predict the same as the best checkpoint.
+    let metrics = serde_json::json!({"validation": best.report});
+    let export = pollster::block_on(export_classifier(trainer.model_for_export().named_tensors(), &files, &labels, &config, &metrics)).unwrap();
+    let config_json: serde_json::Value = serde_json::from_slice(export.get("config.json").unwrap()).unwrap();
+    assert_eq!(config_json["architectures"], serde_json::json!(["BertForSequenceClassification"]));
+    assert_eq!(config_json["id2label"], serde_json::json!({"0": "neg", "1": "pos"}));
+    assert_eq!(config_json["label2id"], serde_json::json!({"neg": 0, "pos": 1}));
+    for name in ["model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.json", "metrics.json"] {
+        assert!(export.get(name).is_some(), "export lacks {name}");
+    }
+    let (reloaded, report, _) = BertForSequenceClassification::load(&export, &cpu_device(), None, 0).unwrap();
+    assert_eq!(report.labels, labels);
+    assert!(report.newly_initialized.is_empty() && report.ignored_tensors.is_empty());
+    let inputs: Vec<TextInput> = valid.iter().map(|e| TextInput::single(e.text.clone())).collect();
+    let before = pollster::block_on(predict(&best.model, &tokenizer, &inputs, &labels, 16, &cpu_device())).unwrap();
+    let after = pollster::block_on(predict(&reloaded, &tokenizer, &inputs, &labels, 16, &cpu_device())).unwrap();
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b.label, a.label);
+        assert!((b.probs[0] - a.probs[0]).abs() < 1e-5);
+    }
+    let correct = after.iter().zip(&valid).filter(|(p, e)| p.label == e.label).count();
+    assert!(correct as f64 / valid.len() as f64 >= 0.95);
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_weights() {
+    let data = keyword_task(64, 4);
+    let config = TrainConfig { learning_rate: 1e9, batch_size: 8, epochs: 2, warmup_ratio: 0.0, max_grad_norm: 0.0, max_length: 32, ..TrainConfig::default() };
+    let mut s = setup(&tiny_cls_files(), &data, &[], config).unwrap();
+    let mut failure = None;
+    for _ in 0..16 {
+        match pollster::block_on(s.trainer.step()) {
+            Ok(_) => {}
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let (step, last_good) = match &failure {
+        Some(TrainError::NonFinite { step, last_good, .. }) => (*step, *last_good),
+        other => panic!("expected a non-finite loss, got {other:?}"),
+    };
+    assert_eq!(last_good, step - 1);
+    assert_eq!(s.trainer.steps_done(), last_good);
+    let message = failure.unwrap().to_string();
+    assert!(message.contains(&format!("at step {step}; the model keeps the weights of step {last_good}. Lower the learning rate")), "{message}");
+}
+
+#[test]
+fn rejects_impossible_data_before_any_gpu_work() {
+    let files = tiny_cls_files();
+    let one_class: Vec<Example> = (0..4).map(|i| example("the dog", "pos", i + 2)).collect();
+    let err = setup(&files, &one_class, &[], TrainConfig::default()).err().unwrap();
+    assert_eq!(err.to_string(), "the label column has only one class (pos); classification needs at least two");
+
+    let train = keyword_task(8, 5);
+    let valid = vec![example("the dog", "pos", 2), example("the fox", "maybe", 3)];
+    let err = setup(&files, &train, &valid, TrainConfig::default()).err().unwrap();
+    assert_eq!(err.to_string(), "line 3 of the validation data has a label not seen in training; the model knows: neg, pos");
+
+    let err = setup(&files, &train, &[], TrainConfig { batch_size: 0, ..TrainConfig::default() }).err().unwrap();
+    assert!(err.to_string().starts_with("setting --batch-size = 0 is impossible"), "{err}");
+}
+
+#[test]
+fn early_stopping_ends_a_run_that_stops_improving() {
+    // A learning rate of (almost) nothing cannot improve validation accuracy after the first evaluation.
+    let train = keyword_task(64, 6);
+    let valid = keyword_task(16, 7);
+    let config = TrainConfig {
+        learning_rate: 1e-12,
+        batch_size: 8,
+        epochs: 10,
+        max_length: 32,
+        eval_every: Some(2),
+        early_stopping_patience: Some(2),
+        early_stopping_min_delta: 0.01,
+        ..TrainConfig::default()
+    };
+    let mut s = setup(&tiny_cls_files(), &train, &valid, config).unwrap();
+    let mut evaluations = 0;
+    while !s.trainer.is_finished() {
+        if pollster::block_on(s.trainer.step()).unwrap().eval_due {
+            pollster::block_on(s.trainer.evaluate()).unwrap();
+            evaluations += 1;
+        }
+    }
+    assert_eq!(evaluations, 3, "best at the first evaluation, then two without improvement");
+    assert_eq!(s.trainer.steps_done(), 6);
+    assert_eq!(s.trainer.best().unwrap().step, 2);
+    assert_eq!(s.trainer.stop_reason(), Some(&webtune::train::StopReason::EarlyStopping { step: 6 }));
+}
