@@ -1,5 +1,6 @@
 //! The native command-line tool: one file per command.
 
+mod bench;
 mod device;
 mod embed;
 mod evaluate;
@@ -63,6 +64,8 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Label and class probabilities for each line of a text file, as JSON lines.
     Predict(predict::PredictArgs),
+    /// Measure speed on fixed workloads (JSON lines).
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -73,6 +76,7 @@ pub fn run() -> ExitCode {
         Command::Train(args) => train::run(*args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,6 +36,16 @@ impl TokenizedSet {
         })
     }
 
+    /// A set from already-encoded inputs (benchmarks, tests).
+    pub fn from_encoded(encoded: Vec<Encoded>, labels: Vec<Option<usize>>, pad_id: u32) -> Self {
+        Self {
+            lines: (1..=encoded.len()).collect(),
+            encoded,
+            labels,
+            pad_id,
+        }
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.encoded.len()
