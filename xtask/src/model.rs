@@ -23,7 +23,8 @@ const VERIFIED: &[(&str, &str)] = &[
     ("1_Pooling/config.json", "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"),
 ];
 
-fn sha256_file(path: &Path) -> Option<String> {
+/// SHA-256 of a file, hex; `None` if it cannot be read.
+pub fn sha256_file(path: &Path) -> Option<String> {
     let mut file = std::fs::File::open(path).ok()?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
