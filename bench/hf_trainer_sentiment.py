@@ -14,6 +14,7 @@ webtune's side of the comparison (same settings, no validation split, final weig
 
 import argparse
 import json
+import math
 import os
 import time
 
@@ -56,9 +57,11 @@ model = AutoModelForSequenceClassification.from_pretrained(
     args.model, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id)
 # webtune's defaults: lr 5e-5, batch 32, 3 epochs, warmup 0.1 then linear decay, weight
 # decay 0.01 (not on biases/LayerNorm), AdamW eps 1e-8, clipping at 1.0, seed 42.
+# transformers 5 takes warmup as steps: ceil(0.1 x total optimizer steps), as webtune computes it.
+total_steps = 3 * math.ceil(len(train_rows) / 32)
 training = TrainingArguments(
     output_dir="/tmp/hf-sentiment", learning_rate=5e-5, per_device_train_batch_size=32, num_train_epochs=3,
-    warmup_ratio=0.1, lr_scheduler_type="linear", weight_decay=0.01, adam_epsilon=1e-8, max_grad_norm=1.0,
+    warmup_steps=math.ceil(0.1 * total_steps), lr_scheduler_type="linear", weight_decay=0.01, adam_epsilon=1e-8, max_grad_norm=1.0,
     seed=args.seed, save_strategy="no", report_to=[], logging_steps=25, use_cpu=not torch.cuda.is_available())
 trainer = Trainer(model=model, args=training, train_dataset=Rows(train_rows),
                   data_collator=DataCollatorWithPadding(tokenizer))

@@ -338,3 +338,24 @@ fn assert_falls(losses: &[f64]) {
     assert!(losses[2..].windows(2).all(|w| w[1] < w[0]), "loss should fall every step from the third: {losses:?}");
     assert!(losses[7] < losses[0] - 0.015, "loss should end clearly lower: {losses:?}");
 }
+
+#[test]
+fn sentence_pairs_are_encoded_with_segments_and_train() {
+    let pairs = [("the quick fox", "the fox", "same"), ("the lazy dog", "no way", "other"), ("love this day", "best day", "same"), ("wait", "the long one", "other")];
+    let examples: Vec<Example> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (a, b, l))| Example { text: a.to_string(), pair: Some(b.to_string()), label: l.to_string(), line: i + 2 })
+        .collect();
+    let files = tiny_cls_files();
+    let labels = LabelSet::from_examples(&examples);
+    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, 0).unwrap();
+    let set = TokenizedSet::new(&examples, &labels, &tokenizer).unwrap();
+    // [CLS] the quick fox [SEP] the fox [SEP], segments 0 for the first text, 1 for the second.
+    assert_eq!(set.encoded[0].ids, vec![2, 95, 96, 98, 3, 95, 98, 3]);
+    assert_eq!(set.encoded[0].type_ids, vec![0, 0, 0, 0, 0, 1, 1, 1]);
+    let config = TrainConfig { batch_size: 4, epochs: 1, max_length: 32, ..TrainConfig::default() };
+    let mut s = setup(&files, &examples, &[], config).unwrap();
+    let step = pollster::block_on(s.trainer.step()).unwrap();
+    assert!(step.loss.is_finite() && step.loss > 0.0);
+}

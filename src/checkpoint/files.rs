@@ -11,6 +11,7 @@ pub const KNOWN_FILES: &[&str] = &[
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
+    "vocab.txt",
     "sentence_bert_config.json",
     "modules.json",
     "1_Pooling/config.json",

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::TextTokenizer;
 use crate::data::{Columns, LabelSet, TokenizedSet, read_examples};
-use crate::model::{BertForSequenceClassification, ModelError};
+use crate::model::ModelError;
 use crate::platform::{read_data_file, read_model_folder};
 use crate::train::evaluate_examples;
 
@@ -49,10 +48,10 @@ pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
     let examples = read_examples(&name, &read_data_file(&args.data)?, &columns)?;
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
-    let (model, report, config) = BertForSequenceClassification::load(&files, &device, None, 0)?;
+    let (model, label_names, tokenizer) = super::classifier_for_inference(&files, &device, args.max_length)?;
     let labels = LabelSet {
-        counts: vec![0; report.labels.len()],
-        names: report.labels.clone(),
+        counts: vec![0; label_names.len()],
+        names: label_names,
     };
     if let Some(unseen) = examples.iter().find(|e| labels.index(&e.label).is_none()) {
         return Err(CliError::Input {
@@ -60,12 +59,6 @@ pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
             message: format!("label \"{}\" is not one the model knows ({})", unseen.label, labels.names.join(", ")),
         });
     }
-    let max_length = args.max_length.unwrap_or(config.max_position_embeddings);
-    if max_length > config.max_position_embeddings {
-        return Err(ModelError::MaxLength { requested: max_length, available: config.max_position_embeddings }.into());
-    }
-    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id)
-        .map_err(ModelError::from)?;
     let set = TokenizedSet::new(&examples, &labels, &tokenizer).map_err(ModelError::from)?;
     let metrics = pollster::block_on(evaluate_examples(&model, &set, &labels.names, args.batch_size, &device))?;
     let per_class: serde_json::Map<String, serde_json::Value> = metrics

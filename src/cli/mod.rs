@@ -68,6 +68,24 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// A fine-tuned classifier and its tokenizer (truncating at `max_length`, default the
+/// model's max_position_embeddings), for `evaluate` and `predict`.
+fn classifier_for_inference(
+    files: &crate::checkpoint::ModelFiles,
+    device: &burn::tensor::Device,
+    max_length: Option<usize>,
+) -> Result<(crate::model::BertForSequenceClassification, Vec<String>, crate::checkpoint::TextTokenizer), CliError> {
+    use crate::model::ModelError;
+    let (model, report, config) = crate::model::BertForSequenceClassification::load(files, device, None, 0)?;
+    let max_length = max_length.unwrap_or(config.max_position_embeddings);
+    if max_length > config.max_position_embeddings {
+        return Err(ModelError::MaxLength { requested: max_length, available: config.max_position_embeddings }.into());
+    }
+    let tokenizer = crate::checkpoint::TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id)
+        .map_err(ModelError::from)?;
+    Ok((model, report.labels, tokenizer))
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();

@@ -7,8 +7,7 @@ use clap::Args;
 
 use super::embed::read_lines;
 use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::{TextInput, TextTokenizer};
-use crate::model::{BertForSequenceClassification, ModelError};
+use crate::checkpoint::TextInput;
 use crate::platform::read_model_folder;
 use crate::train::predict;
 
@@ -35,20 +34,14 @@ pub fn run(args: PredictArgs) -> Result<(), CliError> {
     let texts = read_lines(&args.input)?;
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
-    let (model, report, config) = BertForSequenceClassification::load(&files, &device, None, 0)?;
-    let max_length = args.max_length.unwrap_or(config.max_position_embeddings);
-    if max_length > config.max_position_embeddings {
-        return Err(ModelError::MaxLength { requested: max_length, available: config.max_position_embeddings }.into());
-    }
-    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id)
-        .map_err(ModelError::from)?;
+    let (model, labels, tokenizer) = super::classifier_for_inference(&files, &device, args.max_length)?;
     let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::single(t.clone())).collect();
-    let predictions = pollster::block_on(predict(&model, &tokenizer, &inputs, &report.labels, args.batch_size, &device))?;
+    let predictions = pollster::block_on(predict(&model, &tokenizer, &inputs, &labels, args.batch_size, &device))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for (text, p) in texts.iter().zip(predictions) {
         let probs: serde_json::Map<String, serde_json::Value> =
-            report.labels.iter().zip(&p.probs).map(|(l, &v)| (l.clone(), serde_json::json!(v))).collect();
+            labels.iter().zip(&p.probs).map(|(l, &v)| (l.clone(), serde_json::json!(v))).collect();
         serde_json::to_writer(&mut out, &serde_json::json!({"text": text, "label": p.label, "probs": probs}))
             .map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;

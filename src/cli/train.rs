@@ -192,8 +192,17 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut last_eval = None;
+    let mut diverged = None;
     while !trainer.is_finished() {
-        let step = pollster::block_on(trainer.step())?;
+        let step = match pollster::block_on(trainer.step()) {
+            Ok(step) => step,
+            // Keep what was learned: export the best (or last good) weights, then report.
+            Err(e @ crate::train::TrainError::NonFinite { .. }) => {
+                diverged = Some(e);
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
         bar.set_position(step.step as u64);
         bar.set_message(format!(
             "epoch {} · loss {:.4} · lr {:.2e} · {:.1} samples/s",
@@ -228,8 +237,13 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     });
     let export = pollster::block_on(export_classifier(model.named_tensors(), &files, &label_names, &training_args, &metrics))?;
     write_model_folder(&export, &args.out)?;
-    if let Some(report) = &final_metrics {
-        print_metrics(report);
+    match &final_metrics {
+        Some(report) => print_metrics(report),
+        None => eprintln!("webtune: no validation set, so no validation metrics; evaluate with `webtune evaluate`"),
+    }
+    if let Some(error) = diverged {
+        eprintln!("webtune: wrote the last good weights (step {}) to {}", trainer.steps_done(), args.out.display());
+        return Err(error.into());
     }
     eprintln!("webtune: wrote the fine-tuned model to {}", args.out.display());
     Ok(())

@@ -138,3 +138,71 @@ pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams, device: &
 pub fn clip_factor(norm: Tensor<1>, max_norm: f64) -> Tensor<1> {
     ((norm + 1e-6).recip() * max_norm).clamp_max(1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+
+    fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec().unwrap()
+    }
+
+    /// One step by hand: with m̂ = g and v̂ = g² after bias correction, the update is
+    /// lr · g / (|g| + ε) ≈ lr · sign(g), after decoupled decay p ← p (1 − lr · wd).
+    #[test]
+    fn one_adamw_step_matches_the_hand_computed_update() {
+        let device = Device::flex().autodiff();
+        let mut linear: Linear = LinearConfig::new(2, 1).init(&device);
+        linear.weight = Param::from_tensor(Tensor::from_floats([[1.0], [-2.0]], &device));
+        linear.bias = Some(Param::from_tensor(Tensor::from_floats([0.5], &device)));
+        // loss = sum(x · W + b) with x = [3, -4]: dL/dW = [3, -4], dL/db = 1.
+        let x = Tensor::<2>::from_floats([[3.0, -4.0]], &device);
+        let grads = GradientsParams::from_grads(linear.forward(x).sum().backward(), &linear);
+        let (lr, wd, eps) = (0.1, 0.5, 1e-8);
+        for decay in [0.0, wd] {
+            let mut adamw = AdamW::new(AdamWSettings { beta1: 0.9, beta2: 0.999, epsilon: eps, weight_decay: decay });
+            let stepped = adamw.step(linear.clone(), grads.clone_for_test(&linear), lr, None);
+            let w = read(stepped.weight.val());
+            let b = read(stepped.bias.unwrap().val());
+            let step = |p: f64, g: f64| p * (1.0 - lr * decay) - lr * g / (g.abs() + eps);
+            assert!((w[0] as f64 - step(1.0, 3.0)).abs() < 1e-6, "{w:?} (decay {decay})");
+            assert!((w[1] as f64 - step(-2.0, -4.0)).abs() < 1e-6, "{w:?} (decay {decay})");
+            // Biases never decay.
+            assert!((b[0] as f64 - (0.5 - lr * 1.0 / (1.0 + eps))).abs() < 1e-6, "{b:?}");
+        }
+    }
+
+    #[test]
+    fn clipping_scales_to_the_max_norm_and_never_up() {
+        let device = Device::flex();
+        let norm = |v: f32| Tensor::<1>::from_floats([v], &device);
+        assert!((read(clip_factor(norm(4.0), 1.0))[0] - 0.25).abs() < 1e-6);
+        assert_eq!(read(clip_factor(norm(0.5), 1.0))[0], 1.0);
+    }
+
+    #[test]
+    fn global_norm_is_over_all_parameters() {
+        let device = Device::flex().autodiff();
+        let linear: Linear = LinearConfig::new(2, 1).init(&device);
+        let x = Tensor::<2>::from_floats([[3.0, -4.0]], &device);
+        let grads = GradientsParams::from_grads(linear.forward(x).sum().backward(), &linear);
+        // sqrt(3² + 4² + 1²)
+        let n = read(global_grad_norm(&linear, &grads, &Device::flex()))[0];
+        assert!((n - 26f32.sqrt()).abs() < 1e-5, "{n}");
+    }
+
+    trait CloneForTest {
+        fn clone_for_test(&self, module: &Linear) -> GradientsParams;
+    }
+
+    impl CloneForTest for GradientsParams {
+        fn clone_for_test(&self, module: &Linear) -> GradientsParams {
+            let mut out = GradientsParams::new();
+            out.register::<2>(module.weight.id, self.get::<2>(module.weight.id).unwrap());
+            let bias = module.bias.as_ref().unwrap().id;
+            out.register::<1>(bias, self.get::<1>(bias).unwrap());
+            out
+        }
+    }
+}
