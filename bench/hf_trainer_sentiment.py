@@ -3,6 +3,8 @@
 sample dataset (UCI Sentiment Labelled Sentences, `cargo xtask fetch-dataset`) with the
 Hugging Face Trainer under webtune's settings, and report test accuracy as JSON.
 
+Needs: pip install torch transformers accelerate; cargo xtask fetch-model; cargo xtask fetch-dataset.
+
   python bench/hf_trainer_sentiment.py [--model www/models/all-MiniLM-L6-v2]
       [--data www/datasets/sentiment-sentences] [--seed 42]
 

@@ -3,6 +3,8 @@
 BertForSequenceClassification with 2 labels, batch 32 x 128 tokens of random ids, AdamW,
 full fine-tuning), one JSON line per device, first step apart from the steady state.
 
+Needs: pip install torch transformers; cargo xtask fetch-model.
+
   python bench/pytorch_train.py --model www/models/all-MiniLM-L6-v2 [--device cpu|cuda] [--steps 5]
 """
 
