@@ -4,6 +4,8 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use burn::module::ParamId;
@@ -311,32 +313,14 @@ fn early_stopping_ends_a_run_that_stops_improving() {
 /// backends give the same losses to about 1e-6.
 #[test]
 fn eight_examples_loss_falls_step_by_step() {
-    let texts = [
-        ("i love this best day ever", "pos"),
-        ("no way wait the lazy dog", "neg"),
-        ("the best fox ever", "pos"),
-        ("wait no the long day", "neg"),
-        ("love the quick brown fox", "pos"),
-        ("the lazy one way over", "neg"),
-        ("fine day with the dog", "pos"),
-        ("no no wait", "neg"),
-    ];
-    let examples: Vec<Example> = texts.iter().enumerate().map(|(i, (t, l))| example(t, l, i + 2)).collect();
-    let config = TrainConfig { learning_rate: 1e-2, batch_size: 8, epochs: 8, warmup_ratio: 0.0, max_length: 32, seed: 1, ..TrainConfig::default() };
+    let examples = common::eight_examples();
+    let config = common::eight_examples_config();
     let mut s = setup(&tiny_cls_files(), &examples, &[], config).unwrap();
     let mut losses = Vec::new();
     while !s.trainer.is_finished() {
         losses.push(pollster::block_on(s.trainer.step()).unwrap().loss);
     }
-    assert_falls(&losses);
-}
-
-/// The loss of a fresh head on a tiny random encoder starts near ln 2 and falls slowly:
-/// from the third step on it must fall every step, and end clearly below where it began.
-fn assert_falls(losses: &[f64]) {
-    assert_eq!(losses.len(), 8);
-    assert!(losses[2..].windows(2).all(|w| w[1] < w[0]), "loss should fall every step from the third: {losses:?}");
-    assert!(losses[7] < losses[0] - 0.015, "loss should end clearly lower: {losses:?}");
+    common::assert_loss_falls("CPU", &losses);
 }
 
 #[test]

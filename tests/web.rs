@@ -39,30 +39,16 @@ async fn tiny_bert_matches_reference_on_webgpu() {
 #[wasm_bindgen_test]
 async fn training_on_webgpu_lowers_the_loss() {
     use webtune::checkpoint::TextTokenizer;
-    use webtune::data::{Example, LabelSet, TokenizedSet};
+    use webtune::data::{LabelSet, TokenizedSet};
     use webtune::model::BertForSequenceClassification;
-    use webtune::train::{TrainConfig, Trainer};
+    use webtune::train::Trainer;
 
     let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
     let files = fetch_model_files("/tests/fixtures/tiny-bert-cls/", |_, _| {}).await.unwrap();
-    let texts = [
-        ("i love this best day ever", "pos"),
-        ("no way wait the lazy dog", "neg"),
-        ("the best fox ever", "pos"),
-        ("wait no the long day", "neg"),
-        ("love the quick brown fox", "pos"),
-        ("the lazy one way over", "neg"),
-        ("fine day with the dog", "pos"),
-        ("no no wait", "neg"),
-    ];
-    let examples: Vec<Example> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, (t, l))| Example { text: t.to_string(), pair: None, label: l.to_string(), line: i + 2 })
-        .collect();
+    let examples = common::eight_examples();
     let labels = LabelSet::from_examples(&examples);
     // The same run as tests/training.rs's eight_examples_loss_falls_step_by_step on the CPU.
-    let config = TrainConfig { learning_rate: 1e-2, batch_size: 8, epochs: 8, warmup_ratio: 0.0, max_length: 32, seed: 1, ..TrainConfig::default() };
+    let config = common::eight_examples_config();
     let (model, report, bert) = BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), 1).unwrap();
     let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, bert.pad_token_id).unwrap();
     let set = TokenizedSet::new(&examples, &labels, &tokenizer).unwrap();
@@ -73,7 +59,5 @@ async fn training_on_webgpu_lowers_the_loss() {
         web_sys::console::log_1(&format!("WebGPU step {}: loss {:.4} in {:.2} s", step.step, step.loss, step.seconds).into());
         losses.push(step.loss);
     }
-    assert_eq!(losses.len(), 8);
-    assert!(losses[2..].windows(2).all(|w| w[1] < w[0]), "loss should fall every step from the third on WebGPU: {losses:?}");
-    assert!(losses[7] < losses[0] - 0.015, "loss should end clearly lower on WebGPU: {losses:?}");
+    common::assert_loss_falls("WebGPU", &losses);
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, DeviceChoice, pick_device};
-use crate::data::{Columns, LabelSet, TokenizedSet, read_examples};
+use crate::data::{LabelSet, TokenizedSet, read_examples};
 use crate::model::ModelError;
 use crate::platform::{read_data_file, read_model_folder};
 use crate::train::evaluate_examples;
@@ -18,15 +18,8 @@ pub struct EvaluateArgs {
     /// Labelled data: CSV/TSV with a header, JSONL, or a JSON array.
     #[arg(long)]
     data: PathBuf,
-    /// Text column [default: guessed].
-    #[arg(long)]
-    text_column: Option<String>,
-    /// Second text column, for sentence pairs.
-    #[arg(long)]
-    text_pair_column: Option<String>,
-    /// Label column [default: guessed].
-    #[arg(long)]
-    label_column: Option<String>,
+    #[command(flatten)]
+    columns: super::ColumnArgs,
     /// Truncate inputs to this many tokens [default: the model's max_position_embeddings].
     #[arg(long)]
     max_length: Option<usize>,
@@ -39,11 +32,7 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
-    let columns = Columns {
-        text: args.text_column.clone(),
-        text_pair: args.text_pair_column.clone(),
-        label: args.label_column.clone(),
-    };
+    let columns = args.columns.columns();
     let name = args.data.display().to_string();
     let examples = read_examples(&name, &read_data_file(&args.data)?, &columns)?;
     let files = read_model_folder(&args.model)?;

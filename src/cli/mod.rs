@@ -68,6 +68,30 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Which columns of a data file hold the text, the second text and the label.
+#[derive(clap::Args)]
+pub(crate) struct ColumnArgs {
+    /// Text column [default: guessed: text, sentence, review, content, …].
+    #[arg(long)]
+    text_column: Option<String>,
+    /// Second text column, for sentence pairs [default: guessed: text_pair, sentence2, …].
+    #[arg(long)]
+    text_pair_column: Option<String>,
+    /// Label column [default: guessed: label, class, category, sentiment, …].
+    #[arg(long)]
+    label_column: Option<String>,
+}
+
+impl ColumnArgs {
+    fn columns(&self) -> crate::data::Columns {
+        crate::data::Columns {
+            text: self.text_column.clone(),
+            text_pair: self.text_pair_column.clone(),
+            label: self.label_column.clone(),
+        }
+    }
+}
+
 /// A fine-tuned classifier and its tokenizer (truncating at `max_length`, default the
 /// model's max_position_embeddings), for `evaluate` and `predict`.
 fn classifier_for_inference(

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliError, DeviceChoice, pick_device};
 use crate::checkpoint::{TextTokenizer, export_classifier};
-use crate::data::{Columns, LabelSet, TokenizedSet, read_examples, stratified_split};
+use crate::data::{LabelSet, TokenizedSet, read_examples, stratified_split};
 use crate::model::BertForSequenceClassification;
 use crate::platform::{read_data_file, read_model_folder, write_model_folder};
 use crate::train::{BestMetric, EvalReport, Schedule, TrainConfig, Trainer};
@@ -26,15 +26,8 @@ pub struct TrainArgs {
     /// Share of the training data held out for validation (stratified, seeded) when there is no --valid.
     #[arg(long, default_value_t = 0.1)]
     valid_split: f64,
-    /// Text column [default: guessed: text, sentence, review, content, …].
-    #[arg(long)]
-    text_column: Option<String>,
-    /// Second text column, for sentence pairs.
-    #[arg(long)]
-    text_pair_column: Option<String>,
-    /// Label column [default: guessed: label, class, category, sentiment, …].
-    #[arg(long)]
-    label_column: Option<String>,
+    #[command(flatten)]
+    columns: super::ColumnArgs,
     /// Passes over the training data.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
@@ -145,11 +138,7 @@ fn print_metrics(report: &EvalReport) {
 
 pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let config = args.config()?;
-    let columns = Columns {
-        text: args.text_column.clone(),
-        text_pair: args.text_pair_column.clone(),
-        label: args.label_column.clone(),
-    };
+    let columns = args.columns.columns();
     let train_examples = read_examples(&args.train.display().to_string(), &read_data_file(&args.train)?, &columns)?;
     let (train_examples, valid_examples) = match &args.valid {
         Some(path) => (train_examples, read_examples(&path.display().to_string(), &read_data_file(path)?, &columns)?),

@@ -68,3 +68,35 @@ pub fn assert_matches(label: &str, got: &[Embedding], cases: &[Case], expected: 
 pub fn reference(cases: &[Case]) -> Vec<Vec<f32>> {
     cases.iter().map(|c| c.embedding.clone()).collect()
 }
+
+/// Eight labelled texts in the tiny vocabulary, for the short training run that the CPU
+/// test (tests/training.rs) and the WebGPU test (tests/web.rs) both make.
+pub fn eight_examples() -> Vec<webtune::data::Example> {
+    [
+        ("i love this best day ever", "pos"),
+        ("no way wait the lazy dog", "neg"),
+        ("the best fox ever", "pos"),
+        ("wait no the long day", "neg"),
+        ("love the quick brown fox", "pos"),
+        ("the lazy one way over", "neg"),
+        ("fine day with the dog", "pos"),
+        ("no no wait", "neg"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (t, l))| webtune::data::Example { text: t.to_string(), pair: None, label: l.to_string(), line: i + 2 })
+    .collect()
+}
+
+/// The settings of that run: 8 full-batch steps, no warmup.
+pub fn eight_examples_config() -> webtune::train::TrainConfig {
+    webtune::train::TrainConfig { learning_rate: 1e-2, batch_size: 8, epochs: 8, warmup_ratio: 0.0, max_length: 32, seed: 1, ..Default::default() }
+}
+
+/// The loss of a fresh head on a tiny random encoder starts near ln 2 and falls slowly:
+/// from the third step on it must fall every step, and end clearly below where it began.
+pub fn assert_loss_falls(label: &str, losses: &[f64]) {
+    assert_eq!(losses.len(), 8, "{label}");
+    assert!(losses[2..].windows(2).all(|w| w[1] < w[0]), "{label}: loss should fall every step from the third: {losses:?}");
+    assert!(losses[7] < losses[0] - 0.015, "{label}: loss should end clearly lower: {losses:?}");
+}
