@@ -61,3 +61,22 @@ async fn training_on_webgpu_lowers_the_loss() {
     }
     common::assert_loss_falls("WebGPU", &losses);
 }
+
+/// The same bytes give the same report as natively: tests/cli_inspect.rs checks the CLI's
+/// `inspect --json` against the same golden file.
+#[wasm_bindgen_test]
+async fn data_report_matches_the_native_golden() {
+    use webtune::checkpoint::TextTokenizer;
+    use webtune::data::{ReadOptions, RowPolicy, read_dataset};
+
+    let bytes = fetch_bytes("/tests/fixtures/data/awkward.csv").await.unwrap().unwrap();
+    let golden = fetch_bytes("/tests/fixtures/data/awkward.report.json").await.unwrap().unwrap();
+    let tokenizer = fetch_bytes("/tests/fixtures/tiny-bert/tokenizer.json").await.unwrap().unwrap();
+    let tokenizer = TextTokenizer::from_bytes(&tokenizer, 16, 0).unwrap();
+    let mut dataset = read_dataset("awkward.csv", &bytes[..], &ReadOptions::default()).unwrap();
+    dataset.measure_lengths(&tokenizer).unwrap();
+    assert!(dataset.report.check(RowPolicy::Skip).is_ok());
+    let got = serde_json::to_value(&dataset.report).unwrap();
+    let golden: serde_json::Value = serde_json::from_slice(&golden).unwrap();
+    assert_eq!(got, golden);
+}

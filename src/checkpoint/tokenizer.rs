@@ -78,6 +78,8 @@ pub struct EncodedBatch {
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// The same tokenizer without truncation, to measure full lengths.
+    counting: Tokenizer,
     pad_id: u32,
     max_length: usize,
 }
@@ -107,8 +109,11 @@ impl TextTokenizer {
             .or_else(|| inner.token_to_id("[PAD]"))
             .unwrap_or(fallback_pad_id);
         inner.with_padding(None);
+        let mut counting = inner.clone();
+        counting.with_truncation(None).map_err(|e| TokenizerError::Unreadable(e.to_string()))?;
         let mut tokenizer = Self {
             inner,
+            counting,
             pad_id,
             max_length: 0,
         };
@@ -164,6 +169,21 @@ impl TextTokenizer {
             ids: encoding.get_ids().to_vec(),
             type_ids: encoding.get_type_ids().to_vec(),
         })
+    }
+
+    /// Tokens of one input after truncation, and its length before truncation (special
+    /// tokens included). Inputs that fit are tokenised once.
+    pub fn encode_measured(&self, index: usize, input: &TextInput) -> Result<(Encoded, usize), TokenizerError> {
+        let result = match &input.pair {
+            None => self.counting.encode(input.text.as_str(), true),
+            Some(pair) => self.counting.encode((input.text.as_str(), pair.as_str()), true),
+        };
+        let full = result.map_err(|e| TokenizerError::Encode { index, message: e.to_string() })?;
+        if full.len() <= self.max_length {
+            let encoded = Encoded { ids: full.get_ids().to_vec(), type_ids: full.get_type_ids().to_vec() };
+            return Ok((encoded, full.len()));
+        }
+        Ok((self.encode(index, input)?, full.len()))
     }
 
     /// Encodes a batch and pads it to its longest member. An empty batch has `seq_len` 0.

@@ -42,10 +42,10 @@ pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
         counts: vec![0; label_names.len()],
         names: label_names,
     };
-    if let Some(unseen) = examples.iter().find(|e| labels.index(&e.label).is_none()) {
+    if let Some(unseen) = examples.iter().find(|e| e.label.as_deref().and_then(|l| labels.index(l)).is_none()) {
         return Err(CliError::Input {
             path: format!("{name}:{}", unseen.line),
-            message: format!("label \"{}\" is not one the model knows ({})", unseen.label, labels.names.join(", ")),
+            message: format!("label \"{}\" is not one the model knows ({})", unseen.label.as_deref().unwrap_or(""), labels.names.join(", ")),
         });
     }
     let set = TokenizedSet::new(&examples, &labels, &tokenizer).map_err(ModelError::from)?;

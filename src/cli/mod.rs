@@ -4,6 +4,7 @@ mod bench;
 mod device;
 mod embed;
 mod evaluate;
+mod inspect;
 mod predict;
 mod train;
 
@@ -58,6 +59,9 @@ struct Cli {
 enum Command {
     /// Sentence embeddings for each line of a text file, as JSON lines.
     Embed(embed::EmbedArgs),
+    /// Show a data file's format, columns, labels, token lengths and problems (exits non-zero
+    /// when it cannot be used).
+    Inspect(inspect::InspectArgs),
     /// Fine-tune a text classifier and write it in Hugging Face format.
     Train(Box<train::TrainArgs>),
     /// Metrics of a fine-tuned classifier on labelled data, as one JSON object.
@@ -115,6 +119,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Embed(args) => embed::run(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Train(args) => train::run(*args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),

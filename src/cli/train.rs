@@ -7,9 +7,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliError, DeviceChoice, pick_device};
 use crate::checkpoint::{TextTokenizer, export_classifier};
-use crate::data::{LabelSet, TokenizedSet, read_examples, stratified_split};
+use super::inspect::{DataArgs, read_data};
+use crate::data::{DataReport, Finding, LabelSet, RowPolicy, Severity, TokenizedSet, compare_splits, stratified_split};
 use crate::model::BertForSequenceClassification;
-use crate::platform::{read_data_file, read_model_folder, write_model_folder};
+use crate::platform::{read_model_folder, write_model_folder};
 use crate::train::{BestMetric, EvalReport, Schedule, TrainConfig, Trainer};
 
 #[derive(Args)]
@@ -17,7 +18,8 @@ pub struct TrainArgs {
     /// Hugging Face model folder to start from.
     #[arg(long)]
     model: PathBuf,
-    /// Training data: CSV/TSV with a header, JSONL, or a JSON array of objects.
+    /// Training data: CSV/TSV with a header, JSON lines, or a JSON array of objects
+    /// (see `webtune inspect`).
     #[arg(long)]
     train: PathBuf,
     /// Validation data (same format); without it, --valid-split of the training data is held out.
@@ -27,7 +29,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     valid_split: f64,
     #[command(flatten)]
-    columns: super::ColumnArgs,
+    data: DataArgs,
     /// Passes over the training data.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: usize,
@@ -136,15 +138,46 @@ fn print_metrics(report: &EvalReport) {
     );
 }
 
+/// Prints what was found in a data file: a summary, the warnings, and under the skip
+/// policy the errors (rows left out). Under the fail policy the errors come with the
+/// refusal instead.
+fn announce(report: &DataReport, policy: RowPolicy) {
+    eprintln!("webtune: {}: {} · {} rows, {} usable", report.file, report.format, report.rows, report.usable);
+    for finding in &report.findings {
+        if finding.severity == Severity::Warning || policy == RowPolicy::Skip {
+            eprintln!("webtune: {}: {finding}", report.file);
+        }
+    }
+}
+
+fn announce_findings(file: &str, findings: &[Finding]) {
+    for finding in findings {
+        eprintln!("webtune: {file}: {finding}");
+    }
+}
+
 pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let config = args.config()?;
-    let columns = args.columns.columns();
-    let train_examples = read_examples(&args.train.display().to_string(), &read_data_file(&args.train)?, &columns)?;
-    let (train_examples, valid_examples) = match &args.valid {
-        Some(path) => (train_examples, read_examples(&path.display().to_string(), &read_data_file(path)?, &columns)?),
-        None if args.valid_split > 0.0 => stratified_split(train_examples, args.valid_split, config.seed),
-        None => (train_examples, Vec::new()),
+    let options = args.data.options(true)?;
+    let policy = args.data.policy();
+    let train_data = read_data(&args.train, &options)?;
+    announce(&train_data.report, policy);
+    train_data.report.check(policy)?;
+    let mut train_report = train_data.report;
+    let (train_examples, valid_examples, valid_file) = match &args.valid {
+        Some(path) => {
+            let valid = read_data(path, &options)?;
+            announce(&valid.report, policy);
+            valid.report.check(policy)?;
+            (train_data.examples, valid.examples, valid.report.file)
+        }
+        None if args.valid_split > 0.0 => {
+            let (train, valid) = stratified_split(train_data.examples, args.valid_split, config.seed);
+            (train, valid, train_report.file.clone())
+        }
+        None => (train_data.examples, Vec::new(), String::new()),
     };
+    announce_findings(&valid_file, &compare_splits(&train_examples, &valid_examples));
     let labels = LabelSet::from_examples(&train_examples);
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
@@ -157,6 +190,15 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(crate::model::ModelError::from)?, max_length, bert_config.pad_token_id)
         .map_err(crate::model::ModelError::from)?;
     let train_set = TokenizedSet::new(&train_examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;
+    train_report.add_lengths(&train_set.full_lengths, &train_set.lines, max_length);
+    if let Some(lengths) = &train_report.lengths {
+        eprintln!(
+            "webtune: {}: token lengths: median {} · 95th percentile {} · longest {}",
+            train_report.file, lengths.p50, lengths.p95, lengths.max
+        );
+    }
+    let truncated: Vec<Finding> = train_report.findings.iter().filter(|f| f.kind == crate::data::FindingKind::Truncated).cloned().collect();
+    announce_findings(&train_report.file, &truncated);
     let valid_set = if valid_examples.is_empty() {
         None
     } else {

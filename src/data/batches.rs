@@ -3,9 +3,21 @@
 use crate::checkpoint::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};
 use crate::rng::SeededRng;
 
-use super::{Example, LabelSet};
+use super::{Dataset, Example, LabelSet};
 
-/// A dataset tokenised once: ids per example and its class id.
+impl Dataset {
+    /// Measures every usable row's token length with `tokenizer` and records the length
+    /// statistics and the truncation finding in the report.
+    pub fn measure_lengths(&mut self, tokenizer: &TextTokenizer) -> Result<(), TokenizerError> {
+        let labels = self.report.labels.clone().unwrap_or(LabelSet { names: Vec::new(), counts: Vec::new() });
+        let set = TokenizedSet::new(&self.examples, &labels, tokenizer)?;
+        self.report.add_lengths(&set.full_lengths, &set.lines, tokenizer.max_length());
+        Ok(())
+    }
+}
+
+/// A dataset tokenised once: ids per example, its class id and its length before
+/// truncation.
 #[derive(Clone, Debug)]
 pub struct TokenizedSet {
     /// Token and segment ids per example, truncated, unpadded.
@@ -14,6 +26,8 @@ pub struct TokenizedSet {
     pub labels: Vec<Option<usize>>,
     /// 1-based source line per example.
     pub lines: Vec<usize>,
+    /// Token count per example before truncation (for the length report).
+    pub full_lengths: Vec<usize>,
     pad_id: u32,
 }
 
@@ -21,16 +35,20 @@ impl TokenizedSet {
     /// Tokenises `examples` with `tokenizer`, mapping labels through `labels`.
     pub fn new(examples: &[Example], labels: &LabelSet, tokenizer: &TextTokenizer) -> Result<Self, TokenizerError> {
         let mut encoded = Vec::with_capacity(examples.len());
+        let mut full_lengths = Vec::with_capacity(examples.len());
         for (i, e) in examples.iter().enumerate() {
             let input = TextInput {
                 text: e.text.clone(),
                 pair: e.pair.clone(),
             };
-            encoded.push(tokenizer.encode(i, &input)?);
+            let (tokens, full) = tokenizer.encode_measured(i, &input)?;
+            encoded.push(tokens);
+            full_lengths.push(full);
         }
         Ok(Self {
             encoded,
-            labels: examples.iter().map(|e| labels.index(&e.label)).collect(),
+            full_lengths,
+            labels: examples.iter().map(|e| e.label.as_deref().and_then(|l| labels.index(l))).collect(),
             lines: examples.iter().map(|e| e.line).collect(),
             pad_id: tokenizer.pad_id(),
         })
@@ -40,6 +58,7 @@ impl TokenizedSet {
     pub fn from_encoded(encoded: Vec<Encoded>, labels: Vec<Option<usize>>, pad_id: u32) -> Self {
         Self {
             lines: (1..=encoded.len()).collect(),
+            full_lengths: encoded.iter().map(|e| e.ids.len()).collect(),
             encoded,
             labels,
             pad_id,

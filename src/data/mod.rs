@@ -1,10 +1,21 @@
-//! Labelled examples from the user's file (CSV, TSV, JSONL, JSON array) and the batches
-//! the trainer consumes.
+//! The user's data: formats told from content (CSV/TSV, JSON lines, JSON arrays, plain
+//! text), columns, the validation report, splits, and the batches the trainer consumes.
 
 mod batches;
+mod format;
 mod read;
+mod report;
+mod source;
 mod split;
 
 pub use batches::{TokenizedSet, batch_order};
+pub use format::{Format, sniff_format};
+pub use read::{
+    ColumnRoles, Columns, DataError, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, RowPolicy,
+    read_dataset, read_examples,
+};
+pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits};
 pub use split::stratified_split;
-pub use read::{Columns, DataError, Example, LabelSet, read_examples};
+
+#[cfg(test)]
+mod tests;

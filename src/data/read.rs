@@ -1,19 +1,27 @@
-//! Reading labelled examples; every problem names the file, line and column.
+//! Reading a data file into examples and a report, as it streams in: every row is either
+//! an example or counted in a finding that names its line.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Cursor, Read};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// One labelled example.
+use super::format::{Format, sniff_format};
+use super::report::{self, Finding, FindingKind, LengthStats, LineList, Severity};
+use super::source::{TrackedReader, utf8_position};
+
+/// One example: a text (and optionally a second text) with its label.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Example {
     /// The text.
     pub text: String,
     /// The second text, for sentence-pair tasks.
     pub pair: Option<String>,
-    /// The label as written in the file (numbers become their decimal text).
-    pub label: String,
-    /// 1-based line of the example in its file.
+    /// The label as written in the file (numbers become their decimal text), after any
+    /// label renaming; `None` for unlabelled data such as plain text.
+    pub label: Option<String>,
+    /// 1-based line of the example in its file (for a JSON array, where its object starts).
     pub line: usize,
 }
 
@@ -28,9 +36,43 @@ pub struct Columns {
     pub label: Option<String>,
 }
 
-const TEXT_GUESSES: &[&str] = &["text", "sentence", "sentence1", "review", "content", "body", "document", "question"];
+/// What to do with rows that cannot be used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowPolicy {
+    /// Refuse the file until they are fixed.
+    #[default]
+    Fail,
+    /// Leave them out; the report counts and lists them.
+    Skip,
+}
+
+/// How to read a data file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadOptions {
+    /// Column choices (guessed where `None`).
+    pub columns: Columns,
+    /// The format, when the caller knows better than the sniffer.
+    pub format: Option<Format>,
+    /// Whether every row needs a label (classification) or labels are optional.
+    pub require_labels: bool,
+    /// Renames labels as read: value in the file → name (e.g. `0` → `negative`).
+    pub label_names: BTreeMap<String, String>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self { columns: Columns::default(), format: None, require_labels: true, label_names: BTreeMap::new() }
+    }
+}
+
+const TEXT_GUESSES: &[&str] = &["text", "sentence", "sentence1", "review", "content", "body", "document", "question", "comment", "message", "tweet"];
 const PAIR_GUESSES: &[&str] = &["text_pair", "sentence2", "text2", "hypothesis"];
-const LABEL_GUESSES: &[&str] = &["label", "labels", "class", "category", "target", "sentiment", "y"];
+const LABEL_GUESSES: &[&str] = &["label", "labels", "class", "category", "target", "sentiment", "y", "intent", "topic"];
+/// Rows shown in the preview.
+pub const PREVIEW_ROWS: usize = 5;
+/// Bytes looked at to tell the format.
+const HEAD_BYTES: u64 = 64 * 1024;
 
 /// A file that cannot be used as it is.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -43,9 +85,9 @@ pub enum DataError {
         /// 1-based line.
         line: usize,
         /// Byte offset of the first invalid byte.
-        offset: usize,
+        offset: u64,
     },
-    /// A row cannot be parsed.
+    /// The file cannot be parsed past this point.
     #[error("{file}:{line}: {message}")]
     Row {
         /// File name.
@@ -65,16 +107,44 @@ pub enum DataError {
         /// The columns found, comma-separated.
         columns: String,
     },
-    /// No examples.
+    /// No rows at all.
     #[error("{file} has no examples")]
     Empty {
         /// File name.
         file: String,
     },
+    /// Some rows cannot be used and the policy is to fail.
+    #[error("{file}: {count} of {rows} rows cannot be used; fix them, or skip them (--skip-bad-rows){details}")]
+    BadRows {
+        /// File name.
+        file: String,
+        /// Unusable rows.
+        count: usize,
+        /// All rows.
+        rows: usize,
+        /// One indented line per finding.
+        details: String,
+    },
+    /// The file as a whole cannot be used (one class, nothing usable).
+    #[error("{file}: {message}")]
+    Unusable {
+        /// File name.
+        file: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// Reading failed below the parser.
+    #[error("{file}: cannot read: {message}")]
+    Io {
+        /// File name.
+        file: String,
+        /// The system's message.
+        message: String,
+    },
 }
 
-/// The labels of a training set, in a stable order (sorted; numbers numerically), with counts.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// The labels of a dataset, in a stable order (sorted; numbers numerically), with counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LabelSet {
     /// Label names in order; a label's index is its class id.
     pub names: Vec<String>,
@@ -83,17 +153,17 @@ pub struct LabelSet {
 }
 
 impl LabelSet {
-    /// Collects the labels of `examples`.
+    /// Collects the labels of `examples` (unlabelled ones are not counted).
     pub fn from_examples(examples: &[Example]) -> Self {
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for e in examples {
-            *counts.entry(e.label.clone()).or_default() += 1;
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for label in examples.iter().filter_map(|e| e.label.as_deref()) {
+            *counts.entry(label).or_default() += 1;
         }
-        let mut names: Vec<String> = counts.keys().cloned().collect();
+        let mut names: Vec<String> = counts.keys().map(|s| s.to_string()).collect();
         if names.iter().all(|n| n.parse::<i64>().is_ok()) {
             names.sort_by_key(|n| n.parse::<i64>().unwrap_or_default());
         }
-        let counts = names.iter().map(|n| counts[n]).collect();
+        let counts = names.iter().map(|n| counts[n.as_str()]).collect();
         Self { names, counts }
     }
 
@@ -103,283 +173,494 @@ impl LabelSet {
     }
 }
 
-fn scalar(value: &serde_json::Value) -> Option<String> {
+/// Which column plays which part.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnRoles {
+    /// The text column.
+    pub text: String,
+    /// The second text column, for sentence pairs.
+    pub text_pair: Option<String>,
+    /// The label column; `None` for unlabelled data.
+    pub label: Option<String>,
+}
+
+/// One row of the preview: its line and every column's value as text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PreviewRow {
+    /// 1-based line.
+    pub line: usize,
+    /// One cell per column (empty for a missing value).
+    pub cells: Vec<String>,
+}
+
+/// Everything found out about a data file, as plain data: the CLI prints it, the browser
+/// renders it, and it is the same on every platform for the same bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataReport {
+    /// The file's name.
+    pub file: String,
+    /// The detected (or given) format.
+    pub format: Format,
+    /// Column names, in file order.
+    pub columns: Vec<String>,
+    /// The columns used.
+    pub roles: ColumnRoles,
+    /// The first rows.
+    pub preview: Vec<PreviewRow>,
+    /// Data rows read (header and blank lines not counted).
+    pub rows: usize,
+    /// Rows that became examples.
+    pub usable: usize,
+    /// Label counts of the usable rows, when there is a label column.
+    pub labels: Option<LabelSet>,
+    /// Token lengths, once measured with a tokenizer.
+    pub lengths: Option<LengthStats>,
+    /// Problems and observations; errors first.
+    pub findings: Vec<Finding>,
+}
+
+impl DataReport {
+    /// Rows that cannot be used.
+    pub fn bad_rows(&self) -> usize {
+        self.rows - self.usable
+    }
+
+    /// Adds findings, keeping errors before warnings.
+    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(findings);
+        self.findings.sort_by_key(|f| f.severity != Severity::Error);
+    }
+
+    /// Records token lengths (one per usable row, at `lines`) and the truncation finding.
+    pub fn add_lengths(&mut self, lengths: &[usize], lines: &[usize], max_length: usize) {
+        self.findings.retain(|f| f.kind != FindingKind::Truncated);
+        let (stats, finding) = report::length_report(lengths, lines, max_length);
+        self.lengths = Some(stats);
+        self.add_findings(finding);
+    }
+
+    /// Whether the data can be used under `policy`; the error says why not.
+    pub fn check(&self, policy: RowPolicy) -> Result<(), DataError> {
+        if let Some(single) = self.findings.iter().find(|f| f.kind == FindingKind::SingleClass) {
+            return Err(DataError::Unusable { file: self.file.clone(), message: single.message.clone() });
+        }
+        let details = || {
+            self.findings.iter().filter(|f| f.severity == Severity::Error).map(|f| format!("\n  {f}")).collect::<String>()
+        };
+        if self.usable == 0 {
+            return Err(DataError::Unusable {
+                file: self.file.clone(),
+                message: format!("none of its {} rows can be used:{}", self.rows, details()),
+            });
+        }
+        if self.bad_rows() > 0 && policy == RowPolicy::Fail {
+            return Err(DataError::BadRows { file: self.file.clone(), count: self.bad_rows(), rows: self.rows, details: details() });
+        }
+        Ok(())
+    }
+}
+
+/// A read data file: its report and its usable rows.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// What was found.
+    pub report: DataReport,
+    /// The usable rows, in file order.
+    pub examples: Vec<Example>,
+}
+
+/// A cell of a row as the parser sees it.
+enum Cell<'a> {
+    Text(Cow<'a, str>),
+    Missing,
+    NonScalar(&'static str),
+}
+
+impl Cell<'_> {
+    fn preview(&self) -> String {
+        match self {
+            Cell::Text(s) => s.to_string(),
+            Cell::Missing => String::new(),
+            Cell::NonScalar(kind) => format!("({kind})"),
+        }
+    }
+}
+
+fn json_cell(value: Option<&serde_json::Value>) -> Cell<'_> {
+    use serde_json::Value;
     match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        None | Some(Value::Null) => Cell::Missing,
+        Some(Value::String(s)) => Cell::Text(Cow::Borrowed(s)),
+        Some(Value::Number(n)) => Cell::Text(Cow::Owned(n.to_string())),
+        Some(Value::Bool(b)) => Cell::Text(Cow::Owned(b.to_string())),
+        Some(Value::Array(_)) => Cell::NonScalar("a list"),
+        Some(Value::Object(_)) => Cell::NonScalar("an object"),
     }
 }
 
 fn pick(explicit: &Option<String>, guesses: &[&str], header: &[String]) -> Option<String> {
     match explicit {
         Some(name) => Some(name.clone()),
-        None => guesses
-            .iter()
-            .find_map(|g| header.iter().find(|h| h.trim().eq_ignore_ascii_case(g)).cloned()),
+        None => guesses.iter().find_map(|g| header.iter().find(|h| h.trim().eq_ignore_ascii_case(g)).cloned()),
     }
 }
 
-struct Resolved {
-    text: String,
-    pair: Option<String>,
-    label: String,
+/// Turns parsed rows into examples and row-level findings.
+struct Builder<'o> {
+    file: String,
+    format: Format,
+    options: &'o ReadOptions,
+    columns: Vec<String>,
+    /// Column indices of text, pair, label once the header is known.
+    roles: Option<(ColumnRoles, usize, Option<usize>, Option<usize>)>,
+    preview: Vec<PreviewRow>,
+    rows: usize,
+    examples: Vec<Example>,
+    malformed: LineList,
+    non_scalar: LineList,
+    empty_text: LineList,
+    empty_pair: LineList,
+    missing_label: LineList,
 }
 
-fn resolve(file: &str, columns: &Columns, header: &[String]) -> Result<Resolved, DataError> {
-    let listed = header.join(", ");
-    let missing = |what: &str, flag: &str| DataError::Column {
-        file: file.to_string(),
-        message: format!("no {what} column found; name it with {flag}"),
-        columns: listed.clone(),
-    };
-    let text = pick(&columns.text, TEXT_GUESSES, header).ok_or_else(|| missing("text", "--text-column"))?;
-    let label = pick(&columns.label, LABEL_GUESSES, header).ok_or_else(|| missing("label", "--label-column"))?;
-    let pair = pick(&columns.text_pair, PAIR_GUESSES, header);
-    for name in [Some(&text), Some(&label), pair.as_ref()].into_iter().flatten() {
-        if !header.contains(name) {
-            return Err(DataError::Column {
-                file: file.to_string(),
-                message: format!("there is no column \"{name}\""),
-                columns: listed.clone(),
-            });
-        }
-    }
-    Ok(Resolved { text, pair, label })
-}
-
-/// Reads labelled examples from `bytes` (named `file` in messages). The format is detected
-/// from the content: JSON lines, a JSON array of objects, or CSV/TSV with a header row
-/// (delimiter `,`, `;` or tab, sniffed from the header). Rows with an empty text or label
-/// are errors naming their line: nothing is dropped silently.
-pub fn read_examples(file: &str, bytes: &[u8], columns: &Columns) -> Result<Vec<Example>, DataError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let offset = e.valid_up_to();
-        DataError::Utf8 {
+impl<'o> Builder<'o> {
+    fn new(file: &str, format: Format, options: &'o ReadOptions) -> Self {
+        Self {
             file: file.to_string(),
-            line: bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1,
-            offset,
+            format,
+            options,
+            columns: Vec::new(),
+            roles: None,
+            preview: Vec::new(),
+            rows: 0,
+            examples: Vec::new(),
+            malformed: LineList::default(),
+            non_scalar: LineList::default(),
+            empty_text: LineList::default(),
+            empty_pair: LineList::default(),
+            missing_label: LineList::default(),
         }
-    })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let examples = match text.trim_start().chars().next() {
-        Some('{') => read_json_lines(file, text, columns)?,
-        Some('[') => read_json_array(file, text, columns)?,
-        Some(_) => read_delimited(file, text, columns)?,
-        None => Vec::new(),
-    };
-    if examples.is_empty() {
-        return Err(DataError::Empty { file: file.to_string() });
     }
-    Ok(examples)
-}
 
-fn example_from_object(
-    file: &str,
-    line: usize,
-    object: &serde_json::Map<String, serde_json::Value>,
-    cols: &Resolved,
-) -> Result<Example, DataError> {
-    let field = |name: &str| -> Result<String, DataError> {
-        let value = object.get(name).unwrap_or(&serde_json::Value::Null);
-        match scalar(value) {
-            Some(s) if !s.trim().is_empty() => Ok(s),
-            Some(_) | None if value.is_null() || value.as_str().is_some() => Err(DataError::Row {
-                file: file.to_string(),
-                line,
-                message: format!("\"{name}\" is missing or empty; fill it in or remove the row"),
-            }),
-            _ => Err(DataError::Row {
-                file: file.to_string(),
-                line,
-                message: format!("\"{name}\" is not a string or number; flatten it"),
-            }),
-        }
-    };
-    Ok(Example {
-        text: field(&cols.text)?,
-        pair: cols.pair.as_deref().map(field).transpose()?,
-        label: field(&cols.label)?,
-        line,
-    })
-}
-
-fn read_json_lines(file: &str, text: &str, columns: &Columns) -> Result<Vec<Example>, DataError> {
-    let mut out = Vec::new();
-    let mut resolved: Option<Resolved> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| DataError::Row {
-            file: file.to_string(),
-            line,
-            message: format!("not valid JSON: {e}"),
-        })?;
-        let object = value.as_object().ok_or_else(|| DataError::Row {
-            file: file.to_string(),
-            line,
-            message: "each line must be a JSON object".into(),
-        })?;
-        if resolved.is_none() {
-            let header: Vec<String> = object.keys().cloned().collect();
-            resolved = Some(resolve(file, columns, &header)?);
-        }
-        out.push(example_from_object(file, line, object, resolved.as_ref().unwrap())?);
+    fn has_header(&self) -> bool {
+        self.roles.is_some()
     }
-    Ok(out)
-}
 
-fn read_json_array(file: &str, text: &str, columns: &Columns) -> Result<Vec<Example>, DataError> {
-    let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| DataError::Row {
-        file: file.to_string(),
-        line: e.line(),
-        message: format!("not a valid JSON array: {e}"),
-    })?;
-    let mut out = Vec::new();
-    let mut resolved: Option<Resolved> = None;
-    for (i, value) in values.iter().enumerate() {
-        let object = value.as_object().ok_or_else(|| DataError::Row {
-            file: file.to_string(),
-            line: 1,
-            message: format!("element {i} of the array is not an object"),
-        })?;
-        if resolved.is_none() {
-            let header: Vec<String> = object.keys().cloned().collect();
-            resolved = Some(resolve(file, columns, &header)?);
-        }
-        out.push(example_from_object(file, i + 1, object, resolved.as_ref().unwrap())?);
-    }
-    Ok(out)
-}
-
-/// 1-based line of the record that csv says starts at `byte`. With CRLF endings csv ends a
-/// record at the CR, so the position can point at the LF before the record: skip it.
-fn line_at(text: &str, byte: u64) -> usize {
-    let bytes = text.as_bytes();
-    let mut end = (byte as usize).min(text.len());
-    while end < bytes.len() && (bytes[end] == b'\n' || bytes[end] == b'\r') {
-        end += 1;
-    }
-    bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-fn read_delimited(file: &str, text: &str, columns: &Columns) -> Result<Vec<Example>, DataError> {
-    let first_line = text.lines().next().unwrap_or("");
-    let delimiter = [b'\t', b';', b','].into_iter().max_by_key(|d| first_line.bytes().filter(|b| b == d).count()).unwrap_or(b',');
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| DataError::Row {
-            file: file.to_string(),
-            line: 1,
-            message: format!("cannot read the header row: {e}"),
-        })?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let cols = resolve(file, columns, &header)?;
-    let index = |name: &str| header.iter().position(|h| h == name).unwrap_or(0);
-    let (ti, li, pi) = (index(&cols.text), index(&cols.label), cols.pair.as_deref().map(index));
-    let mut out = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map(|p| line_at(text, p.byte())).unwrap_or(0);
-            DataError::Row {
-                file: file.to_string(),
-                line,
-                message: match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-                        format!("has {len} fields but the header has {expected_len}; quote fields that contain the delimiter")
-                    }
-                    _ => e.to_string(),
-                },
-            }
-        })?;
-        let line = record.position().map(|p| line_at(text, p.byte())).unwrap_or(0);
-        let field = |i: usize, name: &str| -> Result<String, DataError> {
-            let value = record.get(i).unwrap_or("");
-            if value.trim().is_empty() {
-                Err(DataError::Row {
-                    file: file.to_string(),
-                    line,
-                    message: format!("\"{name}\" is empty; fill it in or remove the row"),
-                })
+    /// Sets the columns and decides which column plays which part.
+    fn header(&mut self, columns: Vec<String>) -> Result<(), DataError> {
+        let listed = columns.join(", ");
+        let column_error = |message: String| DataError::Column { file: self.file.clone(), message, columns: listed.clone() };
+        let cols = &self.options.columns;
+        let text = pick(&cols.text, TEXT_GUESSES, &columns)
+            .or_else(|| (columns.len() == 1 && cols.label.is_none() && !self.options.require_labels).then(|| columns[0].clone()))
+            .ok_or_else(|| column_error("no text column found; name it with --text-column".into()))?;
+        let label = pick(&cols.label, LABEL_GUESSES, &columns);
+        if label.is_none() && self.options.require_labels {
+            let message = if self.format == Format::PlainText {
+                "plain text has no labels; for classification use CSV, TSV or JSON lines with a label column".to_string()
             } else {
-                Ok(value.to_string())
+                "no label column found; name it with --label-column".to_string()
+            };
+            return Err(column_error(message));
+        }
+        let text_pair = pick(&cols.text_pair, PAIR_GUESSES, &columns);
+        let index = |name: &String| -> Result<usize, DataError> {
+            columns.iter().position(|c| c == name).ok_or_else(|| column_error(format!("there is no column \"{name}\"")))
+        };
+        let (ti, pi, li) = (index(&text)?, text_pair.as_ref().map(index).transpose()?, label.as_ref().map(index).transpose()?);
+        if Some(ti) == li {
+            return Err(column_error(format!("\"{text}\" cannot be both the text and the label; name the columns with --text-column and --label-column")));
+        }
+        self.roles = Some((ColumnRoles { text, text_pair, label }, ti, pi, li));
+        self.columns = columns;
+        Ok(())
+    }
+
+    fn malformed(&mut self, line: usize, detail: impl FnOnce() -> String) {
+        self.rows += 1;
+        self.malformed.push(line, detail);
+    }
+
+    /// One data row; `cell(i)` is column `i`'s value.
+    fn row<'c>(&mut self, line: usize, cell: impl Fn(usize) -> Cell<'c>) {
+        self.rows += 1;
+        if self.preview.len() < PREVIEW_ROWS {
+            let cells = (0..self.columns.len()).map(|i| cell(i).preview()).collect();
+            self.preview.push(PreviewRow { line, cells });
+        }
+        let Some((roles, ti, pi, li)) = &self.roles else { return };
+        let mut ok = true;
+        let mut take = |index: usize, name: &str, empty: &mut LineList, non_scalar: &mut LineList| -> Option<String> {
+            match cell(index) {
+                Cell::Text(s) if !s.trim().is_empty() => Some(s.into_owned()),
+                Cell::NonScalar(kind) => {
+                    non_scalar.push(line, || format!("\"{name}\" holds {kind}"));
+                    ok = false;
+                    None
+                }
+                _ => {
+                    empty.push(line, String::new);
+                    ok = false;
+                    None
+                }
             }
         };
-        out.push(Example {
-            text: field(ti, &cols.text)?,
-            pair: match (pi, &cols.pair) {
-                (Some(i), Some(name)) => Some(field(i, name)?),
-                _ => None,
-            },
-            label: field(li, &cols.label)?.trim().to_string(),
-            line,
-        });
+        let text = take(*ti, &roles.text, &mut self.empty_text, &mut self.non_scalar);
+        let pair = match (pi, &roles.text_pair) {
+            (Some(i), Some(name)) => take(*i, name, &mut self.empty_pair, &mut self.non_scalar),
+            _ => None,
+        };
+        let label = match (li, &roles.label) {
+            (Some(i), Some(name)) => take(*i, name, &mut self.missing_label, &mut self.non_scalar),
+            _ => None,
+        };
+        if ok && let Some(text) = text {
+            let label = label.map(|l| {
+                let l = l.trim();
+                self.options.label_names.get(l).cloned().unwrap_or_else(|| l.to_string())
+            });
+            self.examples.push(Example { text, pair, label, line });
+        }
     }
-    Ok(out)
+
+    fn finish(self) -> Result<Dataset, DataError> {
+        let Some((roles, ..)) = self.roles else {
+            return Err(match self.malformed.lines.first() {
+                Some(&line) => DataError::Row { file: self.file, line, message: self.malformed.first_detail.unwrap_or_default() },
+                None => DataError::Empty { file: self.file },
+            });
+        };
+        if self.rows == 0 {
+            return Err(DataError::Empty { file: self.file });
+        }
+        let mut findings: Vec<Finding> = Vec::new();
+        findings.extend(self.malformed.finding(FindingKind::MalformedRow, Severity::Error, |first| {
+            format!("rows that cannot be parsed (first: {first})")
+        }));
+        findings.extend(self.non_scalar.finding(FindingKind::NonScalar, Severity::Error, |first| {
+            format!("fields that hold a list or object instead of text (first: {first}); flatten them to a string or number")
+        }));
+        findings.extend(self.empty_text.finding(FindingKind::EmptyText, Severity::Error, |_| {
+            format!("the text \"{}\" is missing or empty; fill it in or remove the rows", roles.text)
+        }));
+        if let Some(pair) = &roles.text_pair {
+            findings.extend(self.empty_pair.finding(FindingKind::EmptyText, Severity::Error, |_| {
+                format!("the second text \"{pair}\" is missing or empty; fill it in or remove the rows")
+            }));
+        }
+        if let Some(label) = &roles.label {
+            findings.extend(self.missing_label.finding(FindingKind::MissingLabel, Severity::Error, |_| {
+                format!("the label \"{label}\" is missing or empty; fill it in or remove the rows")
+            }));
+        }
+        findings.extend(report::duplicates(&self.examples));
+        let labels = roles.label.is_some().then(|| LabelSet::from_examples(&self.examples));
+        if let Some(labels) = &labels
+            && !labels.names.is_empty()
+        {
+            findings.extend(report::class_findings(&self.examples, labels));
+        }
+        let mut report = DataReport {
+            file: self.file,
+            format: self.format,
+            columns: self.columns,
+            roles,
+            preview: self.preview,
+            rows: self.rows,
+            usable: self.examples.len(),
+            labels,
+            lengths: None,
+            findings: Vec::new(),
+        };
+        report.add_findings(findings);
+        Ok(Dataset { report, examples: self.examples })
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_csv_with_quotes_and_guesses_columns() {
-        let csv = "id,review,sentiment\r\n1,\"Great, really \"\"great\"\"\",pos\r\n2,\"two\nlines\",neg\r\n";
-        let ex = read_examples("r.csv", csv.as_bytes(), &Columns::default()).unwrap();
-        assert_eq!(ex.len(), 2);
-        assert_eq!(ex[0].text, "Great, really \"great\"");
-        assert_eq!((ex[0].label.as_str(), ex[0].line), ("pos", 2));
-        assert_eq!((ex[1].text.as_str(), ex[1].line), ("two\nlines", 3));
+fn io_error(file: &str, error: std::io::Error) -> DataError {
+    match utf8_position(&error) {
+        Some(p) => DataError::Utf8 { file: file.to_string(), line: p.line, offset: p.offset },
+        None => DataError::Io { file: file.to_string(), message: error.to_string() },
     }
+}
 
-    #[test]
-    fn reads_jsonl_with_integer_labels_and_pairs() {
-        let jsonl = "{\"sentence1\": \"a\", \"sentence2\": \"b\", \"label\": 1}\n\n{\"sentence1\": \"c\", \"sentence2\": \"d\", \"label\": 0}\n";
-        let ex = read_examples("p.jsonl", jsonl.as_bytes(), &Columns::default()).unwrap();
-        assert_eq!(ex[1], Example { text: "c".into(), pair: Some("d".into()), label: "0".into(), line: 3 });
-        let labels = LabelSet::from_examples(&ex);
-        assert_eq!(labels.names, vec!["0", "1"]);
+/// Reads a data file as it streams from `reader` (named `file` in messages). The format is
+/// sniffed from the first 64 KiB unless `options.format` says; only a JSON array is held
+/// whole in memory. Invalid UTF-8, a missing column and an empty file are errors; rows
+/// that cannot be used are counted in the report's findings with their lines, so the
+/// caller decides with [`DataReport::check`] whether to skip them.
+pub fn read_dataset(file: &str, reader: impl Read, options: &ReadOptions) -> Result<Dataset, DataError> {
+    let mut tracked = TrackedReader::new(reader);
+    let mut head = Vec::new();
+    (&mut tracked).take(HEAD_BYTES).read_to_end(&mut head).map_err(|e| io_error(file, e))?;
+    let complete = (head.len() as u64) < HEAD_BYTES;
+    let bom = if head.starts_with("\u{feff}".as_bytes()) { 3 } else { 0 };
+    let head_text = match std::str::from_utf8(&head[bom..]) {
+        Ok(s) => s,
+        // The head may end inside a character; the reader has checked the bytes themselves.
+        Err(e) => std::str::from_utf8(&head[bom..bom + e.valid_up_to()]).unwrap_or_default(),
+    };
+    if complete && head_text.trim().is_empty() {
+        return Err(DataError::Empty { file: file.to_string() });
     }
+    let format = options.format.unwrap_or_else(|| sniff_format(file, head_text, complete));
+    let mut builder = Builder::new(file, format, options);
+    let mut stream = Cursor::new(head).chain(tracked);
+    stream.get_mut().0.set_position(bom as u64);
+    match format {
+        Format::Delimited { delimiter } => read_delimited(&mut builder, stream, delimiter as u8, bom as u64)?,
+        Format::JsonLines => read_lines(&mut builder, stream, true)?,
+        Format::PlainText => read_lines(&mut builder, stream, false)?,
+        Format::JsonArray => read_json_array(&mut builder, stream)?,
+    }
+    builder.finish()
+}
 
-    #[test]
-    fn names_the_line_of_a_row_with_too_many_fields() {
-        let csv = "text,label\nfine,a\ntoo,many,fields\n";
-        assert_eq!(
-            read_examples("d.csv", csv.as_bytes(), &Columns::default()).unwrap_err().to_string(),
-            "d.csv:3: has 3 fields but the header has 2; quote fields that contain the delimiter"
-        );
-    }
+/// Reads `bytes` with default options and the fail policy: the examples, or the reason
+/// the file cannot be used.
+pub fn read_examples(file: &str, bytes: &[u8], columns: &Columns) -> Result<Vec<Example>, DataError> {
+    let dataset = read_dataset(file, bytes, &ReadOptions { columns: columns.clone(), ..ReadOptions::default() })?;
+    dataset.report.check(RowPolicy::Fail)?;
+    Ok(dataset.examples)
+}
 
-    #[test]
-    fn names_the_line_of_an_empty_label() {
-        let csv = "text,label\nfine,a\nmissing,\n";
-        assert_eq!(
-            read_examples("d.csv", csv.as_bytes(), &Columns::default()).unwrap_err().to_string(),
-            "d.csv:3: \"label\" is empty; fill it in or remove the row"
-        );
-    }
+type Stream<R> = std::io::Chain<Cursor<Vec<u8>>, TrackedReader<R>>;
 
-    #[test]
-    fn names_the_columns_when_none_can_be_guessed() {
-        let csv = "foo,bar\nx,y\n";
-        assert_eq!(
-            read_examples("d.csv", csv.as_bytes(), &Columns::default()).unwrap_err().to_string(),
-            "d.csv: no text column found; name it with --text-column (columns: foo, bar)"
-        );
+fn read_delimited<R: Read>(builder: &mut Builder, stream: Stream<R>, delimiter: u8, bom: u64) -> Result<(), DataError> {
+    let file = builder.file.clone();
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(stream);
+    let csv_error = |reader: &mut csv::Reader<Stream<R>>, e: csv::Error| -> DataError {
+        let line = e.position().map(|p| reader.get_mut().get_mut().1.line_at(p.byte() + bom)).unwrap_or(1);
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => io_error(&file, io),
+            other => DataError::Row { file: file.clone(), line, message: format!("{other:?}") },
+        }
+    };
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(e) => return Err(csv_error(&mut reader, e)),
+    };
+    if header.iter().all(|h| h.trim().is_empty()) {
+        return Err(DataError::Empty { file });
     }
+    builder.header(header)?;
+    let columns = builder.columns.len();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let offset = record.position().map_or(0, |p| p.byte()) + bom;
+                let line = reader.get_mut().get_mut().1.line_at(offset);
+                if record.len() != columns {
+                    let n = record.len();
+                    builder.malformed(line, || {
+                        format!("line {line} has {n} fields but the header has {columns}; quote fields that contain the delimiter")
+                    });
+                } else {
+                    builder.row(line, |i| Cell::Text(Cow::Borrowed(record.get(i).unwrap_or(""))));
+                }
+            }
+            Err(e) => return Err(csv_error(&mut reader, e)),
+        }
+    }
+    Ok(())
+}
 
-    #[test]
-    fn numeric_labels_sort_numerically() {
-        let ex: Vec<Example> = ["10", "2", "1"].iter().map(|l| Example { text: "t".into(), pair: None, label: l.to_string(), line: 1 }).collect();
-        assert_eq!(LabelSet::from_examples(&ex).names, vec!["1", "2", "10"]);
+/// JSON lines (`json`) or plain text, one row per non-blank line.
+fn read_lines<R: Read>(builder: &mut Builder, stream: Stream<R>, json: bool) -> Result<(), DataError> {
+    let file = builder.file.clone();
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut raw = String::new();
+    let mut line = 0;
+    if !json {
+        builder.header(vec!["text".to_string()])?;
     }
+    loop {
+        raw.clear();
+        if reader.read_line(&mut raw).map_err(|e| io_error(&file, e))? == 0 {
+            break;
+        }
+        line += 1;
+        let content = raw.trim_end_matches(['\n', '\r']);
+        if content.trim().is_empty() {
+            continue;
+        }
+        if !json {
+            builder.row(line, |_| Cell::Text(Cow::Borrowed(content)));
+            continue;
+        }
+        let object = match serde_json::from_str::<serde_json::Value>(content) {
+            Ok(serde_json::Value::Object(object)) => object,
+            Ok(_) => {
+                builder.malformed(line, || format!("line {line} is not a JSON object"));
+                continue;
+            }
+            Err(e) => {
+                builder.malformed(line, || format!("line {line} is not valid JSON: {e}"));
+                continue;
+            }
+        };
+        if !builder.has_header() {
+            builder.header(object.keys().cloned().collect())?;
+        }
+        let columns = builder.columns.clone();
+        builder.row(line, |i| json_cell(object.get(&columns[i])));
+    }
+    Ok(())
+}
+
+/// A JSON array of objects. The whole array is read into memory; each object's line is
+/// where it starts.
+fn read_json_array<R: Read>(builder: &mut Builder, mut stream: Stream<R>) -> Result<(), DataError> {
+    let file = builder.file.clone();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).map_err(|e| io_error(&file, e))?;
+    let mut line = 1;
+    let mut counted = 0;
+    let mut line_of = |offset: usize| {
+        line += text.as_bytes()[counted..offset].iter().filter(|&&b| b == b'\n').count();
+        counted = offset;
+        line
+    };
+    let syntax = |line: usize, message: String| DataError::Row { file: file.clone(), line, message };
+    let skip_ws = |at: usize| at + text[at..].len() - text[at..].trim_start().len();
+    let mut at = skip_ws(0);
+    if !text[at..].starts_with('[') {
+        return Err(syntax(line_of(at), "expected a JSON array of objects".into()));
+    }
+    at = skip_ws(at + 1);
+    if text[at..].starts_with(']') {
+        return Ok(());
+    }
+    loop {
+        let start_line = line_of(at);
+        let mut values = serde_json::Deserializer::from_str(&text[at..]).into_iter::<serde_json::Value>();
+        let value = match values.next() {
+            Some(Ok(value)) => value,
+            Some(Err(e)) => return Err(syntax(start_line + e.line() - 1, format!("not a valid JSON array: {e}"))),
+            None => return Err(syntax(start_line, "the JSON array is not closed; end it with ]".into())),
+        };
+        at = skip_ws(at + values.byte_offset());
+        match value {
+            serde_json::Value::Object(object) => {
+                if !builder.has_header() {
+                    builder.header(object.keys().cloned().collect())?;
+                }
+                let columns = builder.columns.clone();
+                builder.row(start_line, |i| json_cell(object.get(&columns[i])));
+            }
+            _ => builder.malformed(start_line, || format!("the array element on line {start_line} is not an object")),
+        }
+        match text[at..].chars().next() {
+            Some(',') => at = skip_ws(at + 1),
+            Some(']') => break,
+            _ => return Err(syntax(line_of(at), "expected , or ] after an array element".into())),
+        }
+    }
+    let rest = at + 1;
+    if !text[rest..].trim().is_empty() {
+        return Err(syntax(line_of(skip_ws(rest)), "text after the end of the JSON array".into()));
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use crate::rng::SeededRng;
 /// validation (rounded; a label with a single example stays in training). The same seed
 /// gives the same split on every platform. Input order is kept within each part.
 pub fn stratified_split(examples: Vec<Example>, ratio: f64, seed: u64) -> (Vec<Example>, Vec<Example>) {
-    let mut by_label: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
+    let mut by_label: std::collections::BTreeMap<Option<String>, Vec<usize>> = Default::default();
     for (i, e) in examples.iter().enumerate() {
         by_label.entry(e.label.clone()).or_default().push(i);
     }
@@ -34,11 +34,11 @@ mod tests {
     #[test]
     fn keeps_label_shares_and_is_seeded() {
         let examples: Vec<Example> = (0..100)
-            .map(|i| Example { text: format!("t{i}"), pair: None, label: if i % 4 == 0 { "a".into() } else { "b".into() }, line: i + 2 })
+            .map(|i| Example { text: format!("t{i}"), pair: None, label: Some(if i % 4 == 0 { "a".into() } else { "b".into() }), line: i + 2 })
             .collect();
         let (train, valid) = stratified_split(examples.clone(), 0.2, 9);
         assert_eq!(valid.len(), 20);
-        assert_eq!(valid.iter().filter(|e| e.label == "a").count(), 5);
+        assert_eq!(valid.iter().filter(|e| e.label.as_deref() == Some("a")).count(), 5);
         assert_eq!(train.len(), 80);
         assert_eq!(valid, stratified_split(examples, 0.2, 9).1);
     }

@@ -46,6 +46,11 @@ pub fn read_model_folder(dir: &Path) -> Result<ModelFiles, FolderError> {
     Ok(files)
 }
 
+/// Opens a data file to stream it through the reader.
+pub fn open_data_file(path: &Path) -> Result<std::fs::File, FolderError> {
+    std::fs::File::open(path).map_err(|source| FolderError::Read { path: path.to_path_buf(), source })
+}
+
 /// Reads a data file whole.
 pub fn read_data_file(path: &Path) -> Result<Vec<u8>, FolderError> {
     std::fs::read(path).map_err(|source| FolderError::Read {

@@ -13,6 +13,6 @@ pub use gpu::native_gpu_device;
 #[cfg(target_arch = "wasm32")]
 pub use gpu::webgpu_device;
 #[cfg(not(target_arch = "wasm32"))]
-pub use folder::{FolderError, read_data_file, read_model_folder, write_model_folder};
+pub use folder::{FolderError, open_data_file, read_data_file, read_model_folder, write_model_folder};
 #[cfg(target_arch = "wasm32")]
 pub use web::{fetch_bytes, fetch_model_files, yield_to_browser};

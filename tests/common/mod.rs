@@ -84,7 +84,7 @@ pub fn eight_examples() -> Vec<webtune::data::Example> {
     ]
     .iter()
     .enumerate()
-    .map(|(i, (t, l))| webtune::data::Example { text: t.to_string(), pair: None, label: l.to_string(), line: i + 2 })
+    .map(|(i, (t, l))| webtune::data::Example { text: t.to_string(), pair: None, label: Some(l.to_string()), line: i + 2 })
     .collect()
 }
 

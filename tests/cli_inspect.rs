@@ -1,0 +1,98 @@
+//! `webtune inspect` and the data checks `train` runs first: the report, the exit status,
+//! and the same report as the browser computes (the golden file is shared with tests/web.rs).
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn webtune_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_webtune")).current_dir(dir).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("webtune-inspect-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn inspect_reports_awkward_csv_and_fails_on_bad_rows() {
+    let model = fixtures().join("tiny-bert");
+    let out = webtune_in(&fixtures().join("data"), &["inspect", "awkward.csv", "--model", model.to_str().unwrap(), "--max-length", "16"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let expected_start = "awkward.csv: CSV (semicolon-separated) · 9 rows, 7 usable, 2 unusable\ncolumns: review, sentiment\n  text: review · label: sentiment\n";
+    assert!(stdout.starts_with(expected_start), "{stdout}");
+    for line in [
+        "  error: rows that cannot be parsed (first: line 7 has 3 fields but the header has 2; quote fields that contain the delimiter) — 1 row: line 7",
+        "  error: the label \"sentiment\" is missing or empty; fill it in or remove the rows — 1 row: line 6",
+        "  warning: duplicate texts (the first repeats line 2), 1 of them with a different label; remove them so they do not count twice — 1 row: line 9",
+        "  warning: labels with a single example (\"meh\"); they cannot be both learned and validated — add examples or merge them — 1 row: line 10",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(stdout.contains("       3  two  lines; one review"), "the preview shows the quoted newline flattened:\n{stdout}");
+    assert_eq!(
+        text(&out.stderr).lines().next().unwrap(),
+        "error: awkward.csv: 2 of 9 rows cannot be used; fix them, or skip them (--skip-bad-rows)"
+    );
+    let skipping = webtune_in(&fixtures().join("data"), &["inspect", "awkward.csv", "--skip-bad-rows"]);
+    assert!(skipping.status.success(), "{}", text(&skipping.stderr));
+}
+
+/// The report is exactly the committed golden, which tests/web.rs also checks in the
+/// browser: the same bytes give the same report on both platforms.
+/// `WEBTUNE_BLESS=1` rewrites the golden after an intended change.
+#[test]
+fn inspect_json_matches_the_golden_report() {
+    let model = fixtures().join("tiny-bert");
+    let out = webtune_in(
+        &fixtures().join("data"),
+        &["inspect", "awkward.csv", "--model", model.to_str().unwrap(), "--max-length", "16", "--json", "--skip-bad-rows"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let golden_path = fixtures().join("data/awkward.report.json");
+    if std::env::var_os("WEBTUNE_BLESS").is_some() {
+        std::fs::write(&golden_path, &out.stdout).unwrap();
+    }
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(golden_path).unwrap()).unwrap();
+    assert_eq!(got, golden);
+}
+
+#[test]
+fn inspect_names_invalid_utf8_and_missing_columns() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("latin1.csv"), b"text,label\ncaf\xe9,a\n").unwrap();
+    let out = webtune_in(&dir, &["inspect", "latin1.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "error: latin1.csv:2: invalid UTF-8 at byte offset 14; save the file as UTF-8\n");
+    std::fs::write(dir.join("cols.csv"), b"a,b\nx,y\n").unwrap();
+    let out = webtune_in(&dir, &["inspect", "cols.csv"]);
+    assert_eq!(text(&out.stderr), "error: cols.csv: no text column found; name it with --text-column (columns: a, b)\n");
+    let out = webtune_in(&dir, &["inspect", "cols.csv", "--text-column", "a", "--label-column", "b", "--label-name", "y=yes"]);
+    assert!(text(&out.stdout).contains("  yes "), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "a single class cannot be trained");
+    assert_eq!(text(&out.stderr), "error: cols.csv: every row has the label \"yes\"; a classifier needs at least two labels\n");
+}
+
+#[test]
+fn train_refuses_bad_rows_before_loading_the_model() {
+    let out = webtune_in(
+        &fixtures().join("data"),
+        &["train", "--model", "does-not-exist", "--train", "awkward.csv", "--out", "unused"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("webtune: awkward.csv: CSV (semicolon-separated) · 9 rows, 7 usable\n"), "{stderr}");
+    assert!(stderr.contains("\nerror: awkward.csv: 2 of 9 rows cannot be used; fix them, or skip them (--skip-bad-rows)\n  error: rows that cannot be parsed"), "{stderr}");
+}
