@@ -1,7 +1,9 @@
 //! End to end in real headless Chromium (WebGPU on SwiftShader) against the Trunk-built
 //! site: the page loads the bundled all-MiniLM-L6-v2 on WebGPU and shows the embedding of
 //! the sentence in its box, matching the CLI's (itself checked against
-//! sentence-transformers).
+//! sentence-transformers); and the whole studio flow, from model files to the exported
+//! zip, with no request leaving the page's origin. Screenshots of each step go to
+//! `target/e2e-screenshots/` (the path is printed).
 //!
 //! Needs `dist/` (built by Trunk, with the model) and chromedriver: `cargo xtask test`
 //! builds the site and then runs these with `--ignored`.
@@ -41,6 +43,7 @@ fn serve(root: PathBuf) -> String {
                         Some("wasm") => "application/wasm",
                         Some("css") => "text/css",
                         Some("json") => "application/json",
+                        Some("jsonl") => "text/plain; charset=utf-8",
                         _ => "application/octet-stream",
                     };
                     tiny_http::Response::from_data(bytes)
@@ -63,6 +66,10 @@ impl Drop for Driver {
 }
 
 async fn browser() -> (Driver, Client) {
+    browser_with_downloads(None).await
+}
+
+async fn browser_with_downloads(downloads: Option<&Path>) -> (Driver, Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let child = Command::new(&chromedriver)
@@ -72,12 +79,17 @@ async fn browser() -> (Driver, Client) {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {chromedriver}: {e} (cargo xtask test installs it)"));
     let driver = Driver(child);
+    let prefs = downloads.map(|dir| serde_json::json!({
+        "download.default_directory": dir.display().to_string(),
+        "download.prompt_for_download": false,
+    }));
     let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
         "goog:chromeOptions": {
             "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
             "args": ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-unsafe-swiftshader",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,800"]
+                     "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,800"],
+            "prefs": prefs.unwrap_or_else(|| serde_json::json!({}))
         }
     }))
     .unwrap();
@@ -133,5 +145,199 @@ async fn page_embeds_the_example_sentence_on_webgpu() {
     for (i, (s, e)) in shown.iter().zip(&expected.vector).enumerate() {
         assert!((s - e).abs() <= 6e-5, "value {i}: page shows {s}, CPU gives {e}");
     }
+    client.close().await.unwrap();
+}
+
+/// Waits until `css` matches an element (up to `seconds`).
+async fn wait_for(client: &Client, css: &str, seconds: u64) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(seconds))
+        .every(Duration::from_millis(250))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} did not appear within {seconds} s: {e}"))
+}
+
+/// Waits until `check` on the page's JavaScript state is true.
+async fn wait_until(client: &Client, what: &str, script: &str, seconds: u64) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if client.execute(script, vec![]).await.unwrap().as_bool() == Some(true) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let status = client.execute("return document.getElementById('train-status')?.textContent", vec![]).await.unwrap();
+            panic!("{what}: not within {seconds} s (train status: {status})");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Sets an input's value the way typing does (an `input` event follows).
+async fn type_into(client: &Client, id: &str, value: &str) {
+    let script = "const el = document.getElementById(arguments[0]); el.value = arguments[1]; el.dispatchEvent(new Event('input', {bubbles: true}));";
+    client.execute(script, vec![serde_json::json!(id), serde_json::json!(value)]).await.unwrap();
+}
+
+async fn go_to(client: &Client, step: &str) {
+    client.find(Locator::Css(&format!("#nav-step-{step}"))).await.unwrap().click().await.unwrap();
+    wait_for(client, &format!("#step-{step}:not([hidden])"), 10).await;
+}
+
+struct Shots(PathBuf);
+
+impl Shots {
+    async fn take(&self, client: &Client, name: &str) {
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(self.0.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// A learnable two-label task with a deliberately empty label on line 7.
+fn training_csv() -> String {
+    let mut csv = String::from("text,label\n");
+    let good = ["good", "great", "lovely", "fine", "nice", "superb"];
+    let bad = ["bad", "awful", "poor", "terrible", "nasty", "dire"];
+    for i in 0..24 {
+        if i == 5 {
+            csv.push_str("this row has no label,\n");
+        }
+        let (word, label) = if i % 2 == 0 { (good[i / 2 % 6], "pos") } else { (bad[i / 2 % 6], "neg") };
+        csv.push_str(&format!("the film was {word} number {i},{label}\n"));
+    }
+    csv
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the Trunk-built site and chromedriver: run by `cargo xtask test` after the site build"]
+async fn studio_trains_tries_and_exports_the_tiny_model() {
+    let dist = dist();
+    assert!(dist.join("index.html").is_file(), "{} has no index.html: build the site with trunk first", dist.display());
+    let html = std::fs::read_to_string(dist.join("index.html")).unwrap();
+    assert!(html.contains("Content-Security-Policy") && html.contains("connect-src 'self' https://huggingface.co"), "dist/index.html sets no CSP");
+    let base = serve(dist);
+    let work = std::env::temp_dir().join(format!("webtune-e2e-{}", std::process::id()));
+    let downloads = work.join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let shots = Shots(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-screenshots"));
+    std::fs::create_dir_all(&shots.0).unwrap();
+    eprintln!("e2e: screenshots in {}", shots.0.display());
+    let (_driver, client) = browser_with_downloads(Some(&downloads)).await;
+    client.goto(&base).await.unwrap();
+
+    // 1. Model: wait for the bundled one, then load the tiny classifier from files.
+    wait_for(&client, "#model-facts", 600).await;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert-cls");
+    let paths: Vec<String> = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+        .iter()
+        .map(|f| fixture.join(f).display().to_string())
+        .collect();
+    client.find(Locator::Css("#model-files")).await.unwrap().send_keys(&paths.join("\n")).await.unwrap();
+    wait_until(&client, "the tiny model loads", "return document.querySelector('#model-status.ready')?.textContent.includes('4 files from this computer') === true", 120).await;
+    assert!(text_of(&client, "#model-facts").await.contains("neg, neu, pos"), "the facts show the checkpoint's classifier labels");
+    shots.take(&client, "1-model").await;
+
+    // 2. Data: a CSV with a bad row; its line is reported, then skipped.
+    go_to(&client, "data").await;
+    let csv_path = work.join("reviews.csv");
+    std::fs::write(&csv_path, training_csv()).unwrap();
+    client.find(Locator::Css("#data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
+    wait_for(&client, "#data-error", 60).await;
+    assert_eq!(
+        text_of(&client, "#data-error").await.lines().next().unwrap(),
+        "reviews.csv: 1 of 25 rows cannot be used; fix them, or skip them (--skip-bad-rows)"
+    );
+    assert!(text_of(&client, "#train-report").await.contains("the label \"label\" is missing or empty; fill it in or remove the rows — 1 row: line 7"));
+    assert_eq!(text_of(&client, "#train-report .preview tbody tr:first-child td:nth-child(2)").await, "the film was good number 0");
+    shots.take(&client, "2-data-bad-row").await;
+    client.find(Locator::Css("#skip-bad-rows")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "skipping clears the error", "return document.getElementById('data-error') === null", 30).await;
+    assert!(text_of(&client, "#train-report .summary").await.contains("25 rows, 24 usable"));
+    shots.take(&client, "2-data").await;
+
+    // 3. Settings: small batches so the run has enough steps to pause in.
+    go_to(&client, "settings").await;
+    for (id, value) in [("setting-epochs", "5"), ("setting-batch", "4"), ("setting-max-length", "32"), ("setting-valid-split", "0.25"), ("setting-lr", "1e-3"), ("setting-warmup", "0")] {
+        type_into(&client, id, value).await;
+    }
+    type_into(&client, "setting-batch", "0").await;
+    assert!(text_of(&client, "#settings-error").await.starts_with("Batch size = 0: a batch needs at least one example"));
+    type_into(&client, "setting-batch", "4").await;
+    wait_until(&client, "settings accepted", "return document.getElementById('settings-error') === null", 10).await;
+    assert!(text_of(&client, "#estimate").await.contains("These settings fit this device."));
+    shots.take(&client, "3-settings").await;
+
+    // 4. Train on WebGPU: the chart gains points; pause holds the step; resume finishes.
+    go_to(&client, "train").await;
+    client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+    let points = "return Number(document.querySelector('#chart-loss svg')?.dataset.points || 0)";
+    wait_until(&client, "the loss chart gains 2 points", &format!("{points} >= 2"), 600).await;
+    client.find(Locator::Css("#pause-training")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "the run pauses", "return document.getElementById('train-status').textContent === 'Paused.'", 120).await;
+    let held = text_of(&client, "#train-step").await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(text_of(&client, "#train-step").await, held, "no step while paused");
+    shots.take(&client, "4-train-paused").await;
+    client.find(Locator::Css("#pause-training")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "the run finishes", "return document.getElementById('train-status').textContent.startsWith('Finished.')", 900).await;
+    let compile = text_of(&client, "#compile-seconds").await;
+    eprintln!("e2e: first training step (kernel compilation) on SwiftShader: {compile}");
+    let drawn: f64 = client.execute(points, vec![]).await.unwrap().as_f64().unwrap();
+    assert!(drawn >= 20.0, "5 epochs of 5 steps, plus validation points: {drawn}");
+    shots.take(&client, "4-train").await;
+
+    // 5. Results.
+    go_to(&client, "results").await;
+    wait_for(&client, "#final-metrics", 30).await;
+    let accuracy: f64 = text_of(&client, "#metric-accuracy").await.parse().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    assert_eq!(client.find_all(Locator::Css("#confusion tbody tr")).await.unwrap().len(), 2);
+    shots.take(&client, "5-results").await;
+
+    // 6. Try it.
+    go_to(&client, "try").await;
+    type_into(&client, "try-text", "the film was great").await;
+    wait_for(&client, "#try-tuned .predicted-label", 60).await;
+    let label = text_of(&client, "#try-tuned .predicted-label").await;
+    assert!(label == "neg" || label == "pos", "{label}");
+    assert_eq!(client.find_all(Locator::Css("#try-tuned #probabilities li")).await.unwrap().len(), 2);
+    shots.take(&client, "6-try").await;
+
+    // 7. Export: the zip is a Hugging Face folder with our labels; the log is CSV.
+    go_to(&client, "export").await;
+    client.find(Locator::Css("#export-zip")).await.unwrap().click().await.unwrap();
+    let zip_path = downloads.join("webtune-model.zip");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !zip_path.is_file() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("the zip was downloaded")).unwrap();
+    let mut names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    for expected in ["config.json", "metrics.json", "model.safetensors", "README.md", "tokenizer.json", "training_args.json"] {
+        assert!(names.contains(&format!("webtune-model/{expected}")), "{expected} missing from {names:?}");
+    }
+    let mut config = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("webtune-model/config.json").unwrap(), &mut config).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["id2label"], serde_json::json!({"0": "neg", "1": "pos"}));
+    client.find(Locator::Css("#export-log")).await.unwrap().click().await.unwrap();
+    let log_path = downloads.join("webtune-training-log.csv");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log_path.is_file() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.starts_with("step,epoch,loss,learning_rate,grad_norm,samples_per_second,elapsed_s,valid_loss,valid_accuracy,valid_macro_f1\n1,1,"));
+    shots.take(&client, "7-export").await;
+
+    // Nothing left the page's origin during the whole run.
+    let urls = client.execute("return performance.getEntriesByType('resource').map(e => e.name)", vec![]).await.unwrap();
+    let urls: Vec<String> = serde_json::from_value(urls).unwrap();
+    assert!(!urls.is_empty());
+    let foreign: Vec<&String> = urls.iter().filter(|u| !u.starts_with(&base) && !u.starts_with("blob:") && !u.starts_with("data:")).collect();
+    assert!(foreign.is_empty(), "requests left the origin: {foreign:?}");
     client.close().await.unwrap();
 }

@@ -80,3 +80,106 @@ async fn data_report_matches_the_native_golden() {
     let golden: serde_json::Value = serde_json::from_slice(&golden).unwrap();
     assert_eq!(got, golden);
 }
+
+/// Benchmark, not a test (ignored): rows per second read from a `File` in slices, parsed
+/// and tokenised in the browser, for the same generated 100k-row CSV as
+/// `webtune bench data`. Run as BENCHMARKS.md says; the numbers go to the console.
+#[wasm_bindgen_test]
+#[ignore]
+async fn bench_data_100k_rows() {
+    use webtune::checkpoint::TextTokenizer;
+    use webtune::data::{LabelSet, ReadOptions, TokenizedSet, read_dataset, synthetic_reviews_csv};
+    use webtune::platform::read_file;
+
+    let csv = synthetic_reviews_csv(100_000, 7);
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(csv.as_bytes()));
+    let file = web_sys::File::new_with_u8_array_sequence(&parts, "generated.csv").unwrap();
+    drop(csv);
+    let started = web_time::Instant::now();
+    let bytes = read_file(&file, |_, _| {}).await.unwrap();
+    let file_s = started.elapsed().as_secs_f64();
+    let started = web_time::Instant::now();
+    let dataset = read_dataset("generated.csv", &bytes[..], &ReadOptions::default()).unwrap();
+    let parse_s = started.elapsed().as_secs_f64();
+    assert_eq!(dataset.report.usable, 100_000);
+    let tokenizer = fetch_bytes("/www/models/all-MiniLM-L6-v2/tokenizer.json").await.unwrap().expect("cargo xtask fetch-model first");
+    let tokenizer = TextTokenizer::from_bytes(&tokenizer, 128, 0).unwrap();
+    let labels = dataset.report.labels.clone().unwrap_or(LabelSet { names: Vec::new(), counts: Vec::new() });
+    let started = web_time::Instant::now();
+    let set = TokenizedSet::new(&dataset.examples, &labels, &tokenizer).unwrap();
+    let tokenize_s = started.elapsed().as_secs_f64();
+    let line = serde_json::json!({
+        "workload": "data (browser)",
+        "rows": set.len(),
+        "bytes": bytes.len(),
+        "file_read_s": file_s,
+        "parse_s": parse_s,
+        "read_rows_per_s": set.len() as f64 / (file_s + parse_s),
+        "tokenize_s": tokenize_s,
+        "tokenize_rows_per_s": set.len() as f64 / tokenize_s,
+    });
+    web_sys::console::log_1(&line.to_string().into());
+}
+
+/// Settings are checked as typed: each bad field is named with what would work.
+#[wasm_bindgen_test]
+fn settings_form_names_the_bad_field() {
+    use webtune::app::settings_step::SettingsForm;
+
+    let (config, split) = SettingsForm::default().parse().unwrap();
+    assert_eq!((config.epochs, config.batch_size, config.learning_rate, split), (3, 32, 5e-5, 0.1));
+    let with = |id: &str, value: &str| {
+        let mut form = SettingsForm::default();
+        form.set(id, value.to_string());
+        form.parse().unwrap_err()
+    };
+    let e = with("setting-batch", "twelve");
+    assert_eq!((e.field, e.message.as_str()), ("setting-batch", "Batch size: \"twelve\" is not a whole number"));
+    let e = with("setting-lr", "-1");
+    assert_eq!(e.field, "setting-lr");
+    assert_eq!(e.message, "Learning rate = -1: the learning rate must be a positive number (try 5e-5)");
+    let e = with("setting-warmup", "1.5");
+    assert_eq!(e.field, "setting-warmup");
+    assert_eq!(with("setting-valid-split", "0.95").field, "setting-valid-split");
+    let mut form = SettingsForm::default();
+    form.set("setting-eval-every", "50".into());
+    form.set("setting-early-stopping", " 3 ".into());
+    let (config, _) = form.parse().unwrap();
+    assert_eq!((config.eval_every, config.early_stopping_patience), (Some(50), Some(3)));
+}
+
+/// Chart axes: nice ticks around the data, flat series still get an axis, points land
+/// inside the plot area.
+#[wasm_bindgen_test]
+fn chart_scaling_uses_nice_ticks() {
+    use webtune::app::components::chart::{Series, nice_step, polyline, scales, tick_label, ticks};
+
+    assert_eq!(nice_step(0.73, 4), 0.2);
+    assert_eq!(nice_step(1000.0, 6), 200.0);
+    let (values, domain) = ticks(0.31, 0.72, 4);
+    assert_eq!(domain, (0.2, 0.8));
+    assert_eq!(values.iter().map(|v| tick_label(*v, 0.2)).collect::<Vec<_>>(), vec!["0.2", "0.4", "0.6", "0.8"]);
+    assert_eq!(tick_label(0.15, 0.05), "0.15");
+    assert_eq!(tick_label(2e-5, 1e-5), "2.0e-5");
+    let (values, domain) = ticks(0.5, 0.5, 4);
+    assert!(domain.0 < 0.5 && domain.1 > 0.5 && values.len() >= 2, "{domain:?}");
+    let series = vec![Series { name: "loss".into(), class: "s1", points: vec![(1.0, 0.7), (2.0, 0.5), (3.0, 0.31)] }];
+    let (x, y, _, _) = scales(&series);
+    let drawn = polyline(&series[0].points, x, y);
+    let coords: Vec<(f64, f64)> =
+        drawn.split(' ').map(|p| p.split_once(',').map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())).unwrap()).collect();
+    assert_eq!(coords.len(), 3);
+    assert!(coords.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1), "x grows right, lower loss is drawn lower on screen: {coords:?}");
+    assert!(coords.iter().all(|&(a, b)| (56.0..=628.0).contains(&a) && (12.0..=188.0).contains(&b)), "{coords:?}");
+}
+
+/// The confusion matrix shades each cell by its share of the true label's row.
+#[wasm_bindgen_test]
+fn confusion_cells_have_row_shares() {
+    use webtune::app::components::confusion::cells;
+
+    let grid = cells(&[vec![3, 1], vec![0, 0]]);
+    assert_eq!((grid[0][0].count, grid[0][0].share, grid[0][0].correct), (3, 0.75, true));
+    assert_eq!((grid[0][1].share, grid[0][1].correct), (0.25, false));
+    assert_eq!(grid[1][1].share, 0.0, "an empty row has no shares");
+}

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::state::{Phase, Studio};
+use super::state::{ModelState, Studio};
 
 const EXAMPLE: &str = "webtune turns a sentence into a vector, right here in the browser.";
 
@@ -72,28 +72,24 @@ pub fn EmbedPanel() -> impl IntoView {
         });
     };
 
+    let ready = move || matches!(studio.model.get(), ModelState::Ready(ref facts) if facts.embedding.is_some());
     // Embed the example as soon as the model is ready.
     Effect::new(move |_| {
-        if studio.phase.get() == Phase::Ready {
+        if ready() {
             embed();
         }
     });
 
     view! {
-        <section class="card" aria-labelledby="embed-title">
-            <h2 id="embed-title">"Embed a sentence"</h2>
-            <p class="hint">
-                {move || studio.model.get().map(|m| format!(
-                    "all-MiniLM-L6-v2 · {:.1} M parameters · {} layers · {}-dim · up to {} tokens",
-                    m.parameters as f64 / 1e6, m.layers, m.hidden_size, m.max_length
-                ))}
-            </p>
+        <section class="card" aria-labelledby="embed-title" hidden=move || !ready()>
+            <h3 id="embed-title">"Check it: embed a sentence"</h3>
+            <p class="hint">"A sentence-transformers model: this is the vector it gives a sentence, computed here on your device."</p>
             <form on:submit=move |ev| { ev.prevent_default(); embed(); }>
                 <label for="sentence">"Sentence"</label>
                 <textarea id="sentence" rows="3"
                     prop:value=move || text.get()
                     on:input=move |ev| text.set(event_target_value(&ev))></textarea>
-                <button type="submit" disabled=move || studio.phase.get() != Phase::Ready || busy.get()>
+                <button type="submit" disabled=move || !ready() || busy.get()>
                     {move || if busy.get() { "Embedding…" } else { "Embed" }}
                 </button>
             </form>

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::state::Studio;
+use super::state::{DeviceState, Studio};
 
 /// Adapter name, backend, type and limits (device value next to the adapter's maximum).
 #[component]
@@ -12,20 +12,13 @@ pub fn GpuPanel() -> impl IntoView {
         <details class="card gpu" id="gpu-panel">
             <summary>
                 "GPU: "
-                {move || match (studio.gpu.get(), studio.gpu_missing.get()) {
-                    (Some(info), _) => info.summary(),
-                    (None, Some(_)) => "none — running on the CPU (slow)".to_string(),
-                    (None, None) => "starting…".to_string(),
+                {move || match studio.device.get() {
+                    DeviceState::Gpu(info) => info.summary(),
+                    DeviceState::Cpu(_) => "none — running on the CPU (slow)".to_string(),
+                    DeviceState::Starting => "starting…".to_string(),
                 }}
             </summary>
-            {move || studio.gpu_missing.get().map(|reason| view! {
-                <p class="status error">
-                    "WebGPU is not available in this browser (" {reason} "). webtune runs on the CPU instead, which is much slower. "
-                    "WebGPU is on by default in Chrome and Edge 113+ on Windows, macOS and ChromeOS; on Linux start Chrome with "
-                    <code>"--enable-unsafe-webgpu"</code> "; in Firefox 141+ and Safari 26+ it is on by default."
-                </p>
-            })}
-            {move || studio.gpu.get().map(|info| view! {
+            {move || match studio.device.get() { DeviceState::Gpu(info) => Some(info), _ => None }.map(|info| view! {
                 <dl class="facts">
                     <dt>"Adapter"</dt><dd>{if info.name.is_empty() { "(not disclosed by the browser)".to_string() } else { info.name.clone() }}</dd>
                     <dt>"Backend"</dt><dd id="gpu-backend">{info.backend.clone()}</dd>

@@ -1,19 +1,34 @@
-//! The web app (wasm32 only). The page loads the bundled model on WebGPU and embeds the
-//! text typed into a box; the GPU panel shows the adapter and its limits.
+//! The web studio (wasm32 only): one page whose steps — model, data, settings, train,
+//! results, try it, export — the user moves between freely. Every step holds plain
+//! reports; the model and tensors stay in local storage and the training task.
 
+pub mod components;
+mod data_step;
 mod embed_panel;
+mod export_step;
 mod gpu_panel;
+mod model_step;
+mod results_step;
+mod run;
+pub mod settings_step;
 mod state;
+mod train_step;
+mod try_step;
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
 
-use embed_panel::EmbedPanel;
+use crate::platform::{cpu_device, webgpu_device};
 use gpu_panel::GpuPanel;
-use state::{Phase, Studio};
+pub use state::{DeviceState, Step, Studio};
 
 /// Mounts the app on `<body>`.
 pub fn mount() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        show_fatal(&info.to_string());
+    }));
     leptos::mount::mount_to_body(App);
 }
 
@@ -21,32 +36,157 @@ pub fn mount() {
 #[component]
 pub fn App() -> impl IntoView {
     let studio = Studio::new();
-    provide_context(studio.clone());
-    studio.start();
+    provide_context(studio);
+    start_device(studio);
+    guard_unload(studio);
     view! {
         <header class="top">
             <h1>"webtune"</h1>
-            <p class="tagline">"Fine-tune language models privately, on your own GPU, in this tab. Nothing you load leaves it."</p>
+            <p class="tagline">"Fine-tune a language model on your own data, on your own GPU, in this tab. Nothing you load leaves it."</p>
         </header>
+        <NoGpuBanner/>
+        <StepNav/>
         <main>
-            <StatusLine/>
-            <EmbedPanel/>
+            <model_step::ModelStep/>
+            <data_step::DataStep/>
+            <settings_step::SettingsStep/>
+            <train_step::TrainStep/>
+            <results_step::ResultsStep/>
+            <try_step::TryStep/>
+            <export_step::ExportStep/>
             <GpuPanel/>
         </main>
+        <footer class="bottom">
+            <p>"webtune runs entirely in your browser: model files come from this site or the Hugging Face Hub, your data never leaves the tab. "
+              </p>
+        </footer>
     }
 }
 
-/// What the page is doing, in words; errors in full.
+/// A crash (a panic cannot be recovered from in WebAssembly) still ends in words on the
+/// page, not only in the console.
+fn show_fatal(message: &str) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let Some(body) = document.body() else { return };
+    if let Ok(div) = document.create_element("div") {
+        div.set_id("fatal");
+        div.set_class_name("banner error");
+        let _ = div.set_attribute("role", "alert");
+        div.set_text_content(Some(&format!(
+            "webtune stopped because of an internal error: {message}. Reload the page to start again (your files never left this tab). \
+             If the GPU ran out of memory, try a smaller batch size or max length."
+        )));
+        let _ = body.prepend_with_node_1(&div);
+    }
+}
+
+/// Starts WebGPU, or the CPU backend when the browser has none.
+fn start_device(studio: Studio) {
+    spawn_local(async move {
+        match webgpu_device().await {
+            Ok((device, info)) => {
+                web_sys::console::log_1(&format!("webtune: WebGPU {}", info.summary()).into());
+                studio.device_handle.set_value(Some(device));
+                studio.device.set(DeviceState::Gpu(info));
+            }
+            Err(reason) => {
+                web_sys::console::warn_1(&format!("webtune: no WebGPU ({reason})").into());
+                studio.device_handle.set_value(Some(cpu_device()));
+                studio.device.set(DeviceState::Cpu(reason));
+            }
+        }
+        model_step::load_bundled(studio).await;
+    });
+}
+
+/// Asks before leaving the page while a run is in progress.
+fn guard_unload(studio: Studio) {
+    let Some(window) = web_sys::window() else { return };
+    let handler = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::BeforeUnloadEvent)>::new(move |ev: web_sys::BeforeUnloadEvent| {
+        if studio.training() {
+            ev.prevent_default();
+            ev.set_return_value("Training is in progress; leaving the page ends it.");
+        }
+    });
+    let _ = window.add_event_listener_with_callback("beforeunload", handler.as_ref().unchecked_ref());
+    handler.forget();
+}
+
+/// The page-level notice when WebGPU is missing.
 #[component]
-fn StatusLine() -> impl IntoView {
+fn NoGpuBanner() -> impl IntoView {
     let studio = expect_context::<Studio>();
-    move || {
-        let phase = studio.phase.get();
-        let class = match phase {
-            Phase::Failed(_) => "status error",
-            Phase::Ready => "status ready",
-            _ => "status busy",
-        };
-        view! { <p class=class role="status" aria-live="polite">{phase.describe()}</p> }
+    move || match studio.device.get() {
+        DeviceState::Cpu(reason) => Some(view! {
+            <div class="banner warn" role="alert" id="no-webgpu">
+                <strong>"WebGPU is not available here"</strong>" (" {reason} "). "
+                "webtune falls back to your CPU, which is fine for the tiny models and a few hundred examples, and very slow for more. "
+                "WebGPU is on by default in Chrome and Edge 113+ (Windows, macOS, ChromeOS, Android), Safari 26+ and Firefox 141+ on Windows; "
+                "on Linux, start Chrome with " <code>"--enable-unsafe-webgpu --enable-features=Vulkan"</code> ", or check chrome://gpu."
+            </div>
+        }),
+        _ => None,
+    }
+}
+
+/// The step navigation: a list of buttons, the current one marked.
+#[component]
+fn StepNav() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    view! {
+        <nav class="steps" aria-label="Steps">
+            <ol>
+                {Step::ALL.iter().enumerate().map(|(i, &step)| view! {
+                    <li>
+                        <button type="button" class="step-button" id=format!("nav-{}", step.id())
+                            aria-current=move || (studio.step.get() == step).then_some("step")
+                            on:click=move |_| studio.step.set(step)>
+                            <span class="step-number">{i + 1}</span>" "{step.title()}
+                        </button>
+                    </li>
+                }).collect_view()}
+            </ol>
+        </nav>
+    }
+}
+
+/// A step's section: shown when it is the current step, kept in the page otherwise so
+/// its state survives moving back and forth.
+#[component]
+pub fn StepSection(step: Step, children: Children) -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    view! {
+        <section class="step card" id=step.id() hidden=move || studio.step.get() != step aria-labelledby=format!("{}-title", step.id())>
+            <h2 id=format!("{}-title", step.id())>{step.title()}</h2>
+            {children()}
+        </section>
+    }
+}
+
+/// "Next: …" at the end of a step.
+#[component]
+pub fn NextButton(to: Step, #[prop(into)] enabled: Signal<bool>) -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    view! {
+        <div class="next">
+            <button type="button" class="secondary" id=format!("next-{}", to.id()) disabled=move || !enabled.get() on:click=move |_| studio.step.set(to)>
+                {format!("Next: {} →", to.title())}
+            </button>
+        </div>
+    }
+}
+
+/// Bytes as "12.3 MB".
+pub fn megabytes(bytes: f64) -> String {
+    if bytes >= 1e9 { format!("{:.2} GB", bytes / 1e9) } else { format!("{:.1} MB", bytes / 1e6) }
+}
+
+/// Seconds as "1 h 02 min", "3 min 05 s" or "12 s".
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
     }
 }

@@ -1,113 +1,374 @@
-//! Page state shared through a context: plain reports in signals; the model itself in
-//! local (non-Send) storage, never in the UI's hands.
+//! Page state shared through a context: plain reports in signals; models, files and
+//! examples in local (non-Send) storage, never in the UI's hands.
 
 use std::rc::Rc;
 
+use burn::tensor::Device;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use crate::model::{LoadReport, SentenceEmbedder};
-use crate::platform::{GpuInfo, cpu_device, fetch_model_files, webgpu_device};
+use crate::checkpoint::{ModelFiles, TextTokenizer};
+use crate::data::{DataReport, Example};
+use crate::model::{BertForSequenceClassification, LoadReport, SentenceEmbedder};
+use crate::platform::GpuInfo;
+use crate::train::EvalReport;
+
+use super::settings_step::SettingsForm;
 
 /// Where the bundled model is served, relative to the page (works under any sub-path).
 pub const DEFAULT_MODEL_URL: &str = "models/all-MiniLM-L6-v2/";
+/// The bundled sample dataset, relative to the page.
+pub const SAMPLE_DATA_URL: &str = "datasets/sentiment-sentences/";
 
-/// What the page is doing.
+/// The steps of the flow, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Pick a model.
+    Model,
+    /// Load data.
+    Data,
+    /// Choose settings.
+    Settings,
+    /// Train.
+    Train,
+    /// Inspect the results.
+    Results,
+    /// Try the model.
+    Try,
+    /// Download it.
+    Export,
+}
+
+impl Step {
+    /// All steps in order.
+    pub const ALL: [Step; 7] = [Step::Model, Step::Data, Step::Settings, Step::Train, Step::Results, Step::Try, Step::Export];
+
+    /// The step's name in the navigation.
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Model => "Model",
+            Step::Data => "Data",
+            Step::Settings => "Settings",
+            Step::Train => "Train",
+            Step::Results => "Results",
+            Step::Try => "Try it",
+            Step::Export => "Export",
+        }
+    }
+
+    /// A stable id for the step's section.
+    pub fn id(self) -> &'static str {
+        match self {
+            Step::Model => "step-model",
+            Step::Data => "step-data",
+            Step::Settings => "step-settings",
+            Step::Train => "step-train",
+            Step::Results => "step-results",
+            Step::Try => "step-try",
+            Step::Export => "step-export",
+        }
+    }
+}
+
+/// What the device set-up found.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Phase {
-    /// Asking the browser for a WebGPU device.
-    StartingGpu,
-    /// Downloading model files: the last file received and bytes so far.
-    Downloading { file: String, bytes: usize },
-    /// Building the model on the device.
-    Loading,
-    /// Ready to embed.
-    Ready,
-    /// Something failed; the message says what and what to do.
+pub enum DeviceState {
+    /// Asking the browser for WebGPU.
+    Starting,
+    /// WebGPU is in use.
+    Gpu(GpuInfo),
+    /// No WebGPU: the CPU backend runs in this tab, slowly. The reason is the browser's.
+    Cpu(String),
+}
+
+/// One file of a model being fetched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileProgress {
+    /// File name.
+    pub name: String,
+    /// Bytes received.
+    pub received: u64,
+    /// Bytes expected (0 when unknown).
+    pub total: u64,
+    /// Served from the browser's store, not downloaded.
+    pub from_cache: bool,
+    /// Finished.
+    pub done: bool,
+}
+
+/// What is known about the chosen model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelFacts {
+    /// Where it came from, in words.
+    pub source: String,
+    /// `model_type` and architectures from config.json.
+    pub architecture: String,
+    /// Trainable parameters with a 2-label classifier.
+    pub parameters: u64,
+    /// Vocabulary size.
+    pub vocabulary: usize,
+    /// Longest input in tokens.
+    pub max_length: usize,
+    /// Hidden size × layers × heads.
+    pub shape: String,
+    /// Labels of a classifier the checkpoint already has, if any.
+    pub labels: Option<Vec<String>>,
+    /// Total bytes of its files.
+    pub bytes: usize,
+    /// Sentence-transformers facts (pooling, dimensions), when it is such a model.
+    pub embedding: Option<LoadReport>,
+}
+
+/// The model step's state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelState {
+    /// Nothing chosen yet.
+    Empty,
+    /// Files are arriving.
+    Fetching { source: String, files: Vec<FileProgress> },
+    /// Reading and checking the files.
+    Checking { source: String },
+    /// Ready to train.
+    Ready(ModelFacts),
+    /// It cannot be used; the message says why and what to do.
     Failed(String),
 }
 
-impl Phase {
-    /// The status line's words.
-    pub fn describe(&self) -> String {
-        match self {
-            Phase::StartingGpu => "Starting the GPU…".into(),
-            Phase::Downloading { file, bytes } => {
-                format!("Downloading the model: {file} ({:.1} MB so far)…", *bytes as f64 / 1e6)
-            }
-            Phase::Loading => "Loading the model onto the device…".into(),
-            Phase::Ready => "Ready.".into(),
-            Phase::Failed(message) => message.clone(),
+/// A data file the user gave, with its report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataView {
+    /// The report of the training file.
+    pub train: DataReport,
+    /// The report of the validation file, when one was given.
+    pub valid: Option<DataReport>,
+    /// Where the data came from, in words.
+    pub source: String,
+    /// Seconds to read and check it (shown, and measured for BENCHMARKS.md).
+    pub read_seconds: f64,
+}
+
+/// The training run's phase.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunPhase {
+    /// Not started.
+    Idle,
+    /// Tokenising and building the model; the words say which.
+    Preparing(String),
+    /// The first steps: GPU kernels are compiled and tuned.
+    Compiling,
+    /// Steady training.
+    Training,
+    /// Paused between steps.
+    Paused,
+    /// Evaluating on the validation set.
+    Evaluating,
+    /// Done; the words say why it ended.
+    Finished(String),
+    /// It failed; the words say why and what to do.
+    Failed(String),
+}
+
+/// One row of the training log (also downloadable as CSV).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogRow {
+    /// Optimizer step.
+    pub step: usize,
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// Training loss of the step.
+    pub loss: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Throughput of the step.
+    pub samples_per_second: f64,
+    /// Seconds since the run started.
+    pub elapsed: f64,
+    /// Validation metrics when the step ended with an evaluation.
+    pub eval: Option<(f64, f64, f64)>,
+}
+
+/// The run as the page shows it: plain numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunView {
+    /// What it is doing.
+    pub phase: RunPhase,
+    /// Steps done.
+    pub step: usize,
+    /// Steps in the run.
+    pub total_steps: usize,
+    /// Current epoch (1-based).
+    pub epoch: usize,
+    /// Epochs in the run.
+    pub epochs: usize,
+    /// One row per step.
+    pub log: Vec<LogRow>,
+    /// Recent throughput.
+    pub samples_per_second: f64,
+    /// Seconds since start (pauses excluded).
+    pub elapsed: f64,
+    /// Seconds of the first (compiling) step.
+    pub compile_seconds: Option<f64>,
+    /// Estimated seconds to go.
+    pub eta: Option<f64>,
+    /// Estimated seconds per epoch, from measured steps.
+    pub epoch_seconds: Option<f64>,
+    /// Rows in the training set and the validation set.
+    pub examples: (usize, usize),
+}
+
+impl Default for RunView {
+    fn default() -> Self {
+        Self {
+            phase: RunPhase::Idle,
+            step: 0,
+            total_steps: 0,
+            epoch: 0,
+            epochs: 0,
+            log: Vec::new(),
+            samples_per_second: 0.0,
+            elapsed: 0.0,
+            compile_seconds: None,
+            eta: None,
+            epoch_seconds: None,
+            examples: (0, 0),
         }
     }
+}
+
+/// What the user asked the run to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Keep going.
+    Run,
+    /// Hold between steps.
+    Pause,
+    /// End now, keeping the best model so far.
+    Stop,
+}
+
+/// A validation example the model got wrong.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mistake {
+    /// Line in its file.
+    pub line: usize,
+    /// The text (and second text).
+    pub text: String,
+    /// The second text, for pairs.
+    pub pair: Option<String>,
+    /// The true label.
+    pub truth: String,
+    /// The predicted label.
+    pub predicted: String,
+    /// The predicted label's probability.
+    pub confidence: f32,
+}
+
+/// The finished run's results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Results {
+    /// Metrics of the kept model on the validation set (`None` without one).
+    pub report: Option<EvalReport>,
+    /// Validation examples it got wrong, most confident first.
+    pub mistakes: Vec<Mistake>,
+    /// The step whose weights are kept.
+    pub kept_step: usize,
+    /// Why the run ended.
+    pub ended: String,
+}
+
+/// The fine-tuned model and what exporting and trying it needs.
+#[derive(Clone)]
+pub struct Trained {
+    /// The kept weights, in validation mode.
+    pub model: BertForSequenceClassification,
+    /// The model before fine-tuning, when its classifier head was already trained for the
+    /// same labels (so comparing is meaningful).
+    pub base: Option<BertForSequenceClassification>,
+    /// Label names by class id.
+    pub labels: Vec<String>,
+    /// Tokenizer at the training max length.
+    pub tokenizer: TextTokenizer,
+    /// Where it computes.
+    pub device: Device,
+    /// training_args.json content.
+    pub training_args: serde_json::Value,
+    /// metrics.json content.
+    pub metrics: serde_json::Value,
+    /// The model card.
+    pub card: String,
 }
 
 /// The page's shared state.
 #[derive(Clone, Copy)]
 pub struct Studio {
-    /// What the page is doing.
-    pub phase: RwSignal<Phase>,
-    /// The GPU in use; `None` while starting or on the CPU fallback.
-    pub gpu: RwSignal<Option<GpuInfo>>,
-    /// Why WebGPU is unavailable, when the CPU fallback is in use.
-    pub gpu_missing: RwSignal<Option<String>>,
-    /// What loading the model found.
-    pub model: RwSignal<Option<LoadReport>>,
-    /// The loaded model (not Send: kept in local storage).
+    /// The step on screen.
+    pub step: RwSignal<Step>,
+    /// WebGPU or the CPU fallback.
+    pub device: RwSignal<DeviceState>,
+    /// The device itself, once started.
+    pub device_handle: StoredValue<Option<Device>, LocalStorage>,
+    /// The model step.
+    pub model: RwSignal<ModelState>,
+    /// The chosen model's files.
+    pub model_files: StoredValue<Option<ModelFiles>, LocalStorage>,
+    /// The embedding model, for sentence-transformers checkpoints.
     pub embedder: StoredValue<Option<Rc<SentenceEmbedder>>, LocalStorage>,
+    /// The data step's reports.
+    pub data: RwSignal<Option<DataView>>,
+    /// Why the data cannot be read, when it cannot.
+    pub data_error: RwSignal<Option<String>>,
+    /// The usable training and validation examples.
+    pub examples: StoredValue<Option<(Vec<Example>, Option<Vec<Example>>)>, LocalStorage>,
+    /// Settings as typed.
+    pub settings: RwSignal<SettingsForm>,
+    /// The run.
+    pub run: RwSignal<RunView>,
+    /// Pause / stop requests.
+    pub control: RwSignal<Control>,
+    /// The results of the finished run.
+    pub results: RwSignal<Option<Results>>,
+    /// The fine-tuned model.
+    pub trained: StoredValue<Option<Rc<Trained>>, LocalStorage>,
+    /// Bumped when `trained` changes, so views depending on it update.
+    pub trained_version: RwSignal<u32>,
 }
 
 impl Studio {
     /// Empty state.
     pub fn new() -> Self {
         Self {
-            phase: RwSignal::new(Phase::StartingGpu),
-            gpu: RwSignal::new(None),
-            gpu_missing: RwSignal::new(None),
-            model: RwSignal::new(None),
+            step: RwSignal::new(Step::Model),
+            device: RwSignal::new(DeviceState::Starting),
+            device_handle: StoredValue::new_local(None),
+            model: RwSignal::new(ModelState::Empty),
+            model_files: StoredValue::new_local(None),
             embedder: StoredValue::new_local(None),
+            data: RwSignal::new(None),
+            data_error: RwSignal::new(None),
+            examples: StoredValue::new_local(None),
+            settings: RwSignal::new(SettingsForm::default()),
+            run: RwSignal::new(RunView::default()),
+            control: RwSignal::new(Control::Run),
+            results: RwSignal::new(None),
+            trained: StoredValue::new_local(None),
+            trained_version: RwSignal::new(0),
         }
     }
 
-    /// Starts the GPU and loads the bundled model in the background.
-    pub fn start(self) {
-        spawn_local(async move {
-            let device = match webgpu_device().await {
-                Ok((device, info)) => {
-                    web_sys::console::log_1(&format!("webtune: WebGPU {}", info.summary()).into());
-                    self.gpu.set(Some(info));
-                    device
-                }
-                Err(reason) => {
-                    web_sys::console::warn_1(&format!("webtune: no WebGPU ({reason})").into());
-                    self.gpu_missing.set(Some(reason));
-                    cpu_device()
-                }
-            };
-            let mut received = 0usize;
-            let files = fetch_model_files(DEFAULT_MODEL_URL, |file, len| {
-                received += len;
-                self.phase.set(Phase::Downloading {
-                    file: file.to_string(),
-                    bytes: received,
-                });
-            })
-            .await;
-            let files = match files {
-                Ok(files) => files,
-                Err(e) => return self.phase.set(Phase::Failed(format!("{e}. Is the site built with `cargo xtask serve`, which fetches the model?"))),
-            };
-            self.phase.set(Phase::Loading);
-            // Let the status line paint before the synchronous parse and upload.
-            crate::platform::yield_to_browser().await;
-            match SentenceEmbedder::load(&files, &device, None) {
-                Ok((embedder, report)) => {
-                    self.model.set(Some(report));
-                    self.embedder.set_value(Some(Rc::new(embedder)));
-                    self.phase.set(Phase::Ready);
-                }
-                Err(e) => self.phase.set(Phase::Failed(format!("The model could not be loaded: {e}"))),
-            }
-        });
+    /// Whether a run is in progress (started, not finished or failed).
+    pub fn training(&self) -> bool {
+        !matches!(self.run.get().phase, RunPhase::Idle | RunPhase::Finished(_) | RunPhase::Failed(_))
+    }
+
+    /// The device, once started.
+    pub fn device(&self) -> Option<Device> {
+        self.device_handle.get_value()
+    }
+}
+
+impl Default for Studio {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -4,6 +4,8 @@
 //!   tokens, on the model given (all-MiniLM-L6-v2 by default); the first step (GPU kernel
 //!   compilation and autotuning) is reported apart from the steady state.
 //! - `bench embed`: sentence embeddings per second.
+//! - `bench data`: rows per second read (parsed and checked) and tokenised, for a
+//!   generated 100k-row CSV or a file of your own, with peak memory.
 //!
 //! Each prints one JSON line per device.
 
@@ -32,6 +34,8 @@ enum Workload {
     Train(TrainBench),
     /// Embedding throughput: sentences per second.
     Embed(EmbedBench),
+    /// Data reading and tokenisation throughput: rows per second.
+    Data(DataBench),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +90,25 @@ struct EmbedBench {
     device: Devices,
 }
 
+#[derive(Args)]
+struct DataBench {
+    /// A data file to stream; without it, a generated review-like CSV is read from memory.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Rows of the generated CSV.
+    #[arg(long, default_value_t = 100_000)]
+    rows: usize,
+    /// Write the generated CSV here and stop (to make a big file for --file).
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Model folder whose tokenizer is timed.
+    #[arg(long, default_value = "www/models/all-MiniLM-L6-v2")]
+    model: PathBuf,
+    /// Truncation length.
+    #[arg(long, default_value_t = 128)]
+    max_length: usize,
+}
+
 /// Peak resident memory of this process (Linux: VmHWM), in bytes.
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -103,6 +126,7 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     match args.workload {
         Workload::Train(bench) => train(bench),
         Workload::Embed(bench) => embed(bench),
+        Workload::Data(bench) => data(bench),
     }
 }
 
@@ -190,5 +214,60 @@ fn embed(bench: EmbedBench) -> Result<(), CliError> {
             })
         );
     }
+    Ok(())
+}
+
+fn data(bench: DataBench) -> Result<(), CliError> {
+    use crate::data::{LabelSet, ReadOptions, read_dataset, synthetic_reviews_csv};
+    if let Some(path) = &bench.write {
+        std::fs::write(path, synthetic_reviews_csv(bench.rows, 7))?;
+        eprintln!("webtune: wrote {} rows to {}", bench.rows, path.display());
+        return Ok(());
+    }
+    let options = ReadOptions::default();
+    let (dataset, bytes, source, read_s) = match &bench.file {
+        Some(path) => {
+            let bytes = std::fs::metadata(path)?.len();
+            let started = Instant::now();
+            let dataset = super::inspect::read_data(path, &options)?;
+            (dataset, bytes, path.display().to_string(), started.elapsed().as_secs_f64())
+        }
+        None => {
+            let csv = synthetic_reviews_csv(bench.rows, 7);
+            let started = Instant::now();
+            let dataset = read_dataset("generated.csv", csv.as_bytes(), &options)?;
+            (dataset, csv.len() as u64, "generated".to_string(), started.elapsed().as_secs_f64())
+        }
+    };
+    let rss_after_read = peak_rss();
+    let files = read_model_folder(&bench.model)?;
+    let tokenizer = crate::checkpoint::TextTokenizer::from_bytes(
+        files.require("tokenizer.json").map_err(crate::model::ModelError::from)?,
+        bench.max_length,
+        0,
+    )
+    .map_err(crate::model::ModelError::from)?;
+    let labels = dataset.report.labels.clone().unwrap_or(LabelSet { names: Vec::new(), counts: Vec::new() });
+    let started = Instant::now();
+    let set = TokenizedSet::new(&dataset.examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;
+    let tokenize_s = started.elapsed().as_secs_f64();
+    let rows = dataset.report.rows as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "workload": "data",
+            "source": source,
+            "rows": dataset.report.rows,
+            "usable": dataset.report.usable,
+            "bytes": bytes,
+            "read_s": read_s,
+            "read_rows_per_s": rows / read_s,
+            "read_mb_per_s": bytes as f64 / 1e6 / read_s,
+            "tokenize_s": tokenize_s,
+            "tokenize_rows_per_s": set.len() as f64 / tokenize_s,
+            "peak_rss_bytes_after_read": rss_after_read,
+            "peak_rss_bytes": peak_rss(),
+        })
+    );
     Ok(())
 }

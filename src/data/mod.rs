@@ -7,6 +7,7 @@ mod read;
 mod report;
 mod source;
 mod split;
+mod synthetic;
 
 pub use batches::{TokenizedSet, batch_order};
 pub use format::{Format, sniff_format};
@@ -16,6 +17,7 @@ pub use read::{
 };
 pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits};
 pub use split::stratified_split;
+pub use synthetic::synthetic_reviews_csv;
 
 #[cfg(test)]
 mod tests;

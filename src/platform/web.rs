@@ -60,3 +60,147 @@ pub async fn yield_to_browser() {
     });
     let _ = JsFuture::from(promise).await;
 }
+
+/// Bytes read per slice of a user's file.
+const FILE_CHUNK: u64 = 8 << 20;
+
+/// Reads a file the user picked or dropped, in slices of 8 MiB, into one buffer, telling
+/// `on_progress(read, total)` after each: the tab never holds the file as one JavaScript
+/// string or a second whole copy, and a progress bar can move for large files.
+pub async fn read_file(file: &web_sys::File, mut on_progress: impl FnMut(u64, u64)) -> Result<Vec<u8>, String> {
+    let name = file.name();
+    let total = file.size() as u64;
+    let mut out = Vec::with_capacity(total as usize);
+    let mut start = 0;
+    while start < total {
+        let end = (start + FILE_CHUNK).min(total);
+        let slice = file
+            .slice_with_f64_and_f64(start as f64, end as f64)
+            .map_err(|e| format!("{name}: cannot read bytes {start}–{end}: {e:?}"))?;
+        let buffer = JsFuture::from(slice.array_buffer())
+            .await
+            .map_err(|e| format!("{name}: reading failed at byte {start}: {e:?}; is the file still there?"))?;
+        let array = Uint8Array::new(&buffer);
+        let at = out.len();
+        out.resize(at + array.length() as usize, 0);
+        array.copy_to(&mut out[at..]);
+        start = end;
+        on_progress(start, total);
+    }
+    Ok(out)
+}
+
+/// The Cache API store that keeps downloaded model files between visits.
+pub const MODEL_CACHE: &str = "webtune-models";
+
+async fn promise(p: js_sys::Promise, what: &str) -> Result<wasm_bindgen::JsValue, String> {
+    JsFuture::from(p).await.map_err(|e| format!("{what} failed: {e:?}"))
+}
+
+/// Reads a response body as it arrives, telling `on_progress(received, total)` (total
+/// from Content-Length, 0 when unknown).
+async fn body_with_progress(response: &Response, url: &str, on_progress: &mut impl FnMut(u64, u64)) -> Result<Vec<u8>, String> {
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0u64);
+    let Some(body) = response.body() else { return Ok(Vec::new()) };
+    let reader: web_sys::ReadableStreamDefaultReader =
+        body.get_reader().dyn_into().map_err(|_| format!("reading {url}: the body has no default reader"))?;
+    let mut out = Vec::with_capacity(total as usize);
+    loop {
+        let chunk = promise(reader.read(), &format!("downloading {url}")).await?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true);
+        if done {
+            break;
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| format!("downloading {url}: {e:?}"))?;
+        out.extend_from_slice(&Uint8Array::new(&value).to_vec());
+        on_progress(out.len() as u64, total.max(out.len() as u64));
+    }
+    Ok(out)
+}
+
+/// Fetches `url` through the model cache: served from the browser's Cache API when it was
+/// downloaded before (`from_cache` is then true), else downloaded with progress and
+/// stored. `Ok(None)` for a 404. A full or unavailable cache only costs the reuse.
+pub async fn fetch_cached(url: &str, mut on_progress: impl FnMut(u64, u64)) -> Result<Option<(Vec<u8>, bool)>, String> {
+    let window = web_sys::window().ok_or("no window: fetch needs a browser page")?;
+    let cache: Option<web_sys::Cache> = match window.caches() {
+        Ok(caches) => promise(caches.open(MODEL_CACHE), "opening the model cache").await.ok().and_then(|c| c.dyn_into().ok()),
+        Err(_) => None,
+    };
+    if let Some(cache) = &cache {
+        let hit = promise(cache.match_with_str(url), "reading the model cache").await?;
+        if let Ok(response) = hit.dyn_into::<Response>() {
+            return Ok(Some((body_with_progress(&response, url, &mut on_progress).await?, true)));
+        }
+    }
+    let response: Response = promise(window.fetch_with_str(url), &format!("fetching {url}"))
+        .await
+        .map_err(|e| format!("{e}; check the address and your connection (the page may only reach its own site and huggingface.co)"))?
+        .dyn_into()
+        .map_err(|_| format!("fetching {url} gave no response"))?;
+    if response.status() == 404 {
+        return Ok(None);
+    }
+    if !response.ok() {
+        let hint = match response.status() {
+            401 | 403 => "; the repository may be private or gated, which webtune cannot open without an account",
+            _ => "",
+        };
+        return Err(format!("fetching {url} failed: HTTP {}{hint}", response.status()));
+    }
+    let mut bytes = body_with_progress(&response, url, &mut on_progress).await?;
+    if let Some(cache) = &cache
+        && let Ok(stored) = Response::new_with_opt_u8_array(Some(&mut bytes))
+        && let Err(e) = promise(cache.put_with_str(url, &stored), "storing in the model cache").await
+    {
+        web_sys::console::warn_1(&format!("webtune: {e}; the file will be downloaded again next time").into());
+    }
+    Ok(Some((bytes, false)))
+}
+
+/// Bytes this site stores in the browser (all storage: the model cache is most of it), as
+/// the browser estimates it.
+pub async fn stored_bytes() -> Option<f64> {
+    let storage = web_sys::window()?.navigator().storage();
+    let estimate = promise(storage.estimate().ok()?, "estimating storage").await.ok()?;
+    js_sys::Reflect::get(&estimate, &"usage".into()).ok()?.as_f64()
+}
+
+/// Deletes every stored model file.
+pub async fn clear_model_cache() -> Result<(), String> {
+    let caches = web_sys::window().ok_or("no window")?.caches().map_err(|e| format!("no Cache API: {e:?}"))?;
+    promise(caches.delete(MODEL_CACHE), "clearing the model cache").await.map(|_| ())
+}
+
+/// Offers `bytes` as a download named `file_name`, as the browser's own save does.
+pub fn download(bytes: &[u8], file_name: &str, mime: &str) -> Result<(), String> {
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let parts = js_sys::Array::of1(&Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(|e| format!("{e:?}"))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
+    let anchor: web_sys::HtmlAnchorElement =
+        document.create_element("a").map_err(|e| format!("{e:?}"))?.dyn_into().map_err(|_| "not an anchor")?;
+    anchor.set_href(&url);
+    anchor.set_download(file_name);
+    anchor.click();
+    // Revoke after the click has been handled.
+    let revoke = wasm_bindgen::closure::Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+    }
+    Ok(())
+}
+
+/// Waits `ms` milliseconds without blocking the page.
+pub async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}

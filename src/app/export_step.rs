@@ -1,0 +1,81 @@
+//! Step 7: export. A .zip of the Hugging Face folder (weights, config with id2label,
+//! tokenizer files, training_args.json, metrics.json, README model card) that
+//! `transformers` loads unchanged, and the training log as CSV.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::state::{LogRow, Step, Studio};
+use super::{StepSection, megabytes};
+use crate::checkpoint::{export_classifier, zip_files};
+use crate::platform::download;
+
+/// The training log as CSV: one row per step; validation columns filled where an
+/// evaluation ended the step.
+pub fn log_csv(rows: &[LogRow]) -> String {
+    let mut out = String::from("step,epoch,loss,learning_rate,grad_norm,samples_per_second,elapsed_s,valid_loss,valid_accuracy,valid_macro_f1\n");
+    for r in rows {
+        let (vl, va, vf) = match r.eval {
+            Some((l, a, f)) => (l.to_string(), a.to_string(), f.to_string()),
+            None => Default::default(),
+        };
+        out += &format!(
+            "{},{},{},{},{},{},{:.3},{vl},{va},{vf}\n",
+            r.step, r.epoch, r.loss, r.learning_rate, r.grad_norm, r.samples_per_second, r.elapsed
+        );
+    }
+    out
+}
+
+/// The export step.
+#[component]
+pub fn ExportStep() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    let status = RwSignal::new(None::<Result<String, String>>);
+    let busy = RwSignal::new(false);
+    let has_model = move || {
+        studio.trained_version.get();
+        studio.trained.with_value(|t| t.is_some())
+    };
+    let export = move |_| {
+        let Some(trained) = studio.trained.get_value() else { return };
+        let Some(files) = studio.model_files.get_value() else { return };
+        busy.set(true);
+        status.set(Some(Ok("Reading the weights back from the device and packing the .zip…".into())));
+        spawn_local(async move {
+            let result = async {
+                let mut export = export_classifier(trained.model.named_tensors(), &files, &trained.labels, &trained.training_args, &trained.metrics)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                export.insert("README.md", trained.card.clone().into_bytes());
+                let zip = zip_files(&export, "webtune-model").map_err(|e| e.to_string())?;
+                download(&zip, "webtune-model.zip", "application/zip")?;
+                Ok::<_, String>(format!("Saved webtune-model.zip ({}): unzip it and load the folder with transformers.", megabytes(zip.len() as f64)))
+            }
+            .await;
+            status.set(Some(result));
+            busy.set(false);
+        });
+    };
+    let log = move |_| {
+        let csv = log_csv(&studio.run.get_untracked().log);
+        match download(csv.as_bytes(), "webtune-training-log.csv", "text/csv") {
+            Ok(()) => status.set(Some(Ok("Saved webtune-training-log.csv.".into()))),
+            Err(e) => status.set(Some(Err(e))),
+        }
+    };
+    view! {
+        <StepSection step=Step::Export>
+            <p class="hint">"The download is a Hugging Face model folder: "<code>"AutoModelForSequenceClassification.from_pretrained(folder)"</code>" loads it, labels included."</p>
+            <div class="controls">
+                <button type="button" id="export-zip" disabled=move || !has_model() || busy.get() on:click=export>"Download the model (.zip)"</button>
+                <button type="button" id="export-log" class="secondary" disabled=move || studio.run.get().log.is_empty() on:click=log>"Download the training log (.csv)"</button>
+            </div>
+            {move || status.get().map(|s| match s {
+                Ok(m) => view! { <p class="status ready" id="export-status" role="status">{m}</p> }.into_any(),
+                Err(e) => view! { <p class="status error" id="export-status" role="alert">{e}</p> }.into_any(),
+            })}
+            <p class="small">"The folder holds: model.safetensors, config.json (with id2label), the tokenizer files, training_args.json, metrics.json and README.md (a model card with the data, settings and metrics)."</p>
+        </StepSection>
+    }
+}

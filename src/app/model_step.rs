@@ -1,0 +1,350 @@
+//! Step 1: the model. The bundled all-MiniLM-L6-v2, a local Hugging Face folder (picker,
+//! files or drag and drop), or a Hub repository fetched file by file and kept in the
+//! browser for the next visit.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use super::embed_panel::EmbedPanel;
+use super::state::{DEFAULT_MODEL_URL, FileProgress, ModelFacts, ModelState, Step, Studio};
+use super::{NextButton, StepSection, megabytes};
+use crate::checkpoint::{KNOWN_FILES, ModelConfig, ModelFiles};
+use crate::model::{BertForSequenceClassification, SentenceEmbedder};
+use crate::platform::{clear_model_cache, fetch_cached, fetch_model_files, read_file, stored_bytes, yield_to_browser};
+use crate::train::bert_parameters;
+
+/// Turns what the user typed into the folder URL to fetch from: a repo id
+/// (`owner/name`, optionally `@revision`) becomes `https://huggingface.co/owner/name/resolve/revision/`;
+/// a URL (or a path on this site) is used as the folder itself.
+pub fn hub_base_url(input: &str) -> Result<String, String> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err("type a Hugging Face repository id such as sentence-transformers/all-MiniLM-L6-v2".into());
+    }
+    if input.starts_with("https://") || input.starts_with("http://") || input.starts_with('/') || input.starts_with("./") {
+        let input = input.trim_end_matches('/');
+        let input = input.strip_suffix("/tree/main").unwrap_or(input);
+        return Ok(format!("{input}/"));
+    }
+    let (repo, revision) = input.split_once('@').unwrap_or((input, "main"));
+    let valid = |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    match repo.split('/').collect::<Vec<_>>()[..] {
+        [owner, name] if valid(owner) && valid(name) && valid(revision) => {
+            Ok(format!("https://huggingface.co/{owner}/{name}/resolve/{revision}/"))
+        }
+        _ => Err(format!("\"{input}\" is not a repository id: write it as owner/name, e.g. sentence-transformers/all-MiniLM-L6-v2")),
+    }
+}
+
+/// Reads `files` (checked on `studio`'s device) into the model step's facts, or says
+/// what is wrong. On success the files, facts and (for sentence-transformers models)
+/// the embedding check are stored.
+async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
+    studio.model.set(ModelState::Checking { source: source.clone() });
+    yield_to_browser().await;
+    let Some(device) = studio.device() else {
+        return studio.model.set(ModelState::Failed("The device is not ready yet; try again in a moment.".into()));
+    };
+    let facts = (|| -> Result<ModelFacts, String> {
+        let ModelConfig::Bert(config) = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let (_, report, _) = BertForSequenceClassification::load(&files, &device, None, 0).map_err(|e| e.to_string())?;
+        files.require("tokenizer.json").map_err(|e| e.to_string())?;
+        let trained_head = !report.newly_initialized.iter().any(|m| m == "classifier");
+        let architectures = serde_json::from_slice::<serde_json::Value>(files.get("config.json").unwrap_or_default())
+            .ok()
+            .and_then(|v| v.get("architectures").and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()))
+            .unwrap_or_default();
+        Ok(ModelFacts {
+            source: source.clone(),
+            architecture: if architectures.is_empty() { "bert".to_string() } else { format!("bert ({})", architectures.join(", ")) },
+            parameters: bert_parameters(&config, 2),
+            vocabulary: config.vocab_size,
+            max_length: config.max_position_embeddings,
+            shape: format!("{} hidden × {} layers × {} heads", config.hidden_size, config.num_hidden_layers, config.num_attention_heads),
+            labels: trained_head.then_some(report.labels),
+            bytes: files.total_bytes(),
+            embedding: None,
+        })
+    })();
+    let mut facts = match facts {
+        Ok(facts) => facts,
+        Err(e) => return studio.model.set(ModelState::Failed(format!("{source} cannot be used: {e}"))),
+    };
+    let is_sentence_model = files.get("modules.json").is_some() || files.get("sentence_bert_config.json").is_some();
+    studio.embedder.set_value(None);
+    if is_sentence_model && let Ok((embedder, report)) = SentenceEmbedder::load(&files, &device, None) {
+        studio.embedder.set_value(Some(Rc::new(embedder)));
+        facts.embedding = Some(report);
+    }
+    studio.model_files.set_value(Some(files));
+    studio.model.set(ModelState::Ready(facts));
+}
+
+/// Loads the model the site bundles.
+pub async fn load_bundled(studio: Studio) {
+    let source = "all-MiniLM-L6-v2 (bundled with this site)".to_string();
+    studio.model.set(ModelState::Fetching { source: source.clone(), files: Vec::new() });
+    let fetched = fetch_model_files(DEFAULT_MODEL_URL, |name, len| {
+        studio.model.update(|m| {
+            if let ModelState::Fetching { files, .. } = m {
+                files.push(FileProgress { name: name.to_string(), received: len as u64, total: len as u64, from_cache: false, done: true });
+            }
+        })
+    })
+    .await;
+    match fetched {
+        Ok(files) => finish_loading(studio, files, source).await,
+        Err(e) => studio.model.set(ModelState::Failed(format!("{e}. Was the site built with `cargo xtask serve` or `cargo xtask dist`, which fetch the model?"))),
+    }
+}
+
+/// Loads a model from the Hub (or any folder URL), file by file through the cache.
+async fn load_hub(studio: Studio, input: String) {
+    let base = match hub_base_url(&input) {
+        Ok(base) => base,
+        Err(e) => return studio.model.set(ModelState::Failed(e)),
+    };
+    let source = format!("{} (Hugging Face Hub)", input.trim());
+    studio.model.set(ModelState::Fetching { source: source.clone(), files: Vec::new() });
+    let mut files = ModelFiles::new(base.clone());
+    for (i, name) in KNOWN_FILES.iter().enumerate() {
+        studio.model.update(|m| {
+            if let ModelState::Fetching { files, .. } = m {
+                files.push(FileProgress { name: name.to_string(), received: 0, total: 0, from_cache: false, done: false });
+            }
+        });
+        let progress = |received, total| {
+            studio.model.update(|m| {
+                if let ModelState::Fetching { files, .. } = m
+                    && let Some(f) = files.get_mut(i)
+                {
+                    (f.received, f.total) = (received, total);
+                }
+            })
+        };
+        match fetch_cached(&format!("{base}{name}"), progress).await {
+            Ok(Some((bytes, from_cache))) => {
+                studio.model.update(|m| {
+                    if let ModelState::Fetching { files, .. } = m
+                        && let Some(f) = files.get_mut(i)
+                    {
+                        (f.received, f.total, f.from_cache, f.done) = (bytes.len() as u64, bytes.len() as u64, from_cache, true);
+                    }
+                });
+                files.insert(*name, bytes);
+            }
+            Ok(None) => studio.model.update(|m| {
+                if let ModelState::Fetching { files, .. } = m {
+                    files.pop();
+                }
+            }),
+            Err(e) => return studio.model.set(ModelState::Failed(e)),
+        }
+    }
+    if files.get("model.safetensors").is_none() {
+        return studio.model.set(ModelState::Failed(format!(
+            "{input} has no model.safetensors at {base}: webtune reads safetensors weights only (pytorch_model.bin is not read). Pick a repository that has one."
+        )));
+    }
+    finish_loading(studio, files, source).await;
+}
+
+/// `webkitRelativePath`: the file's path from the picked folder (empty when a file was
+/// picked alone). Not in web-sys: it is non-standard, though every browser has it.
+fn relative_path(file: &web_sys::File) -> String {
+    js_sys::Reflect::get(file, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string()).unwrap_or_default()
+}
+
+/// The path of `file` inside the folder the user picked (without the folder's own name),
+/// or its plain name when it was picked alone.
+fn path_in_folder(file: &web_sys::File) -> String {
+    let relative = relative_path(file);
+    match relative.split_once('/') {
+        Some((_, rest)) if !relative.is_empty() => rest.to_string(),
+        _ => file.name(),
+    }
+}
+
+/// Loads a model from files the user picked or dropped.
+async fn load_local(studio: Studio, picked: Vec<web_sys::File>) {
+    let folder = picked.first().map(relative_path).and_then(|p| p.split('/').next().map(str::to_string)).filter(|s| !s.is_empty());
+    let source = match folder {
+        Some(folder) => format!("the folder {folder} on this computer"),
+        None => format!("{} files from this computer", picked.len()),
+    };
+    studio.model.set(ModelState::Fetching { source: source.clone(), files: Vec::new() });
+    let mut files = ModelFiles::new(source.clone());
+    let known: Vec<(&str, &web_sys::File)> =
+        KNOWN_FILES.iter().filter_map(|name| picked.iter().find(|f| path_in_folder(f) == *name).map(|f| (*name, f))).collect();
+    if known.is_empty() {
+        let names: Vec<String> = picked.iter().take(8).map(path_in_folder).collect();
+        return studio.model.set(ModelState::Failed(format!(
+            "None of the picked files is a model file ({}). Pick the folder that holds config.json, model.safetensors and tokenizer.json.",
+            names.join(", ")
+        )));
+    }
+    for (i, (name, file)) in known.into_iter().enumerate() {
+        studio.model.update(|m| {
+            if let ModelState::Fetching { files, .. } = m {
+                files.push(FileProgress { name: name.to_string(), received: 0, total: file.size() as u64, from_cache: false, done: false });
+            }
+        });
+        let bytes = read_file(file, |read, total| {
+            studio.model.update(|m| {
+                if let ModelState::Fetching { files, .. } = m
+                    && let Some(f) = files.get_mut(i)
+                {
+                    (f.received, f.total, f.done) = (read, total, read == total);
+                }
+            })
+        })
+        .await;
+        match bytes {
+            Ok(bytes) => files.insert(name, bytes),
+            Err(e) => return studio.model.set(ModelState::Failed(e)),
+        }
+    }
+    finish_loading(studio, files, source).await;
+}
+
+fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
+    let Some(list) = list else { return Vec::new() };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+/// The model step.
+#[component]
+pub fn ModelStep() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    let hub_input = RwSignal::new(String::new());
+    let stored = RwSignal::new(None::<f64>);
+    let dragging = RwSignal::new(false);
+    // `webkitdirectory` makes the picker choose a folder; the view macro has no such attribute.
+    let folder_input = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = folder_input.get() {
+            let _ = input.set_attribute("webkitdirectory", "");
+        }
+    });
+    let refresh_stored = move || spawn_local(async move { stored.set(stored_bytes().await) });
+    refresh_stored();
+    let busy = move || matches!(studio.model.get(), ModelState::Fetching { .. } | ModelState::Checking { .. }) || studio.training();
+    let pick = move |files: Vec<web_sys::File>| {
+        if !files.is_empty() && !busy() {
+            spawn_local(load_local(studio, files));
+        }
+    };
+    view! {
+        <StepSection step=Step::Model>
+            <p class="hint">"Start from a pretrained model. It is checked and loaded on your device; nothing is uploaded."</p>
+            <div class="choices">
+                <div class="choice">
+                    <h3>"Bundled"</h3>
+                    <p>"all-MiniLM-L6-v2: small (23 M parameters), fast, a good start for English text classification."</p>
+                    <button type="button" id="use-bundled" disabled=busy on:click=move |_| spawn_local(load_bundled(studio))>"Use the bundled model"</button>
+                </div>
+                <div class=move || if dragging.get() { "choice drop active" } else { "choice drop" }
+                    on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                    on:dragleave=move |_| dragging.set(false)
+                    on:drop=move |ev: leptos::ev::DragEvent| {
+                        ev.prevent_default();
+                        dragging.set(false);
+                        pick(files_of(ev.data_transfer().and_then(|d| d.files())));
+                    }>
+                    <h3>"From this computer"</h3>
+                    <p>"A Hugging Face model folder (config.json, model.safetensors, tokenizer.json). Drop its files here, or:"</p>
+                    <label for="model-folder">"Pick the folder"</label>
+                    <input type="file" id="model-folder" node_ref=folder_input multiple=true disabled=busy
+                        on:change=move |ev| {
+                            let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+                            pick(files_of(input.files()));
+                        }/>
+                    <label for="model-files">"or pick its files"</label>
+                    <input type="file" id="model-files" multiple=true disabled=busy
+                        on:change=move |ev| {
+                            let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+                            pick(files_of(input.files()));
+                        }/>
+                </div>
+                <form class="choice" on:submit=move |ev| {
+                    ev.prevent_default();
+                    if !busy() {
+                        let input = hub_input.get_untracked();
+                        spawn_local(async move {
+                            load_hub(studio, input).await;
+                            stored.set(stored_bytes().await);
+                        });
+                    }
+                }>
+                    <h3>"From the Hugging Face Hub"</h3>
+                    <label for="hub-repo">"Repository id or folder URL"</label>
+                    <input type="text" id="hub-repo" placeholder="sentence-transformers/all-MiniLM-L6-v2" autocomplete="off" spellcheck="false"
+                        prop:value=move || hub_input.get() on:input=move |ev| hub_input.set(event_target_value(&ev))/>
+                    <button type="submit" disabled=busy>"Fetch"</button>
+                    <p class="small">"Files are kept in this browser, so the next visit starts without downloading. "
+                        {move || stored.get().map(|b| format!("Stored by this site now: {}. ", megabytes(b)))}
+                        <button type="button" class="link" id="clear-models" on:click=move |_| spawn_local(async move {
+                            if let Err(e) = clear_model_cache().await {
+                                web_sys::console::warn_1(&e.into());
+                            }
+                            stored.set(stored_bytes().await);
+                        })>"Clear stored models"</button>
+                    </p>
+                </form>
+            </div>
+            <ModelStatus/>
+            <EmbedPanel/>
+            <NextButton to=Step::Data enabled=Signal::derive(move || matches!(studio.model.get(), ModelState::Ready(_)))/>
+        </StepSection>
+    }
+}
+
+/// Progress while fetching, the facts once ready, or the error.
+#[component]
+fn ModelStatus() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    move || match studio.model.get() {
+        ModelState::Empty => view! { <p class="status busy" id="model-status">"Waiting for the device…"</p> }.into_any(),
+        ModelState::Fetching { source, files } => view! {
+            <div id="model-status" class="status busy" role="status">
+                <p>{format!("Loading {source}…")}</p>
+                <ul class="file-progress">
+                    {files.into_iter().map(|f| {
+                        let label = if f.from_cache { format!("{} (stored)", f.name) } else { f.name.clone() };
+                        view! {
+                            <li>
+                                <span>{label}</span>
+                                <progress max=f.total.max(1) value=f.received></progress>
+                                <span>{megabytes(f.received as f64)}</span>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </div>
+        }
+        .into_any(),
+        ModelState::Checking { source } => view! { <p class="status busy" id="model-status" role="status">{format!("Checking {source} on the device…")}</p> }.into_any(),
+        ModelState::Failed(message) => view! { <p class="status error" id="model-status" role="alert">{message}</p> }.into_any(),
+        ModelState::Ready(facts) => view! {
+            <div id="model-status" class="status ready">
+                <p>{format!("Ready: {}", facts.source)}</p>
+                <dl class="facts" id="model-facts">
+                    <dt>"Architecture"</dt><dd>{facts.architecture.clone()}</dd>
+                    <dt>"Parameters"</dt><dd id="model-parameters">{format!("{:.1} M", facts.parameters as f64 / 1e6)}</dd>
+                    <dt>"Shape"</dt><dd>{facts.shape.clone()}</dd>
+                    <dt>"Vocabulary"</dt><dd>{format!("{} tokens", facts.vocabulary)}</dd>
+                    <dt>"Max length"</dt><dd>{format!("{} tokens", facts.max_length)}</dd>
+                    <dt>"Files"</dt><dd>{megabytes(facts.bytes as f64)}</dd>
+                    <dt>"Classifier"</dt><dd>{match &facts.labels {
+                        Some(labels) => format!("trained for: {}", labels.join(", ")),
+                        None => "none yet: one is added for your labels".to_string(),
+                    }}</dd>
+                </dl>
+            </div>
+        }
+        .into_any(),
+    }
+}

@@ -1,0 +1,70 @@
+//! Step 5: results. Final metrics, per-class precision/recall/F1, the confusion matrix
+//! and the validation examples the model got wrong.
+
+use leptos::prelude::*;
+
+use super::components::confusion::ConfusionMatrix;
+use super::state::{Step, Studio};
+use super::{NextButton, StepSection};
+
+/// Wrong examples listed at most.
+const MISTAKES_SHOWN: usize = 50;
+
+/// The results step.
+#[component]
+pub fn ResultsStep() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    view! {
+        <StepSection step=Step::Results>
+            {move || match studio.results.get() {
+                None => view! { <p class="hint">"Results appear here when training ends (or is stopped)."</p> }.into_any(),
+                Some(results) => {
+                    let ended = format!("{} The model kept is the one from step {}.", results.ended, results.kept_step);
+                    match results.report {
+                        None => view! { <p>{ended}</p><p class="hint">"There was no validation data, so there are no metrics. Add a validation file or hold out a share in the settings."</p> }.into_any(),
+                        Some(report) => {
+                            let wrong = results.mistakes.len();
+                            view! {
+                                <p>{ended}</p>
+                                <dl class="facts metrics" id="final-metrics">
+                                    <dt>"Accuracy"</dt><dd id="metric-accuracy">{format!("{:.4}", report.accuracy)}</dd>
+                                    <dt>"Macro F1"</dt><dd>{format!("{:.4}", report.macro_f1)}</dd>
+                                    <dt>"Macro precision"</dt><dd>{format!("{:.4}", report.macro_precision)}</dd>
+                                    <dt>"Macro recall"</dt><dd>{format!("{:.4}", report.macro_recall)}</dd>
+                                    <dt>"Loss"</dt><dd>{format!("{:.4}", report.loss)}</dd>
+                                    <dt>"Examples"</dt><dd>{report.examples}</dd>
+                                </dl>
+                                <table class="per-class">
+                                    <caption>"Per label"</caption>
+                                    <thead><tr><th scope="col">"label"</th><th scope="col">"precision"</th><th scope="col">"recall"</th><th scope="col">"F1"</th><th scope="col">"support"</th></tr></thead>
+                                    <tbody>
+                                        {report.per_class.iter().map(|c| view! {
+                                            <tr><th scope="row">{c.label.clone()}</th><td class="num">{format!("{:.4}", c.precision)}</td>
+                                                <td class="num">{format!("{:.4}", c.recall)}</td><td class="num">{format!("{:.4}", c.f1)}</td><td class="num">{c.support}</td></tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                <ConfusionMatrix labels=report.labels.clone() matrix=report.confusion.clone()/>
+                                <h3>{format!("Wrong on {wrong} validation examples")}{(wrong > MISTAKES_SHOWN).then(|| format!(" (the {MISTAKES_SHOWN} most confident shown)"))}</h3>
+                                <div class="table-scroll">
+                                    <table class="mistakes" id="mistakes">
+                                        <thead><tr><th scope="col">"line"</th><th scope="col">"text"</th><th scope="col">"true"</th><th scope="col">"predicted"</th><th scope="col">"confidence"</th></tr></thead>
+                                        <tbody>
+                                            {results.mistakes.iter().take(MISTAKES_SHOWN).map(|m| view! {
+                                                <tr><td class="num">{m.line}</td>
+                                                    <td>{m.text.clone()}{m.pair.clone().map(|p| view! { <br/><span class="pair">{p}</span> })}</td>
+                                                    <td>{m.truth.clone()}</td><td>{m.predicted.clone()}</td>
+                                                    <td class="num">{format!("{:.1}%", m.confidence * 100.0)}</td></tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any()
+                        }
+                    }
+                }
+            }}
+            <NextButton to=Step::Try enabled=Signal::derive(move || studio.results.get().is_some())/>
+        </StepSection>
+    }
+}

@@ -1,0 +1,88 @@
+//! Step 4: training, live. Phases (with the kernel-compiling first step named as such),
+//! progress, throughput and time left, charts of loss, validation metrics and learning
+//! rate, and Pause / Resume / Stop.
+
+use leptos::prelude::*;
+
+use super::components::chart::{LineChart, Series};
+use super::state::{Control, RunPhase, Step, Studio};
+use super::{NextButton, StepSection, duration};
+
+/// The training step.
+#[component]
+pub fn TrainStep() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    let run = studio.run;
+    let ready = move || studio.examples.with_value(|e| e.is_some()) && studio.settings.get().parse().is_ok() && studio.model_files.with_value(|f| f.is_some());
+    let status = move || match run.get().phase {
+        RunPhase::Idle => "Not started.".to_string(),
+        RunPhase::Preparing(what) => what,
+        RunPhase::Compiling => "Compiling and tuning GPU kernels for the first step — this takes a while once, then steps are fast…".into(),
+        RunPhase::Training => "Training…".into(),
+        RunPhase::Paused => "Paused.".into(),
+        RunPhase::Evaluating => "Evaluating on the validation set…".into(),
+        RunPhase::Finished(why) => format!("Finished. {why}"),
+        RunPhase::Failed(why) => why,
+    };
+    let status_class = move || match run.get().phase {
+        RunPhase::Failed(_) => "status error",
+        RunPhase::Finished(_) => "status ready",
+        _ => "status busy",
+    };
+    let loss_series = Signal::derive(move || {
+        run.with(|r| {
+            let mut series = vec![Series { name: "training loss".into(), class: "s1", points: r.log.iter().map(|l| (l.step as f64, l.loss)).collect() }];
+            let valid: Vec<(f64, f64)> = r.log.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.0))).collect();
+            if !valid.is_empty() {
+                series.push(Series { name: "validation loss".into(), class: "s2", points: valid });
+            }
+            series
+        })
+    });
+    let metric_series = Signal::derive(move || {
+        run.with(|r| {
+            vec![
+                Series { name: "accuracy".into(), class: "s3", points: r.log.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.1))).collect() },
+                Series { name: "macro F1".into(), class: "s4", points: r.log.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.2))).collect() },
+            ]
+        })
+    });
+    let lr_series = Signal::derive(move || {
+        run.with(|r| vec![Series { name: "learning rate".into(), class: "s5", points: r.log.iter().map(|l| (l.step as f64, l.learning_rate)).collect() }])
+    });
+    view! {
+        <StepSection step=Step::Train>
+            <div class="controls">
+                <button type="button" id="start-training" disabled=move || !ready() || studio.training() on:click=move |_| super::run::start(studio)>
+                    {move || if matches!(run.get().phase, RunPhase::Finished(_) | RunPhase::Failed(_)) { "Train again" } else { "Start training" }}
+                </button>
+                <button type="button" id="pause-training" class="secondary"
+                    disabled=move || !studio.training() || studio.control.get() == Control::Stop
+                    on:click=move |_| studio.control.update(|c| *c = if *c == Control::Pause { Control::Run } else { Control::Pause })>
+                    {move || if studio.control.get() == Control::Pause { "Resume" } else { "Pause" }}
+                </button>
+                <button type="button" id="stop-training" class="secondary danger" disabled=move || !studio.training()
+                    on:click=move |_| studio.control.set(Control::Stop)>"Stop (keep the best model)"</button>
+            </div>
+            {move || (!ready()).then(|| view! { <p class="hint">"Pick a model, load usable data and check the settings first."</p> })}
+            <p class=status_class id="train-status" role="status" aria-live="polite" data-phase=move || format!("{:?}", run.get().phase).split('(').next().unwrap_or("").to_string()>{status}</p>
+            <div class="progress-line">
+                <progress id="train-progress" max=move || run.get().total_steps.max(1) value=move || run.get().step></progress>
+                <dl class="stats" id="train-stats">
+                    <dt>"Step"</dt><dd id="train-step">{move || format!("{} / {}", run.get().step, run.get().total_steps)}</dd>
+                    <dt>"Epoch"</dt><dd>{move || format!("{} / {}", run.get().epoch, run.get().epochs)}</dd>
+                    <dt>"Speed"</dt><dd>{move || format!("{:.1} examples/s", run.get().samples_per_second)}</dd>
+                    <dt>"Elapsed"</dt><dd>{move || duration(run.get().elapsed)}</dd>
+                    <dt>"Time left"</dt><dd>{move || run.get().eta.map(duration).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"First step"</dt><dd id="compile-seconds">{move || run.get().compile_seconds.map(|s| format!("{s:.1} s (kernel compilation)")).unwrap_or_else(|| "—".into())}</dd>
+                </dl>
+            </div>
+            <div class="charts">
+                <LineChart title="Loss" x_label="step" series=loss_series id="chart-loss"/>
+                <LineChart title="Validation accuracy and macro F1" x_label="step" series=metric_series id="chart-metrics"/>
+                <LineChart title="Learning rate" x_label="step" series=lr_series id="chart-lr"/>
+            </div>
+            <NextButton to=Step::Results enabled=Signal::derive(move || studio.results.get().is_some())/>
+        </StepSection>
+    }
+}
