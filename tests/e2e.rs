@@ -168,7 +168,12 @@ async fn wait_until(client: &Client, what: &str, script: &str, seconds: u64) {
         }
         if Instant::now() > deadline {
             let status = client.execute("return document.getElementById('train-status')?.textContent", vec![]).await.unwrap();
-            panic!("{what}: not within {seconds} s (train status: {status})");
+            let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-screenshots");
+            let _ = std::fs::create_dir_all(&shots);
+            if let Ok(png) = client.screenshot().await {
+                let _ = std::fs::write(shots.join("failure.png"), png);
+            }
+            panic!("{what}: not within {seconds} s (train status: {status}; screenshot failure.png)");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

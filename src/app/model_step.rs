@@ -12,7 +12,7 @@ use super::embed_panel::EmbedPanel;
 use super::state::{DEFAULT_MODEL_URL, FileProgress, ModelFacts, ModelState, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
 use crate::checkpoint::{KNOWN_FILES, ModelConfig, ModelFiles};
-use crate::model::{BertForSequenceClassification, SentenceEmbedder};
+use crate::model::{BertForSequenceClassification, ModelError, SentenceEmbedder};
 use crate::platform::{clear_model_cache, fetch_cached, fetch_model_files, read_file, stored_bytes, yield_to_browser};
 use crate::train::bert_parameters;
 
@@ -50,9 +50,17 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
     };
     let facts = (|| -> Result<ModelFacts, String> {
         let ModelConfig::Bert(config) = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-        let (_, report, _) = BertForSequenceClassification::load(&files, &device, None, 0).map_err(|e| e.to_string())?;
+        // A checkpoint with a classifier loads as it is; one without gets a placeholder
+        // head, which checks every other tensor.
+        let labels = match BertForSequenceClassification::load(&files, &device, None, 0) {
+            Ok((_, report, _)) => Some(report.labels),
+            Err(ModelError::NoClassifier(_)) => {
+                BertForSequenceClassification::load(&files, &device, Some(&["LABEL_0".into(), "LABEL_1".into()]), 0).map_err(|e| e.to_string())?;
+                None
+            }
+            Err(e) => return Err(e.to_string()),
+        };
         files.require("tokenizer.json").map_err(|e| e.to_string())?;
-        let trained_head = !report.newly_initialized.iter().any(|m| m == "classifier");
         let architectures = serde_json::from_slice::<serde_json::Value>(files.get("config.json").unwrap_or_default())
             .ok()
             .and_then(|v| v.get("architectures").and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()))
@@ -64,7 +72,7 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
             vocabulary: config.vocab_size,
             max_length: config.max_position_embeddings,
             shape: format!("{} hidden × {} layers × {} heads", config.hidden_size, config.num_hidden_layers, config.num_attention_heads),
-            labels: trained_head.then_some(report.labels),
+            labels,
             bytes: files.total_bytes(),
             embedding: None,
         })

@@ -119,7 +119,7 @@ async fn run(studio: Studio) -> Result<(), String> {
         let typical = median(step_seconds.clone());
         let row = LogRow {
             step: step.step,
-            epoch: step.epoch + 1,
+            epoch: step.epoch,
             loss: step.loss,
             learning_rate: step.learning_rate,
             grad_norm: step.grad_norm,
@@ -133,7 +133,7 @@ async fn run(studio: Studio) -> Result<(), String> {
                 web_sys::console::log_1(&format!("webtune: first training step (kernel compilation) {:.1} s", step.seconds).into());
             }
             r.step = step.step;
-            r.epoch = step.epoch + 1;
+            r.epoch = step.epoch;
             r.samples_per_second = step.samples_per_second;
             r.elapsed = active;
             r.eta = typical.map(|t| t * (total_steps - step.step) as f64);

@@ -13,7 +13,13 @@ use super::{NextButton, StepSection, duration};
 pub fn TrainStep() -> impl IntoView {
     let studio = expect_context::<Studio>();
     let run = studio.run;
-    let ready = move || studio.examples.with_value(|e| e.is_some()) && studio.settings.get().parse().is_ok() && studio.model_files.with_value(|f| f.is_some());
+    // Every part is read (no short-circuit), so the closure subscribes to all of them.
+    let ready = move || {
+        let settings = studio.settings.with(|s| s.parse().is_ok());
+        let data = studio.data.with(Option::is_some) & studio.data_error.with(Option::is_none);
+        let model = matches!(studio.model.get(), super::state::ModelState::Ready(_));
+        settings & data & model
+    };
     let status = move || match run.get().phase {
         RunPhase::Idle => "Not started.".to_string(),
         RunPhase::Preparing(what) => what,
@@ -53,7 +59,7 @@ pub fn TrainStep() -> impl IntoView {
     view! {
         <StepSection step=Step::Train>
             <div class="controls">
-                <button type="button" id="start-training" disabled=move || !ready() || studio.training() on:click=move |_| super::run::start(studio)>
+                <button type="button" id="start-training" disabled=move || !ready() | studio.training() on:click=move |_| super::run::start(studio)>
                     {move || if matches!(run.get().phase, RunPhase::Finished(_) | RunPhase::Failed(_)) { "Train again" } else { "Start training" }}
                 </button>
                 <button type="button" id="pause-training" class="secondary"

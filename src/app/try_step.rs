@@ -75,7 +75,7 @@ pub fn TryStep() -> impl IntoView {
     };
     view! {
         <StepSection step=Step::Try>
-            {move || studio.trained.with_value(|t| t.is_none()).then(|| view! { <p class="hint">"Train a model first; then type here to see what it predicts."</p> })}
+            {move || { studio.trained_version.get(); studio.trained.with_value(|t| t.is_none()) }.then(|| view! { <p class="hint">"Train a model first; then type here to see what it predicts."</p> })}
             <label for="try-text">"Text"</label>
             <textarea id="try-text" rows="3" placeholder="Type a text to classify…"
                 prop:value=move || text.get() on:input=move |ev| { text.set(event_target_value(&ev)); on_type(); }></textarea>

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         Some("setup") => tools::build_tools(&root()).map(|_| ()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve [--port N] | test [--native-only] | dist | fetch-model | fetch-dataset | setup>"
+                "usage: cargo xtask <serve [--port N] | test [--native-only | --e2e-only] | dist | fetch-model | fetch-dataset | setup>"
             );
             return ExitCode::FAILURE;
         }
@@ -155,9 +155,16 @@ fn dist() -> Result {
 
 fn test(args: &[String]) -> Result {
     let native_only = args.iter().any(|a| a == "--native-only");
+    // For iterating on the studio: the site build and the end-to-end tests only.
+    let e2e_only = args.iter().any(|a| a == "--e2e-only");
     let root = root();
     model::fetch_default_model(&root)?;
     dataset::fetch_dataset(&root)?;
+    if e2e_only {
+        let tools = tools::build_tools(&root)?;
+        let browser = tools::browser()?;
+        return site_and_e2e(&root, &tools, &browser);
+    }
     tools::vulkan_software_driver()?;
     // webtune's package only (xtask has no tests): with `--workspace`, xtask's dependencies
     // unify features of shared crates differently from the later `--test e2e` run, and the
@@ -178,16 +185,23 @@ fn test(args: &[String]) -> Result {
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
         .args(["test", "--target", "wasm32-unknown-unknown", "--test", "web"]))?;
-    // The site must build (with no warnings: RUSTFLAGS -D warnings) for the browser.
-    run_without_warnings(tools.trunk(&root).args(["build"]))?;
+    site_and_e2e(&root, &tools, &browser)?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}
+
+/// Builds the site (no warnings allowed), writes its CSP, and runs the end-to-end tests
+/// against it.
+fn site_and_e2e(root: &Path, tools: &tools::Tools, browser: &tools::Browser) -> Result {
+    // The site must build with no compiler warnings.
+    run_without_warnings(tools.trunk(root).args(["build"]))?;
     site::apply_csp(&root.join("dist"))?;
     // End to end against the site just built.
     run(cargo()
-        .current_dir(&root)
+        .current_dir(root)
         .env("CHROMEDRIVER", &browser.chromedriver)
         .env("CHROMIUM", &browser.chromium)
         .env("WEBTUNE_DIST", root.join("dist"))
         .args(["test", "--test", "e2e", "--", "--ignored"]))?;
-    eprintln!("xtask: all tests passed");
     Ok(())
 }
