@@ -96,3 +96,35 @@ fn train_refuses_bad_rows_before_loading_the_model() {
     assert!(stderr.starts_with("webtune: awkward.csv: CSV (semicolon-separated) · 9 rows, 7 usable\n"), "{stderr}");
     assert!(stderr.contains("\nerror: awkward.csv: 2 of 9 rows cannot be used; fix them, or skip them (--skip-bad-rows)\n  error: rows that cannot be parsed"), "{stderr}");
 }
+
+#[test]
+fn train_scores_a_test_file_and_writes_a_model_card() {
+    let dir = temp_dir().join("train-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = |n: usize, offset: usize| -> String {
+        let mut csv = String::from("text,label\n");
+        for i in 0..n {
+            let (word, label) = if i % 2 == 0 { ("good", "pos") } else { ("bad", "neg") };
+            csv.push_str(&format!("{word} {},{label}\n", i + offset));
+        }
+        csv
+    };
+    std::fs::write(dir.join("train.csv"), rows(16, 0)).unwrap();
+    // The test file repeats a training text (line 2 is "good 0"): reported as leakage.
+    std::fs::write(dir.join("test.csv"), rows(6, 0).replace("good 4,pos", "good 100,pos")).unwrap();
+    let model = fixtures().join("tiny-bert-cls");
+    let out = webtune_in(
+        &dir,
+        &["train", "--model", model.to_str().unwrap(), "--train", "train.csv", "--test", "test.csv", "--valid-split", "0",
+          "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--device", "cpu", "--out", "model"],
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("webtune: test.csv: warning: test texts that are also in the training data (the first is training line 2); test scores will look better than they are — 5 rows: lines 2, 3, 4, 5, 7"), "{stderr}");
+    assert!(stderr.contains("test (6 examples): accuracy "), "{stderr}");
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("model/metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["test"]["examples"], 6);
+    assert_eq!(metrics["test"]["labels"], serde_json::json!(["neg", "pos"]));
+    let card = std::fs::read_to_string(dir.join("model/README.md")).unwrap();
+    assert!(card.contains("| 0 | neg | 8 |") && card.contains("| 1 | pos | 8 |"), "{card}");
+}

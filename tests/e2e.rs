@@ -337,6 +337,12 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.starts_with("step,epoch,loss,learning_rate,grad_norm,samples_per_second,elapsed_s,valid_loss,valid_accuracy,valid_macro_f1\n1,1,"));
     shots.take(&client, "7-export").await;
+    // The same page on a phone-sized screen, for the eye.
+    client.set_window_size(390, 844).await.unwrap();
+    go_to(&client, "data").await;
+    shots.take(&client, "8-phone-data").await;
+    go_to(&client, "train").await;
+    shots.take(&client, "8-phone-train").await;
 
     // Nothing left the page's origin during the whole run.
     let urls = client.execute("return performance.getEntriesByType('resource').map(e => e.name)", vec![]).await.unwrap();

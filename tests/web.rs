@@ -183,3 +183,23 @@ fn confusion_cells_have_row_shares() {
     assert_eq!((grid[0][1].share, grid[0][1].correct), (0.25, false));
     assert_eq!(grid[1][1].share, 0.0, "an empty row has no shares");
 }
+
+/// What the user types in the Hub box becomes the folder URL files are fetched from.
+#[wasm_bindgen_test]
+fn hub_input_becomes_a_resolve_url() {
+    use webtune::app::model_step::hub_base_url;
+
+    let base = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/";
+    assert_eq!(hub_base_url(" sentence-transformers/all-MiniLM-L6-v2 ").unwrap(), base);
+    assert_eq!(hub_base_url("https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2").unwrap(), base);
+    assert_eq!(
+        hub_base_url("https://huggingface.co/prajjwal1/bert-tiny/tree/v1.0").unwrap(),
+        "https://huggingface.co/prajjwal1/bert-tiny/resolve/v1.0/"
+    );
+    assert_eq!(hub_base_url("owner/name@dev").unwrap(), "https://huggingface.co/owner/name/resolve/dev/");
+    assert_eq!(hub_base_url("./models/mine").unwrap(), "./models/mine/");
+    assert_eq!(
+        hub_base_url("not a repo").unwrap_err(),
+        "\"not a repo\" is not a repository id: write it as owner/name, e.g. sentence-transformers/all-MiniLM-L6-v2"
+    );
+}

@@ -41,7 +41,7 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
             }
         }
         if let Some(v) = valid_set.as_mut() {
-            v.report.add_findings(compare_splits(&train_set.examples, &v.examples));
+            v.report.add_findings(compare_splits(&train_set.examples, &v.examples, "validation"));
         }
         Ok::<_, String>((train_set, valid_set))
     })();

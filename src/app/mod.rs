@@ -7,7 +7,7 @@ mod data_step;
 mod embed_panel;
 mod export_step;
 mod gpu_panel;
-mod model_step;
+pub mod model_step;
 mod results_step;
 mod run;
 pub mod settings_step;

@@ -24,6 +24,17 @@ pub fn hub_base_url(input: &str) -> Result<String, String> {
     if input.is_empty() {
         return Err("type a Hugging Face repository id such as sentence-transformers/all-MiniLM-L6-v2".into());
     }
+    // A repository's page (https://huggingface.co/owner/name, maybe /tree/revision) means the repo.
+    if let Some(path) = input.strip_prefix("https://huggingface.co/")
+        && !path.contains("/resolve/")
+    {
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        match parts[..] {
+            [owner, name] => return hub_base_url(&format!("{owner}/{name}")),
+            [owner, name, "tree", revision] => return hub_base_url(&format!("{owner}/{name}@{revision}")),
+            _ => {}
+        }
+    }
     if input.starts_with("https://") || input.starts_with("http://") || input.starts_with('/') || input.starts_with("./") {
         let input = input.trim_end_matches('/');
         let input = input.strip_suffix("/tree/main").unwrap_or(input);

@@ -80,6 +80,7 @@ pub fn TrainStep() -> impl IntoView {
                     <dt>"Speed"</dt><dd>{move || format!("{:.1} examples/s", run.get().samples_per_second)}</dd>
                     <dt>"Elapsed"</dt><dd>{move || duration(run.get().elapsed)}</dd>
                     <dt>"Time left"</dt><dd>{move || run.get().eta.map(duration).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Per epoch"</dt><dd id="epoch-time">{move || run.get().epoch_seconds.map(duration).unwrap_or_else(|| "measured after the first steps".into())}</dd>
                     <dt>"First step"</dt><dd id="compile-seconds">{move || run.get().compile_seconds.map(|s| format!("{s:.1} s (kernel compilation)")).unwrap_or_else(|| "—".into())}</dd>
                 </dl>
             </div>

@@ -6,7 +6,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::{TextTokenizer, export_classifier};
+use crate::checkpoint::{CardInfo, TextTokenizer, export_classifier, model_card};
 use super::inspect::{DataArgs, read_data};
 use crate::data::{DataReport, Finding, LabelSet, RowPolicy, Severity, TokenizedSet, compare_splits, stratified_split};
 use crate::model::BertForSequenceClassification;
@@ -28,6 +28,9 @@ pub struct TrainArgs {
     /// Share of the training data held out for validation (stratified, seeded) when there is no --valid.
     #[arg(long, default_value_t = 0.1)]
     valid_split: f64,
+    /// Test data, scored once with the kept model after training ("test" in metrics.json).
+    #[arg(long)]
+    test: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
     /// Passes over the training data.
@@ -177,7 +180,17 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         }
         None => (train_data.examples, Vec::new(), String::new()),
     };
-    announce_findings(&valid_file, &compare_splits(&train_examples, &valid_examples));
+    announce_findings(&valid_file, &compare_splits(&train_examples, &valid_examples, "validation"));
+    let test_examples = match &args.test {
+        Some(path) => {
+            let test = read_data(path, &options)?;
+            announce(&test.report, policy);
+            test.report.check(policy)?;
+            announce_findings(&test.report.file, &compare_splits(&train_examples, &test.examples, "test"));
+            Some((test.report.file, test.examples))
+        }
+        None => None,
+    };
     let labels = LabelSet::from_examples(&train_examples);
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
@@ -205,6 +218,23 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         Some(TokenizedSet::new(&valid_examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?)
     };
     let label_names = report.labels.clone();
+    let test_set = match &test_examples {
+        Some((file, examples)) => {
+            let set = TokenizedSet::new(examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;
+            if let Some(i) = set.labels.iter().position(Option::is_none) {
+                return Err(CliError::Input {
+                    path: format!("{file}:{}", set.lines[i]),
+                    message: format!(
+                        "label \"{}\" does not occur in the training data ({}); a test label must be one the model learns",
+                        examples[i].label.as_deref().unwrap_or(""),
+                        labels.names.join(", ")
+                    ),
+                });
+            }
+            Some(set)
+        }
+        None => None,
+    };
     eprintln!(
         "webtune: {} training / {} validation examples, labels: {} · lr {} · batch {} × {} · {} epochs · max length {}",
         train_set.len(),
@@ -252,11 +282,16 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     bar.finish_and_clear();
     let final_metrics = trainer.best().map(|b| b.report.clone()).or(last_eval);
     let model = trainer.model_for_export();
+    let test_metrics = match &test_set {
+        Some(set) => Some(pollster::block_on(crate::train::evaluate_examples(&model, set, &label_names, config.batch_size, &device))?),
+        None => None,
+    };
     let metrics = serde_json::json!({
         "best_step": trainer.best().map(|b| b.step),
         "steps": trainer.steps_done(),
         "stop_reason": trainer.stop_reason(),
         "validation": final_metrics,
+        "test": test_metrics,
     });
     let training_args = serde_json::json!({
         "webtune_version": env!("CARGO_PKG_VERSION"),
@@ -264,13 +299,30 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         "train_file": args.train.display().to_string(),
         "valid_file": args.valid.as_ref().map(|p| p.display().to_string()),
         "valid_split": if args.valid.is_none() { Some(args.valid_split) } else { None },
+        "test_file": args.test.as_ref().map(|p| p.display().to_string()),
         "settings": config,
     });
-    let export = pollster::block_on(export_classifier(model.named_tensors(), &files, &label_names, &training_args, &metrics))?;
+    let mut export = pollster::block_on(export_classifier(model.named_tensors(), &files, &label_names, &training_args, &metrics))?;
+    let card = model_card(&CardInfo {
+        base_model: args.model.display().to_string(),
+        base_model_id: None,
+        data_source: args.train.display().to_string(),
+        train_rows: train_examples.len(),
+        valid_rows: valid_examples.len(),
+        label_counts: labels.names.iter().cloned().zip(labels.counts.iter().copied()).collect(),
+        pairs: train_examples.iter().any(|e| e.pair.is_some()),
+        settings: config.clone(),
+        steps: (trainer.steps_done(), trainer.best().map_or(trainer.steps_done(), |b| b.step)),
+        metrics: final_metrics.clone(),
+    });
+    export.insert("README.md", card.into_bytes());
     write_model_folder(&export, &args.out)?;
     match &final_metrics {
         Some(report) => print_metrics(report),
         None => eprintln!("webtune: no validation set, so no validation metrics; evaluate with `webtune evaluate`"),
+    }
+    if let Some(test) = &test_metrics {
+        eprintln!("test ({} examples): accuracy {:.4} · macro F1 {:.4} · loss {:.4}", test.examples, test.accuracy, test.macro_f1, test.loss);
     }
     if let Some(error) = diverged {
         eprintln!("webtune: wrote the last good weights (step {}) to {}", trainer.steps_done(), args.out.display());

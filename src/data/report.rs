@@ -203,9 +203,10 @@ pub fn duplicates(examples: &[Example]) -> Option<Finding> {
     })
 }
 
-/// Validation rows whose text (and pair) also appears in the training rows: their scores
-/// measure memory, not generalisation. Also validation labels training never saw.
-pub fn compare_splits(train: &[Example], valid: &[Example]) -> Vec<Finding> {
+/// Rows of a held-out set (`what`: "validation" or "test") whose text (and pair) also
+/// appears in the training rows: their scores measure memory, not generalisation. Also
+/// held-out labels training never saw.
+pub fn compare_splits(train: &[Example], valid: &[Example], what: &str) -> Vec<Finding> {
     let seen: HashMap<(&str, Option<&str>), usize> = train.iter().map(|e| (key(e), e.line)).collect();
     let train_labels: std::collections::HashSet<Option<&str>> = train.iter().map(|e| e.label.as_deref()).collect();
     let mut leaked = LineList::default();
@@ -220,10 +221,10 @@ pub fn compare_splits(train: &[Example], valid: &[Example]) -> Vec<Finding> {
     }
     let mut findings = Vec::new();
     findings.extend(leaked.finding(FindingKind::Leakage, Severity::Warning, |line| {
-        format!("validation texts that are also in the training data (the first is training line {line}); validation scores will look better than they are")
+        format!("{what} texts that are also in the training data (the first is training line {line}); {what} scores will look better than they are")
     }));
     findings.extend(unseen.finding(FindingKind::UnseenLabel, Severity::Warning, |label| {
-        format!("validation labels that the training data does not have (first: \"{label}\"); the model cannot predict them")
+        format!("{what} labels that the training data does not have (first: \"{label}\"); the model cannot predict them")
     }));
     findings
 }
@@ -316,12 +317,14 @@ mod tests {
     fn reports_leakage_and_unseen_labels() {
         let train = vec![ex("a", "x", 2), ex("b", "y", 3)];
         let valid = vec![ex("b", "y", 2), ex("c", "z", 3)];
-        let findings = compare_splits(&train, &valid);
-        assert_eq!(findings[0].kind, FindingKind::Leakage);
-        assert_eq!((findings[0].lines.clone(), findings[0].message.contains("training line 3")), (vec![2], true));
-        assert_eq!(findings[1].kind, FindingKind::UnseenLabel);
-        assert_eq!(findings[1].lines, vec![3]);
-        assert!(findings[1].message.contains("\"z\""));
+        let findings: Vec<String> = compare_splits(&train, &valid, "validation").iter().map(ToString::to_string).collect();
+        assert_eq!(
+            findings,
+            [
+                "warning: validation texts that are also in the training data (the first is training line 3); validation scores will look better than they are — 1 row: line 2",
+                "warning: validation labels that the training data does not have (first: \"z\"); the model cannot predict them — 1 row: line 3",
+            ]
+        );
     }
 
     #[test]

@@ -203,5 +203,6 @@ fn site_and_e2e(root: &Path, tools: &tools::Tools, browser: &tools::Browser) -> 
         .env("CHROMIUM", &browser.chromium)
         .env("WEBTUNE_DIST", root.join("dist"))
         .args(["test", "--test", "e2e", "--", "--ignored"]))?;
+    eprintln!("xtask: screenshots of each studio step: {}", root.join("target/e2e-screenshots").display());
     Ok(())
 }
