@@ -84,6 +84,7 @@ async fn run(studio: Studio) -> Result<(), String> {
         r.epochs = config.epochs;
         r.examples = (train.len(), valid.len());
         r.phase = RunPhase::Compiling;
+        r.compiling_since = web_sys::window().and_then(|w| w.performance()).map(|p| p.now());
     });
     let mut active = 0.0f64;
     let mut step_seconds: Vec<f64> = Vec::new();

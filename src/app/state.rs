@@ -215,6 +215,8 @@ pub struct RunView {
     pub epoch_seconds: Option<f64>,
     /// Rows in the training set and the validation set.
     pub examples: (usize, usize),
+    /// When the kernel-compiling first step began (`performance.now()`, ms).
+    pub compiling_since: Option<f64>,
 }
 
 impl Default for RunView {
@@ -232,6 +234,7 @@ impl Default for RunView {
             eta: None,
             epoch_seconds: None,
             examples: (0, 0),
+            compiling_since: None,
         }
     }
 }

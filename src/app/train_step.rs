@@ -20,10 +20,21 @@ pub fn TrainStep() -> impl IntoView {
         let model = matches!(studio.model.get(), super::state::ModelState::Ready(_));
         settings & data & model
     };
+    // A clock for the compiling phase, so a long first step visibly moves.
+    let now = RwSignal::new(0.0f64);
+    let clock = move || web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now());
+    let _ = set_interval_with_handle(move || {
+        if matches!(run.get_untracked().phase, RunPhase::Compiling) {
+            now.set(clock());
+        }
+    }, std::time::Duration::from_millis(500));
     let status = move || match run.get().phase {
         RunPhase::Idle => "Not started.".to_string(),
         RunPhase::Preparing(what) => what,
-        RunPhase::Compiling => "Compiling and tuning GPU kernels for the first step — this takes a while once, then steps are fast…".into(),
+        RunPhase::Compiling => format!(
+            "Compiling and tuning GPU kernels for the first step ({:.0} s so far) — this happens once per run, then steps are fast…",
+            run.get().compiling_since.map_or(0.0, |since| (now.get() - since).max(0.0) / 1000.0)
+        ),
         RunPhase::Training => "Training…".into(),
         RunPhase::Paused => "Paused.".into(),
         RunPhase::Evaluating => "Evaluating on the validation set…".into(),
