@@ -13,7 +13,7 @@ use super::state::{DEFAULT_MODEL_URL, FileProgress, ModelFacts, ModelState, Step
 use super::{NextButton, StepSection, megabytes};
 use crate::checkpoint::{KNOWN_FILES, ModelConfig, ModelFiles};
 use crate::model::{BertForSequenceClassification, ModelError, SentenceEmbedder};
-use crate::platform::{clear_model_cache, fetch_cached, fetch_model_files, read_file, stored_bytes, yield_to_browser};
+use crate::platform::{clear_model_cache, dropped_entries, dropped_files, fetch_cached, fetch_model_files, read_file, stored_bytes, yield_to_browser};
 use crate::train::bert_parameters;
 
 /// Turns what the user typed into the folder URL to fetch from: a repo id
@@ -171,25 +171,29 @@ async fn load_hub(studio: Studio, input: String) {
     finish_loading(studio, files, source).await;
 }
 
-/// `webkitRelativePath`: the file's path from the picked folder (empty when a file was
-/// picked alone). Not in web-sys: it is non-standard, though every browser has it.
+/// `webkitRelativePath`: the file's path from the picked folder, the folder's name first
+/// (empty when a file was picked alone). Not in web-sys: it is non-standard, though every
+/// browser has it.
 fn relative_path(file: &web_sys::File) -> String {
     js_sys::Reflect::get(file, &"webkitRelativePath".into()).ok().and_then(|v| v.as_string()).unwrap_or_default()
 }
 
-/// The path of `file` inside the folder the user picked (without the folder's own name),
-/// or its plain name when it was picked alone.
-fn path_in_folder(file: &web_sys::File) -> String {
-    let relative = relative_path(file);
-    match relative.split_once('/') {
-        Some((_, rest)) if !relative.is_empty() => rest.to_string(),
-        _ => file.name(),
+/// Splits off the folder every path starts with (the folder picked or dropped), if any.
+fn strip_common_folder(files: Vec<(String, web_sys::File)>) -> (Option<String>, Vec<(String, web_sys::File)>) {
+    let first = files.first().and_then(|(p, _)| p.split_once('/')).map(|(folder, _)| folder.to_string());
+    match first {
+        Some(folder) if files.iter().all(|(p, _)| p.starts_with(&format!("{folder}/"))) => {
+            let inner = files.into_iter().map(|(p, f)| (p[folder.len() + 1..].to_string(), f)).collect();
+            (Some(folder), inner)
+        }
+        _ => (None, files),
     }
 }
 
-/// Loads a model from files the user picked or dropped.
-async fn load_local(studio: Studio, picked: Vec<web_sys::File>) {
-    let folder = picked.first().map(relative_path).and_then(|p| p.split('/').next().map(str::to_string)).filter(|s| !s.is_empty());
+/// Loads a model from files the user picked or dropped, each with its path from the pick
+/// or drop (`my-model/config.json`, or just `config.json`).
+async fn load_local(studio: Studio, picked: Vec<(String, web_sys::File)>) {
+    let (folder, picked) = strip_common_folder(picked);
     let source = match folder {
         Some(folder) => format!("the folder {folder} on this computer"),
         None => format!("{} files from this computer", picked.len()),
@@ -197,9 +201,9 @@ async fn load_local(studio: Studio, picked: Vec<web_sys::File>) {
     studio.model.set(ModelState::Fetching { source: source.clone(), files: Vec::new() });
     let mut files = ModelFiles::new(source.clone());
     let known: Vec<(&str, &web_sys::File)> =
-        KNOWN_FILES.iter().filter_map(|name| picked.iter().find(|f| path_in_folder(f) == *name).map(|f| (*name, f))).collect();
+        KNOWN_FILES.iter().filter_map(|name| picked.iter().find(|(path, _)| path == name).map(|(_, f)| (*name, f))).collect();
     if known.is_empty() {
-        let names: Vec<String> = picked.iter().take(8).map(path_in_folder).collect();
+        let names: Vec<&str> = picked.iter().take(8).map(|(p, _)| p.as_str()).collect();
         return studio.model.set(ModelState::Failed(format!(
             "None of the picked files is a model file ({}). Pick the folder that holds config.json, model.safetensors and tokenizer.json.",
             names.join(", ")
@@ -229,9 +233,16 @@ async fn load_local(studio: Studio, picked: Vec<web_sys::File>) {
     finish_loading(studio, files, source).await;
 }
 
-fn files_of(list: Option<web_sys::FileList>) -> Vec<web_sys::File> {
+/// The files of a file input, each with its path from the picked folder (or its name).
+fn files_of(list: Option<web_sys::FileList>) -> Vec<(String, web_sys::File)> {
     let Some(list) = list else { return Vec::new() };
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(|f| {
+            let path = relative_path(&f);
+            (if path.is_empty() { f.name() } else { path }, f)
+        })
+        .collect()
 }
 
 /// The model step.
@@ -251,7 +262,7 @@ pub fn ModelStep() -> impl IntoView {
     let refresh_stored = move || spawn_local(async move { stored.set(stored_bytes().await) });
     refresh_stored();
     let busy = move || matches!(studio.model.get(), ModelState::Fetching { .. } | ModelState::Checking { .. }) || studio.training();
-    let pick = move |files: Vec<web_sys::File>| {
+    let pick = move |files: Vec<(String, web_sys::File)>| {
         if !files.is_empty() && !busy() {
             spawn_local(load_local(studio, files));
         }
@@ -271,10 +282,17 @@ pub fn ModelStep() -> impl IntoView {
                     on:drop=move |ev: leptos::ev::DragEvent| {
                         ev.prevent_default();
                         dragging.set(false);
-                        pick(files_of(ev.data_transfer().and_then(|d| d.files())));
+                        // Entries must be taken during the event; folders are walked after.
+                        let entries = ev.data_transfer().map(|d| dropped_entries(&d)).unwrap_or_default();
+                        spawn_local(async move {
+                            match dropped_files(entries).await {
+                                Ok(files) => pick(files),
+                                Err(e) => studio.model.set(ModelState::Failed(format!("The dropped files cannot be read: {e}"))),
+                            }
+                        });
                     }>
                     <h3>"From this computer"</h3>
-                    <p>"A Hugging Face model folder (config.json, model.safetensors, tokenizer.json). Drop its files here, or:"</p>
+                    <p>"A Hugging Face model folder (config.json, model.safetensors, tokenizer.json). Drop the folder or its files here, or:"</p>
                     <label for="model-folder">"Pick the folder"</label>
                     <input type="file" id="model-folder" node_ref=folder_input multiple=true disabled=busy
                         on:change=move |ev| {

@@ -204,3 +204,62 @@ pub async fn sleep_ms(ms: i32) {
     });
     let _ = JsFuture::from(promise).await;
 }
+
+/// Calls `method` on `target` with `args` (for the non-standard entry API web-sys lacks).
+fn call(target: &wasm_bindgen::JsValue, method: &str, args: &[wasm_bindgen::JsValue]) -> Result<wasm_bindgen::JsValue, String> {
+    let function: js_sys::Function =
+        js_sys::Reflect::get(target, &method.into()).ok().and_then(|f| f.dyn_into().ok()).ok_or_else(|| format!("this browser has no {method}"))?;
+    function.apply(target, &args.iter().collect::<js_sys::Array>()).map_err(|e| format!("{method} failed: {e:?}"))
+}
+
+/// Runs a callback-style entry method (`file`, `readEntries`) as a future.
+async fn entry_call(target: &wasm_bindgen::JsValue, method: &str) -> Result<wasm_bindgen::JsValue, String> {
+    let mut failure = None;
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        if let Err(e) = call(target, method, &[resolve.into(), reject.into()]) {
+            failure = Some(e);
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    JsFuture::from(promise).await.map_err(|e| format!("{method} failed: {e:?}"))
+}
+
+/// What was dropped, taken while the drop event lasts: the entries (files and folders)
+/// to walk with [`dropped_files`].
+pub fn dropped_entries(data: &web_sys::DataTransfer) -> Vec<wasm_bindgen::JsValue> {
+    let Ok(items) = js_sys::Reflect::get(data, &"items".into()) else { return Vec::new() };
+    let length = js_sys::Reflect::get(&items, &"length".into()).ok().and_then(|l| l.as_f64()).unwrap_or(0.0) as u32;
+    (0..length)
+        .filter_map(|i| js_sys::Reflect::get_u32(&items, i).ok())
+        .filter_map(|item| call(&item, "webkitGetAsEntry", &[]).ok())
+        .filter(|entry| !entry.is_null() && !entry.is_undefined())
+        .collect()
+}
+
+/// The files under dropped `entries`, folders walked, each with its path from the drop
+/// (`my-model/1_Pooling/config.json`).
+pub async fn dropped_files(entries: Vec<wasm_bindgen::JsValue>) -> Result<Vec<(String, web_sys::File)>, String> {
+    let mut out = Vec::new();
+    let mut pending = entries;
+    while let Some(entry) = pending.pop() {
+        let is_dir = js_sys::Reflect::get(&entry, &"isDirectory".into()).map(|v| v.is_truthy()).unwrap_or(false);
+        if is_dir {
+            let reader = call(&entry, "createReader", &[])?;
+            // readEntries returns a batch at a time until an empty one.
+            loop {
+                let batch: js_sys::Array = entry_call(&reader, "readEntries").await?.dyn_into().map_err(|_| "readEntries gave no list")?;
+                if batch.length() == 0 {
+                    break;
+                }
+                pending.extend(batch.iter());
+            }
+        } else {
+            let path = js_sys::Reflect::get(&entry, &"fullPath".into()).ok().and_then(|p| p.as_string()).unwrap_or_default();
+            let file: web_sys::File = entry_call(&entry, "file").await?.dyn_into().map_err(|_| "a dropped entry is not a file")?;
+            out.push((path.trim_start_matches('/').to_string(), file));
+        }
+    }
+    Ok(out)
+}
