@@ -9,9 +9,9 @@ use wasm_bindgen::JsCast;
 use super::components::Bars;
 use super::state::{DataView, ModelState, SAMPLE_DATA_URL, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
-use crate::checkpoint::TextTokenizer;
-use crate::data::{Columns, DataReport, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
-use crate::platform::{fetch_bytes, read_file};
+use crate::checkpoint::{TextInput, TextTokenizer};
+use crate::data::{Columns, DataReport, Example, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
+use crate::platform::{fetch_bytes, read_file, yield_to_browser};
 
 /// A file's name and bytes.
 type NamedBytes = (String, Vec<u8>);
@@ -27,19 +27,14 @@ fn tokenizer(studio: Studio) -> Option<TextTokenizer> {
 }
 
 /// Reads the stored bytes with the current choices; updates the report, the examples and
-/// the error. Runs again whenever a choice changes.
-fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String) {
+/// the error. Runs again whenever a choice changes. Token lengths are measured after,
+/// in slices that let the page breathe (`generation` drops a stale measurement).
+fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String, generation: u32) {
     let started = web_time::Instant::now();
     let read = |(name, bytes): &NamedBytes| read_dataset(name, &bytes[..], options);
     let result = (|| {
-        let mut train_set = read(train).map_err(|e| e.to_string())?;
+        let train_set = read(train).map_err(|e| e.to_string())?;
         let mut valid_set = valid.map(read).transpose().map_err(|e| e.to_string())?;
-        if let Some(tokenizer) = tokenizer(studio) {
-            let _ = train_set.measure_lengths(&tokenizer);
-            if let Some(v) = valid_set.as_mut() {
-                let _ = v.measure_lengths(&tokenizer);
-            }
-        }
         if let Some(v) = valid_set.as_mut() {
             v.report.add_findings(compare_splits(&train_set.examples, &v.examples, "validation"));
         }
@@ -60,6 +55,7 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
         source,
         read_seconds: started.elapsed().as_secs_f64(),
     }));
+    let to_measure = (train_set.examples.clone(), valid_set.as_ref().map(|v| v.examples.clone()));
     match problem {
         Some(e) => {
             studio.examples.set_value(None);
@@ -70,6 +66,49 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
             studio.data_error.set(None);
         }
     }
+    if let Some(tokenizer) = tokenizer(studio) {
+        spawn_local(measure_lengths(studio, tokenizer, to_measure, generation));
+    }
+}
+
+/// Token lengths (before truncation) and lines of `examples`, yielding to the browser
+/// every 50 ms of work.
+async fn lengths_of(tokenizer: &TextTokenizer, examples: &[Example]) -> Option<(Vec<usize>, Vec<usize>)> {
+    let mut lengths = Vec::with_capacity(examples.len());
+    let mut slice = web_time::Instant::now();
+    for (i, e) in examples.iter().enumerate() {
+        lengths.push(tokenizer.token_count(i, &TextInput { text: e.text.clone(), pair: e.pair.clone() }).ok()?);
+        if slice.elapsed().as_millis() >= 50 {
+            yield_to_browser().await;
+            slice = web_time::Instant::now();
+        }
+    }
+    Some((lengths, examples.iter().map(|e| e.line).collect()))
+}
+
+async fn measure_lengths(studio: Studio, tokenizer: TextTokenizer, (train, valid): (Vec<Example>, Option<Vec<Example>>), generation: u32) {
+    let max = tokenizer.max_length();
+    let Some(train) = lengths_of(&tokenizer, &train).await else { return };
+    let valid = match &valid {
+        Some(v) => lengths_of(&tokenizer, v).await,
+        None => None,
+    };
+    if MEASURED.with(|g| g.get()) != generation {
+        return;
+    }
+    studio.data.update(|data| {
+        if let Some(data) = data {
+            data.train.add_lengths(&train.0, &train.1, max);
+            if let (Some(report), Some((lengths, lines))) = (data.valid.as_mut(), &valid) {
+                report.add_lengths(lengths, lines, max);
+            }
+        }
+    });
+}
+
+thread_local! {
+    /// The latest analysis; a measurement for an older one is dropped.
+    static MEASURED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 fn first_file(list: Option<web_sys::FileList>) -> Option<web_sys::File> {
@@ -98,9 +137,13 @@ pub fn DataStep() -> impl IntoView {
         version.get();
         let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
         let source = source.get_untracked();
+        let generation = MEASURED.with(|g| {
+            g.set(g.get() + 1);
+            g.get()
+        });
         train_bytes.with_value(|train| {
             if let Some(train) = train {
-                valid_bytes.with_value(|valid| analyse(studio, train, valid.as_ref(), &options, policy, source));
+                valid_bytes.with_value(|valid| analyse(studio, train, valid.as_ref(), &options, policy, source, generation));
             }
         });
     });

@@ -171,6 +171,15 @@ impl TextTokenizer {
         })
     }
 
+    /// The input's length in tokens before truncation, special tokens included.
+    pub fn token_count(&self, index: usize, input: &TextInput) -> Result<usize, TokenizerError> {
+        let result = match &input.pair {
+            None => self.counting.encode(input.text.as_str(), true),
+            Some(pair) => self.counting.encode((input.text.as_str(), pair.as_str()), true),
+        };
+        Ok(result.map_err(|e| TokenizerError::Encode { index, message: e.to_string() })?.len())
+    }
+
     /// Tokens of one input after truncation, and its length before truncation (special
     /// tokens included). Inputs that fit are tokenised once.
     pub fn encode_measured(&self, index: usize, input: &TextInput) -> Result<(Encoded, usize), TokenizerError> {
