@@ -21,6 +21,18 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     xs.get(xs.len() / 2).copied()
 }
 
+/// Tokenises `examples` a slice at a time, yielding to the browser between slices so a
+/// large dataset does not freeze the page.
+async fn tokenize(examples: &[Example], labels: &LabelSet, tokenizer: &TextTokenizer) -> Result<TokenizedSet, String> {
+    const SLICE: usize = 256;
+    let mut set = TokenizedSet::new(&examples[..examples.len().min(SLICE)], labels, tokenizer).map_err(|e| e.to_string())?;
+    for slice in examples.chunks(SLICE).skip(1) {
+        yield_to_browser().await;
+        set.extend(TokenizedSet::new(slice, labels, tokenizer).map_err(|e| e.to_string())?);
+    }
+    Ok(set)
+}
+
 /// Starts a run (ignored while one is going).
 pub fn start(studio: Studio) {
     if studio.training() {
@@ -66,8 +78,8 @@ async fn run(studio: Studio) -> Result<(), String> {
     yield_to_browser().await;
     let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(|e| e.to_string())?, max_length, bert.pad_token_id)
         .map_err(|e| e.to_string())?;
-    let train_set = TokenizedSet::new(&train, &labels, &tokenizer).map_err(|e| e.to_string())?;
-    let valid_set = if valid.is_empty() { None } else { Some(TokenizedSet::new(&valid, &labels, &tokenizer).map_err(|e| e.to_string())?) };
+    let train_set = tokenize(&train, &labels, &tokenizer).await?;
+    let valid_set = if valid.is_empty() { None } else { Some(tokenize(&valid, &labels, &tokenizer).await?) };
 
     set_phase(studio, RunPhase::Preparing("Building the model on the device…".into()));
     yield_to_browser().await;

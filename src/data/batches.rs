@@ -65,6 +65,15 @@ impl TokenizedSet {
         }
     }
 
+    /// Appends `other` (tokenised with the same tokenizer and labels), so a large set can
+    /// be built a slice at a time.
+    pub fn extend(&mut self, other: TokenizedSet) {
+        self.encoded.extend(other.encoded);
+        self.labels.extend(other.labels);
+        self.lines.extend(other.lines);
+        self.full_lengths.extend(other.full_lengths);
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.encoded.len()
@@ -105,6 +114,18 @@ pub fn batch_order(lengths: &[usize], batch_size: usize, seed: u64, epoch: usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extending_by_slices_equals_one_pass() {
+        let tokenizer = TextTokenizer::from_bytes(include_bytes!("../../tests/fixtures/tiny-bert/tokenizer.json"), 8, 0).unwrap();
+        let examples: Vec<Example> =
+            (0..5).map(|i| Example { text: format!("the cat {i} is here and there"), pair: None, label: Some("a".into()), line: i + 2 }).collect();
+        let labels = LabelSet::from_examples(&examples);
+        let whole = TokenizedSet::new(&examples, &labels, &tokenizer).unwrap();
+        let mut sliced = TokenizedSet::new(&examples[..2], &labels, &tokenizer).unwrap();
+        sliced.extend(TokenizedSet::new(&examples[2..], &labels, &tokenizer).unwrap());
+        assert_eq!((sliced.encoded, sliced.labels, sliced.lines, sliced.full_lengths), (whole.encoded, whole.labels, whole.lines, whole.full_lengths));
+    }
 
     #[test]
     fn each_epoch_is_a_seeded_permutation() {
