@@ -59,17 +59,27 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
     let Some(device) = studio.device() else {
         return studio.model.set(ModelState::Failed("The device is not ready yet; try again in a moment.".into()));
     };
+    // A sentence-transformers model loads as an embedder (for the check panel); that load
+    // already checks the encoder's tensors.
+    let is_sentence_model = files.get("modules.json").is_some() || files.get("sentence_bert_config.json").is_some();
+    let embedder = if is_sentence_model { SentenceEmbedder::load(&files, &device, None).ok() } else { None };
     let facts = (|| -> Result<ModelFacts, String> {
         let ModelConfig::Bert(config) = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-        // A checkpoint with a classifier loads as it is; one without gets a placeholder
-        // head, which checks every other tensor.
-        let labels = match BertForSequenceClassification::load(&files, &device, None, 0) {
-            Ok((_, report, _)) => Some(report.labels),
-            Err(ModelError::NoClassifier(_)) => {
-                BertForSequenceClassification::load(&files, &device, Some(&["LABEL_0".into(), "LABEL_1".into()]), 0).map_err(|e| e.to_string())?;
-                None
+        // A classifier head needs id2label; without one, an embedder that loaded has checked
+        // the weights and a second upload to the device is skipped. Otherwise a checkpoint
+        // with a head loads as it is, and one without gets a placeholder head, which checks
+        // every other tensor.
+        let labels = if embedder.is_some() && config.id2label.is_none() {
+            None
+        } else {
+            match BertForSequenceClassification::load(&files, &device, None, 0) {
+                Ok((_, report, _)) => Some(report.labels),
+                Err(ModelError::NoClassifier(_)) => {
+                    BertForSequenceClassification::load(&files, &device, Some(&["LABEL_0".into(), "LABEL_1".into()]), 0).map_err(|e| e.to_string())?;
+                    None
+                }
+                Err(e) => return Err(e.to_string()),
             }
-            Err(e) => return Err(e.to_string()),
         };
         files.require("tokenizer.json").map_err(|e| e.to_string())?;
         let architectures = serde_json::from_slice::<serde_json::Value>(files.get("config.json").unwrap_or_default())
@@ -92,9 +102,8 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
         Ok(facts) => facts,
         Err(e) => return studio.model.set(ModelState::Failed(format!("{source} cannot be used: {e}"))),
     };
-    let is_sentence_model = files.get("modules.json").is_some() || files.get("sentence_bert_config.json").is_some();
     studio.embedder.set_value(None);
-    if is_sentence_model && let Ok((embedder, report)) = SentenceEmbedder::load(&files, &device, None) {
+    if let Some((embedder, report)) = embedder {
         studio.embedder.set_value(Some(Rc::new(embedder)));
         facts.embedding = Some(report);
     }

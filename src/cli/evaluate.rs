@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, DeviceChoice, pick_device};
-use crate::data::{LabelSet, TokenizedSet, read_examples};
+use super::inspect::{DataArgs, read_data};
+use crate::data::{LabelSet, TokenizedSet};
 use crate::model::ModelError;
-use crate::platform::{read_data_file, read_model_folder};
+use crate::platform::read_model_folder;
 use crate::train::evaluate_examples;
 
 #[derive(Args)]
@@ -15,11 +16,11 @@ pub struct EvaluateArgs {
     /// A fine-tuned model folder (with a classification head and id2label).
     #[arg(long)]
     model: PathBuf,
-    /// Labelled data: CSV/TSV with a header, JSONL, or a JSON array.
+    /// Labelled data, in any format `webtune inspect` reads.
     #[arg(long)]
     data: PathBuf,
     #[command(flatten)]
-    columns: super::ColumnArgs,
+    read: DataArgs,
     /// Truncate inputs to this many tokens [default: the model's max_position_embeddings].
     #[arg(long)]
     max_length: Option<usize>,
@@ -32,9 +33,10 @@ pub struct EvaluateArgs {
 }
 
 pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
-    let columns = args.columns.columns();
-    let name = args.data.display().to_string();
-    let examples = read_examples(&name, &read_data_file(&args.data)?, &columns)?;
+    let dataset = read_data(&args.data, &args.read.options(true)?)?;
+    dataset.report.check(args.read.policy())?;
+    let name = dataset.report.file;
+    let examples = dataset.examples;
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
     let (model, label_names, tokenizer) = super::classifier_for_inference(&files, &device, args.max_length)?;

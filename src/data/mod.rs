@@ -13,7 +13,7 @@ pub use batches::{TokenizedSet, batch_order};
 pub use format::{Format, sniff_format};
 pub use read::{
     ColumnRoles, Columns, DataError, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, RowPolicy,
-    read_dataset, read_examples,
+    read_dataset,
 };
 pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits};
 pub use split::stratified_split;

@@ -516,13 +516,6 @@ pub fn read_dataset(file: &str, reader: impl Read, options: &ReadOptions) -> Res
     builder.finish()
 }
 
-/// Reads `bytes` with default options and the fail policy: the examples, or the reason
-/// the file cannot be used.
-pub fn read_examples(file: &str, bytes: &[u8], columns: &Columns) -> Result<Vec<Example>, DataError> {
-    let dataset = read_dataset(file, bytes, &ReadOptions { columns: columns.clone(), ..ReadOptions::default() })?;
-    dataset.report.check(RowPolicy::Fail)?;
-    Ok(dataset.examples)
-}
 
 type Stream<R> = std::io::Chain<Cursor<Vec<u8>>, TrackedReader<R>>;
 

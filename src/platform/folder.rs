@@ -51,13 +51,6 @@ pub fn open_data_file(path: &Path) -> Result<std::fs::File, FolderError> {
     std::fs::File::open(path).map_err(|source| FolderError::Read { path: path.to_path_buf(), source })
 }
 
-/// Reads a data file whole.
-pub fn read_data_file(path: &Path) -> Result<Vec<u8>, FolderError> {
-    std::fs::read(path).map_err(|source| FolderError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
 
 /// Writes `files` into `dir` (created if needed), overwriting files of the same name.
 pub fn write_model_folder(files: &ModelFiles, dir: &Path) -> Result<(), FolderError> {
