@@ -200,6 +200,26 @@ impl Shots {
 }
 
 /// A learnable two-label task with a deliberately empty label on line 7.
+/// Waits until Chromium has finished writing `name` into `dir`. Chromium
+/// reserves the final name with an empty file while it writes to a
+/// `.crdownload` file beside it, so a name that exists is not yet a download:
+/// wait for no partial file and a non-empty size that holds still.
+async fn downloaded(dir: &Path, name: &str, seconds: u64) -> PathBuf {
+    let path = dir.join(name);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut last = None;
+    loop {
+        let partial = std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+        let size = std::fs::metadata(&path).map(|m| m.len()).ok().filter(|&n| n > 0);
+        if !partial && size.is_some() && size == last {
+            return path;
+        }
+        assert!(Instant::now() < deadline, "{name} was not downloaded within {seconds} s (size now {size:?}, partial file: {partial})");
+        last = size;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 fn training_csv() -> String {
     let mut csv = String::from("text,label\n");
     let good = ["good", "great", "lovely", "fine", "nice", "superb"];
@@ -251,7 +271,7 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     wait_for(&client, "#data-error", 60).await;
     assert_eq!(
         text_of(&client, "#data-error").await.lines().next().unwrap(),
-        "reviews.csv: 1 of 25 rows cannot be used; fix them, or skip them (--skip-bad-rows)"
+        "reviews.csv: 1 of 25 rows cannot be used; fix them in the file and load it again, or tick “Skip rows that cannot be used” below"
     );
     assert!(text_of(&client, "#train-report").await.contains("the label \"label\" is missing or empty; fill it in or remove the rows — 1 row: line 7"));
     assert_eq!(text_of(&client, "#train-report .preview tbody tr:first-child td:nth-child(2)").await, "the film was good number 0");
@@ -312,12 +332,7 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     // 7. Export: the zip is a Hugging Face folder with our labels; the log is CSV.
     go_to(&client, "export").await;
     client.find(Locator::Css("#export-zip")).await.unwrap().click().await.unwrap();
-    let zip_path = downloads.join("webtune-model.zip");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !zip_path.is_file() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let zip_path = downloaded(&downloads, "webtune-model.zip", 120).await;
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("the zip was downloaded")).unwrap();
     let mut names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
     names.sort();
@@ -329,13 +344,13 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     let config: serde_json::Value = serde_json::from_str(&config).unwrap();
     assert_eq!(config["id2label"], serde_json::json!({"0": "neg", "1": "pos"}));
     client.find(Locator::Css("#export-log")).await.unwrap().click().await.unwrap();
-    let log_path = downloads.join("webtune-training-log.csv");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !log_path.is_file() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let log_path = downloaded(&downloads, "webtune-training-log.csv", 30).await;
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(log.starts_with("step,epoch,loss,learning_rate,grad_norm,samples_per_second,elapsed_s,valid_loss,valid_accuracy,valid_macro_f1\n1,1,"));
+    assert!(
+        log.starts_with("step,epoch,loss,learning_rate,grad_norm,samples_per_second,elapsed_s,valid_loss,valid_accuracy,valid_macro_f1\n1,1,"),
+        "the training log starts with its header and step 1: {:?}",
+        log.chars().take(300).collect::<String>()
+    );
     shots.take(&client, "7-export").await;
     // The same page on a phone-sized screen, for the eye.
     client.set_window_size(390, 844).await.unwrap();

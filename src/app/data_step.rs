@@ -10,7 +10,7 @@ use super::components::Bars;
 use super::state::{DataView, ModelState, SAMPLE_DATA_URL, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
 use crate::checkpoint::{TextInput, TextTokenizer};
-use crate::data::{Columns, DataReport, Example, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
+use crate::data::{Columns, DataError, DataReport, Example, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
 use crate::platform::{fetch_bytes, read_file, yield_to_browser};
 
 /// A file's name and bytes.
@@ -24,6 +24,16 @@ fn tokenizer(studio: Studio) -> Option<TextTokenizer> {
         let ModelState::Ready(facts) = studio.model.get_untracked() else { return None };
         TextTokenizer::from_bytes(files.get("tokenizer.json")?, max_length.min(facts.max_length), 0).ok()
     })
+}
+
+/// A data error worded for the page: the CLI's flag becomes the checkbox below it.
+fn page_message(e: &DataError) -> String {
+    match e {
+        DataError::BadRows { file, count, rows, details } => {
+            format!("{file}: {count} of {rows} rows cannot be used; fix them in the file and load it again, or tick \u{201c}Skip rows that cannot be used\u{201d} below{details}")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Reads the stored bytes with the current choices; updates the report, the examples and
@@ -59,7 +69,7 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
     match problem {
         Some(e) => {
             studio.examples.set_value(None);
-            studio.data_error.set(Some(e.to_string()));
+            studio.data_error.set(Some(page_message(&e)));
         }
         None => {
             studio.examples.set_value(Some((train_set.examples, valid_set.map(|v| v.examples))));
