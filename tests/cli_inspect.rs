@@ -127,4 +127,16 @@ fn train_scores_a_test_file_and_writes_a_model_card() {
     assert_eq!(metrics["test"]["labels"], serde_json::json!(["neg", "pos"]));
     let card = std::fs::read_to_string(dir.join("model/README.md")).unwrap();
     assert!(card.contains("| 0 | neg | 8 |") && card.contains("| 1 | pos | 8 |"), "{card}");
+    // The training log: two steps of one epoch, no validation set so no validation columns.
+    let log = std::fs::read_to_string(dir.join("model/training_log.csv")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], webtune::train::LOG_CSV_HEADER);
+    assert_eq!(lines.len(), 3, "{log}");
+    for (i, line) in lines[1..].iter().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(&fields[..2], &[(i + 1).to_string().as_str(), "1"], "{line}");
+        let loss: f64 = fields[2].parse().unwrap();
+        assert!(loss.is_finite() && loss > 0.0, "{line}");
+        assert_eq!(&fields[7..], &["", "", ""], "{line}");
+    }
 }

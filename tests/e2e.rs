@@ -220,6 +220,74 @@ async fn downloaded(dir: &Path, name: &str, seconds: u64) -> PathBuf {
     }
 }
 
+/// Every file in a zip, by name.
+fn unzip(path: &Path) -> std::collections::HashMap<String, Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).expect("the zip was downloaded")).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+            (file.name().unwrap().into_owned(), bytes)
+        })
+        .collect()
+}
+
+/// The numbers of one training-log row.
+struct Logged {
+    step: usize,
+    epoch: usize,
+    loss: f64,
+    learning_rate: f64,
+    valid_loss: Option<f64>,
+    valid_accuracy: Option<f64>,
+}
+
+/// The rows of a training log written by `webtune::train::log_csv`.
+fn log_rows(csv: &str) -> Vec<Logged> {
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(webtune::train::LOG_CSV_HEADER));
+    lines
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 10, "{line}");
+            let opt = |s: &str| (!s.is_empty()).then(|| s.parse::<f64>().unwrap());
+            Logged {
+                step: f[0].parse().unwrap(),
+                epoch: f[1].parse().unwrap(),
+                loss: f[2].parse().unwrap(),
+                learning_rate: f[3].parse().unwrap(),
+                valid_loss: opt(f[7]),
+                valid_accuracy: opt(f[8]),
+            }
+        })
+        .collect()
+}
+
+/// The largest absolute difference between two safetensors files' f32 tensors, which
+/// must have the same names and shapes.
+fn max_weight_difference(a: &[u8], b: &[u8]) -> f64 {
+    let (a, b) = (safetensors::SafeTensors::deserialize(a).unwrap(), safetensors::SafeTensors::deserialize(b).unwrap());
+    let mut names = a.names();
+    names.sort();
+    let mut other = b.names();
+    other.sort();
+    assert_eq!(names, other, "the two exports hold different tensors");
+    let floats = |v: &safetensors::tensor::TensorView| -> Vec<f32> {
+        assert_eq!(v.dtype(), safetensors::Dtype::F32);
+        v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+    };
+    let mut worst = 0.0f64;
+    for name in names {
+        let (x, y) = (a.tensor(name).unwrap(), b.tensor(name).unwrap());
+        assert_eq!(x.shape(), y.shape(), "{name}");
+        for (p, q) in floats(&x).iter().zip(floats(&y)) {
+            worst = worst.max((p - q).abs() as f64);
+        }
+    }
+    worst
+}
+
 fn training_csv() -> String {
     let mut csv = String::from("text,label\n");
     let good = ["good", "great", "lovely", "fine", "nice", "superb"];
@@ -333,16 +401,14 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     go_to(&client, "export").await;
     client.find(Locator::Css("#export-zip")).await.unwrap().click().await.unwrap();
     let zip_path = downloaded(&downloads, "webtune-model.zip", 120).await;
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("the zip was downloaded")).unwrap();
-    let mut names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+    let exported = unzip(&zip_path);
+    let mut names: Vec<&String> = exported.keys().collect();
     names.sort();
-    for expected in ["config.json", "metrics.json", "model.safetensors", "README.md", "tokenizer.json", "training_args.json"] {
-        assert!(names.contains(&format!("webtune-model/{expected}")), "{expected} missing from {names:?}");
+    for expected in ["config.json", "metrics.json", "model.safetensors", "README.md", "tokenizer.json", "training_args.json", "training_log.csv"] {
+        assert!(exported.contains_key(&format!("webtune-model/{expected}")), "{expected} missing from {names:?}");
     }
-    let mut config = String::new();
-    std::io::Read::read_to_string(&mut archive.by_name("webtune-model/config.json").unwrap(), &mut config).unwrap();
-    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
-    assert_eq!(config["id2label"], serde_json::json!({"0": "neg", "1": "pos"}));
+    let json = |name: &str| -> serde_json::Value { serde_json::from_slice(&exported[&format!("webtune-model/{name}")]).unwrap() };
+    assert_eq!(json("config.json")["id2label"], serde_json::json!({"0": "neg", "1": "pos"}));
     client.find(Locator::Css("#export-log")).await.unwrap().click().await.unwrap();
     let log_path = downloaded(&downloads, "webtune-training-log.csv", 30).await;
     let log = std::fs::read_to_string(&log_path).unwrap();
@@ -351,6 +417,42 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
         "the training log starts with its header and step 1: {:?}",
         log.chars().take(300).collect::<String>()
     );
+    assert_eq!(log.as_bytes(), &exported["webtune-model/training_log.csv"][..], "the zip holds the same training log");
+
+    // 8. The browser trained what the CLI trains: the same settings through `webtune
+    // train` on the CPU give the same losses step by step, the same kept step and
+    // metrics, and the same weights, up to float rounding (WebGPU on SwiftShader vs
+    // burn's CPU backend; pausing must not change anything either).
+    let native = work.join("native");
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
+        .args(["train", "--model", &fixture.display().to_string(), "--train", &csv_path.display().to_string(), "--out", &native.display().to_string()])
+        .args(["--skip-bad-rows", "--device", "cpu", "--epochs", "5", "--batch-size", "4", "--max-length", "32", "--valid-split", "0.25", "--lr", "1e-3", "--warmup-ratio", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));
+    let native_json = |name: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(native.join(name)).unwrap()).unwrap() };
+    assert_eq!(json("training_args.json")["settings"], native_json("training_args.json")["settings"], "the studio's settings are the CLI's");
+    let (web_log, cli_log) = (log_rows(&log), log_rows(&std::fs::read_to_string(native.join("training_log.csv")).unwrap()));
+    assert_eq!(web_log.len(), 25);
+    assert_eq!(web_log.len(), cli_log.len());
+    let mut worst_loss = 0.0f64;
+    for (w, c) in web_log.iter().zip(&cli_log) {
+        assert_eq!((w.step, w.epoch, w.valid_accuracy.is_some()), (c.step, c.epoch, c.valid_accuracy.is_some()), "step {} differs in shape", w.step);
+        assert!((w.learning_rate - c.learning_rate).abs() <= 1e-12, "step {}: learning rate {} vs {}", w.step, w.learning_rate, c.learning_rate);
+        worst_loss = worst_loss.max((w.loss - c.loss).abs());
+        if let (Some(wv), Some(cv)) = (w.valid_loss, c.valid_loss) {
+            worst_loss = worst_loss.max((wv - cv).abs());
+        }
+    }
+    let (web_metrics, cli_metrics) = (json("metrics.json"), native_json("metrics.json"));
+    let weights = max_weight_difference(&exported["webtune-model/model.safetensors"], &std::fs::read(native.join("model.safetensors")).unwrap());
+    eprintln!("e2e: browser (WebGPU) vs CLI (CPU) training: largest loss difference {worst_loss:.2e}, largest weight difference {weights:.2e}");
+    assert!(worst_loss < 1e-4, "the browser's losses drift from the CLI's by {worst_loss}");
+    assert!(weights < 1e-4, "the browser's weights differ from the CLI's by {weights}");
+    assert_eq!(web_metrics["best_step"], cli_metrics["best_step"]);
+    assert_eq!(web_metrics["validation"]["confusion"], cli_metrics["validation"]["confusion"]);
+    let (wl, cl) = (web_metrics["validation"]["loss"].as_f64().unwrap(), cli_metrics["validation"]["loss"].as_f64().unwrap());
+    assert!((wl - cl).abs() < 1e-4, "validation loss {wl} in the browser, {cl} from the CLI");
     shots.take(&client, "7-export").await;
     // The same page on a phone-sized screen, for the eye.
     client.set_window_size(390, 844).await.unwrap();

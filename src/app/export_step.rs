@@ -1,31 +1,15 @@
 //! Step 7: export. A .zip of the Hugging Face folder (weights, config with id2label,
-//! tokenizer files, training_args.json, metrics.json, README model card) that
+//! tokenizer files, training_args.json, metrics.json, training_log.csv, README model card) that
 //! `transformers` loads unchanged, and the training log as CSV.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use super::state::{LogRow, Step, Studio};
+use super::state::{Step, Studio};
 use super::{StepSection, megabytes};
 use crate::checkpoint::{export_classifier, zip_files};
 use crate::platform::download;
-
-/// The training log as CSV: one row per step; validation columns filled where an
-/// evaluation ended the step.
-pub fn log_csv(rows: &[LogRow]) -> String {
-    let mut out = String::from("step,epoch,loss,learning_rate,grad_norm,samples_per_second,elapsed_s,valid_loss,valid_accuracy,valid_macro_f1\n");
-    for r in rows {
-        let (vl, va, vf) = match r.eval {
-            Some((l, a, f)) => (l.to_string(), a.to_string(), f.to_string()),
-            None => Default::default(),
-        };
-        out += &format!(
-            "{},{},{},{},{},{},{:.3},{vl},{va},{vf}\n",
-            r.step, r.epoch, r.loss, r.learning_rate, r.grad_norm, r.samples_per_second, r.elapsed
-        );
-    }
-    out
-}
+use crate::train::log_csv;
 
 /// The export step.
 #[component]
@@ -48,6 +32,7 @@ pub fn ExportStep() -> impl IntoView {
                     .await
                     .map_err(|e| e.to_string())?;
                 export.insert("README.md", trained.card.clone().into_bytes());
+                export.insert("training_log.csv", log_csv(&studio.run.get_untracked().log).into_bytes());
                 let zip = zip_files(&export, "webtune-model").map_err(|e| e.to_string())?;
                 download(&zip, "webtune-model.zip", "application/zip")?;
                 Ok::<_, String>(format!("Saved webtune-model.zip ({}): unzip it and load the folder with transformers.", megabytes(zip.len() as f64)))

@@ -9,12 +9,12 @@ use leptos::prelude::*;
 use web_time::Instant;
 
 use super::settings_step::check_fit;
-use super::state::{Control, LogRow, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
+use super::state::{Control, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
 use crate::checkpoint::{CardInfo, ModelConfig, TextTokenizer, model_card};
 use crate::data::{Example, LabelSet, TokenizedSet, stratified_split};
 use crate::model::BertForSequenceClassification;
 use crate::platform::{sleep_ms, yield_to_browser};
-use crate::train::{MemoryEstimate, StopReason, TrainError, Trainer};
+use crate::train::{LogRow, MemoryEstimate, StopReason, TrainError, Trainer};
 
 fn median(mut xs: Vec<f64>) -> Option<f64> {
     xs.sort_by(f64::total_cmp);
@@ -130,16 +130,7 @@ async fn run(studio: Studio) -> Result<(), String> {
             }
         }
         let typical = median(step_seconds.clone());
-        let row = LogRow {
-            step: step.step,
-            epoch: step.epoch,
-            loss: step.loss,
-            learning_rate: step.learning_rate,
-            grad_norm: step.grad_norm,
-            samples_per_second: step.samples_per_second,
-            elapsed: active,
-            eval: None,
-        };
+        let row = LogRow::from_step(&step, active);
         studio.run.update(|r| {
             if step.step == 1 {
                 r.compile_seconds = Some(step.seconds);
@@ -163,7 +154,7 @@ async fn run(studio: Studio) -> Result<(), String> {
             if let Some(eval) = eval {
                 studio.run.update(|r| {
                     if let Some(last) = r.log.last_mut() {
-                        last.eval = Some((eval.loss, eval.accuracy, eval.macro_f1));
+                        last.set_eval(&eval);
                     }
                     r.phase = RunPhase::Training;
                 });

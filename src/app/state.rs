@@ -10,7 +10,7 @@ use crate::checkpoint::{ModelFiles, TextTokenizer};
 use crate::data::{DataReport, Example};
 use crate::model::{BertForSequenceClassification, LoadReport, SentenceEmbedder};
 use crate::platform::GpuInfo;
-use crate::train::EvalReport;
+use crate::train::{EvalReport, LogRow};
 
 use super::settings_step::SettingsForm;
 
@@ -165,27 +165,6 @@ pub enum RunPhase {
     Finished(String),
     /// It failed; the words say why and what to do.
     Failed(String),
-}
-
-/// One row of the training log (also downloadable as CSV).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LogRow {
-    /// Optimizer step.
-    pub step: usize,
-    /// Epoch (1-based).
-    pub epoch: usize,
-    /// Training loss of the step.
-    pub loss: f64,
-    /// Learning rate used.
-    pub learning_rate: f64,
-    /// Gradient norm before clipping.
-    pub grad_norm: f64,
-    /// Throughput of the step.
-    pub samples_per_second: f64,
-    /// Seconds since the run started.
-    pub elapsed: f64,
-    /// Validation metrics when the step ended with an evaluation.
-    pub eval: Option<(f64, f64, f64)>,
 }
 
 /// The run as the page shows it: plain numbers.

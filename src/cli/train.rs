@@ -11,7 +11,7 @@ use super::inspect::{DataArgs, read_data};
 use crate::data::{DataReport, Finding, LabelSet, RowPolicy, Severity, TokenizedSet, compare_splits, stratified_split};
 use crate::model::BertForSequenceClassification;
 use crate::platform::{read_model_folder, write_model_folder};
-use crate::train::{BestMetric, EvalReport, Schedule, TrainConfig, Trainer};
+use crate::train::{BestMetric, EvalReport, LogRow, Schedule, TrainConfig, Trainer, log_csv};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -254,6 +254,8 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     );
     let mut last_eval = None;
     let mut diverged = None;
+    let mut log: Vec<LogRow> = Vec::new();
+    let mut elapsed = 0.0;
     while !trainer.is_finished() {
         let step = match pollster::block_on(trainer.step()) {
             Ok(step) => step,
@@ -264,13 +266,21 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             }
             Err(e) => return Err(e.into()),
         };
+        elapsed += step.seconds;
+        log.push(LogRow::from_step(&step, elapsed));
         bar.set_position(step.step as u64);
         bar.set_message(format!(
             "epoch {} · loss {:.4} · lr {:.2e} · {:.1} samples/s",
             step.epoch, step.loss, step.learning_rate, step.samples_per_second
         ));
         if step.eval_due {
-            if let Some(eval) = pollster::block_on(trainer.evaluate())? {
+            let started = web_time::Instant::now();
+            let eval = pollster::block_on(trainer.evaluate())?;
+            elapsed += started.elapsed().as_secs_f64();
+            if let Some(eval) = eval {
+                if let Some(row) = log.last_mut() {
+                    row.set_eval(&eval);
+                }
                 bar.println(format!(
                     "step {}: validation loss {:.4} · accuracy {:.4} · macro F1 {:.4}",
                     step.step, eval.loss, eval.accuracy, eval.macro_f1
@@ -316,6 +326,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         metrics: final_metrics.clone(),
     });
     export.insert("README.md", card.into_bytes());
+    export.insert("training_log.csv", log_csv(&log).into_bytes());
     write_model_folder(&export, &args.out)?;
     match &final_metrics {
         Some(report) => print_metrics(report),

@@ -2,6 +2,7 @@
 
 mod config;
 mod estimate;
+mod log;
 mod metrics;
 mod optimizer;
 mod predict;
@@ -10,6 +11,7 @@ mod trainer;
 
 pub use config::{BestMetric, Schedule, SettingError, TrainConfig};
 pub use estimate::{MemoryEstimate, bert_parameters};
+pub use log::{LOG_CSV_HEADER, LogRow, log_csv};
 pub use metrics::{ClassMetrics, EvalReport};
 pub use optimizer::{AdamW, AdamWSettings, clip_factor, global_grad_norm};
 pub use predict::{Prediction, evaluate_examples, predict, score};
