@@ -1,8 +1,9 @@
 //! End to end in real headless Chromium (WebGPU on SwiftShader) against the Trunk-built
 //! site: the page loads the bundled all-MiniLM-L6-v2 on WebGPU and shows the embedding of
 //! the sentence in its box, matching the CLI's (itself checked against
-//! sentence-transformers); and the whole studio flow, from model files to the exported
-//! zip, with no request leaving the page's origin. Screenshots of each step go to
+//! sentence-transformers), and keeps a model fetched by URL in the browser's storage
+//! until it is cleared; and the whole studio flow, from model files to the exported zip
+//! (whose training matches `webtune train`'s), with no request leaving the page's origin. Screenshots of each step go to
 //! `target/e2e-screenshots/` (the path is printed).
 //!
 //! Needs `dist/` (built by Trunk, with the model) and chromedriver: `cargo xtask test`
@@ -12,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -28,13 +30,26 @@ fn dist() -> PathBuf {
 
 /// Serves `root` on an ephemeral localhost port; returns the base URL.
 fn serve(root: PathBuf) -> String {
+    serve_logged(root).0
+}
+
+/// Serves `root` (the built site) and, under `/fixtures/`, the test fixtures, on a free
+/// localhost port; returns the base URL and the paths requested so far.
+fn serve_logged(root: PathBuf) -> (String, Arc<Mutex<Vec<String>>>) {
     let server = tiny_http::Server::http("127.0.0.1:0").expect("bind a localhost port");
     let port = server.server_addr().to_ip().unwrap().port();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
     std::thread::spawn(move || {
         for request in server.incoming_requests() {
             let rel = request.url().split('?').next().unwrap_or("/").trim_start_matches('/').to_string();
+            log.lock().unwrap().push(rel.clone());
             let rel = if rel.is_empty() { "index.html".to_string() } else { rel };
-            let path = root.join(&rel);
+            let path = match rel.strip_prefix("fixtures/") {
+                Some(inner) => fixtures.join(inner),
+                None => root.join(&rel),
+            };
             let response = match (rel.contains(".."), std::fs::read(&path)) {
                 (false, Ok(bytes)) => {
                     let kind = match path.extension().and_then(|e| e.to_str()) {
@@ -54,7 +69,7 @@ fn serve(root: PathBuf) -> String {
             let _ = request.respond(response);
         }
     });
-    format!("http://127.0.0.1:{port}/")
+    (format!("http://127.0.0.1:{port}/"), requests)
 }
 
 struct Driver(Child);
@@ -115,10 +130,10 @@ async fn text_of(client: &Client, css: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the Trunk-built site and chromedriver: run by `cargo xtask test` after the site build"]
-async fn page_embeds_the_example_sentence_on_webgpu() {
+async fn page_embeds_on_webgpu_and_keeps_fetched_models() {
     let dist = dist();
     assert!(dist.join("index.html").is_file(), "{} has no index.html: build the site with trunk first", dist.display());
-    let base = serve(dist);
+    let (base, requests) = serve_logged(dist);
     let (_driver, client) = browser().await;
     let started = Instant::now();
     client.goto(&base).await.unwrap();
@@ -145,6 +160,35 @@ async fn page_embeds_the_example_sentence_on_webgpu() {
     for (i, (s, e)) in shown.iter().zip(&expected.vector).enumerate() {
         assert!((s - e).abs() <= 6e-5, "value {i}: page shows {s}, CPU gives {e}");
     }
+
+    // A model fetched by URL (the Hub's path, served here from the fixtures) is kept in
+    // the browser: after a reload it loads without a request; once cleared, it is
+    // downloaded again.
+    let weights = "fixtures/tiny-bert-cls/model.safetensors";
+    let fetches = || requests.lock().unwrap().iter().filter(|r| *r == weights).count();
+    let fetch_by_url = async |expected: &str| {
+        type_into(&client, "hub-repo", "./fixtures/tiny-bert-cls").await;
+        client.find(Locator::Css("#hub-repo ~ button[type=submit]")).await.unwrap().click().await.unwrap();
+        let want = format!("Ready: ./fixtures/tiny-bert-cls, {expected}");
+        let script = format!("return document.querySelector('#model-status.ready p')?.textContent === {want:?}");
+        wait_until(&client, &want, &script, 120).await;
+    };
+    fetch_by_url("4 files downloaded").await;
+    assert_eq!(fetches(), 1);
+    assert!(text_of(&client, "#model-facts").await.contains("neg, neu, pos"));
+    client.refresh().await.unwrap();
+    wait_for(&client, "#model-facts", 600).await;
+    fetch_by_url("4 files from this browser's storage").await;
+    assert_eq!(fetches(), 1, "the stored copy was used");
+    client.find(Locator::Css("#clear-models")).await.unwrap().click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let has_cache = "const done = arguments[arguments.length - 1]; caches.has('webtune-models').then(done)";
+    while client.execute_async(has_cache, vec![]).await.unwrap().as_bool() != Some(false) {
+        assert!(Instant::now() < deadline, "clearing stored models left the cache");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    fetch_by_url("4 files downloaded").await;
+    assert_eq!(fetches(), 2, "cleared, so downloaded again");
     client.close().await.unwrap();
 }
 
@@ -199,7 +243,6 @@ impl Shots {
     }
 }
 
-/// A learnable two-label task with a deliberately empty label on line 7.
 /// Waits until Chromium has finished writing `name` into `dir`. Chromium
 /// reserves the final name with an empty file while it writes to a
 /// `.crdownload` file beside it, so a name that exists is not yet a download:
@@ -288,6 +331,7 @@ fn max_weight_difference(a: &[u8], b: &[u8]) -> f64 {
     worst
 }
 
+/// A two-label task with a deliberately empty label on line 7.
 fn training_csv() -> String {
     let mut csv = String::from("text,label\n");
     let good = ["good", "great", "lovely", "fine", "nice", "superb"];

@@ -135,9 +135,10 @@ async fn load_hub(studio: Studio, input: String) {
         Ok(base) => base,
         Err(e) => return studio.model.set(ModelState::Failed(e)),
     };
-    let source = format!("{} (Hugging Face Hub)", input.trim());
-    studio.model.set(ModelState::Fetching { source: source.clone(), files: Vec::new() });
+    let name = if base.starts_with("https://huggingface.co/") { format!("{} (Hugging Face Hub)", input.trim()) } else { input.trim().to_string() };
+    studio.model.set(ModelState::Fetching { source: name.clone(), files: Vec::new() });
     let mut files = ModelFiles::new(base.clone());
+    let (mut fetched, mut stored) = (0, 0);
     for (i, name) in KNOWN_FILES.iter().enumerate() {
         studio.model.update(|m| {
             if let ModelState::Fetching { files, .. } = m {
@@ -163,6 +164,8 @@ async fn load_hub(studio: Studio, input: String) {
                     }
                 });
                 files.insert(*name, bytes);
+                fetched += 1;
+                stored += usize::from(from_cache);
             }
             Ok(None) => studio.model.update(|m| {
                 if let ModelState::Fetching { files, .. } = m {
@@ -177,6 +180,11 @@ async fn load_hub(studio: Studio, input: String) {
             "{input} has no model.safetensors at {base}: webtune reads safetensors weights only (pytorch_model.bin is not read). Pick a repository that has one."
         )));
     }
+    let source = match stored {
+        0 => format!("{name}, {fetched} files downloaded"),
+        n if n == fetched => format!("{name}, {fetched} files from this browser's storage"),
+        n => format!("{name}, {fetched} files ({n} from this browser's storage)"),
+    };
     finish_loading(studio, files, source).await;
 }
 
