@@ -407,6 +407,11 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
 
     // 4. Train on WebGPU: the chart gains points; pause holds the step; resume finishes.
     go_to(&client, "train").await;
+    // Main-thread tasks over 50 ms during the run (the page must stay responsive).
+    client
+        .execute("window.__longTasks = []; new PerformanceObserver(l => window.__longTasks.push(...l.getEntries().map(e => e.duration))).observe({type: 'longtask'});", vec![])
+        .await
+        .unwrap();
     client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
     let points = "return Number(document.querySelector('#chart-loss svg')?.dataset.points || 0)";
     wait_until(&client, "the loss chart gains 2 points", &format!("{points} >= 2"), 600).await;
@@ -420,6 +425,13 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     wait_until(&client, "the run finishes", "return document.getElementById('train-status').textContent.startsWith('Finished.')", 900).await;
     let compile = text_of(&client, "#compile-seconds").await;
     eprintln!("e2e: first training step (kernel compilation) on SwiftShader: {compile}");
+    let long: Vec<f64> = serde_json::from_value(client.execute("return window.__longTasks", vec![]).await.unwrap()).unwrap();
+    eprintln!(
+        "e2e: main-thread tasks over 50 ms during training: {}, longest {:.0} ms, total {:.0} ms",
+        long.len(),
+        long.iter().copied().fold(0.0, f64::max),
+        long.iter().sum::<f64>()
+    );
     let drawn: f64 = client.execute(points, vec![]).await.unwrap().as_f64().unwrap();
     assert!(drawn >= 20.0, "5 epochs of 5 steps, plus validation points: {drawn}");
     shots.take(&client, "4-train").await;
