@@ -307,9 +307,9 @@ fn log_rows(csv: &str) -> Vec<Logged> {
         .collect()
 }
 
-/// The largest absolute difference between two safetensors files' f32 tensors, which
-/// must have the same names and shapes.
-fn max_weight_difference(a: &[u8], b: &[u8]) -> f64 {
+/// The largest relative difference, ‖a − b‖ / ‖b‖ per tensor, between two safetensors
+/// files' f32 tensors (which must have the same names and shapes), and its tensor.
+fn max_weight_difference(a: &[u8], b: &[u8]) -> (f64, String) {
     let (a, b) = (safetensors::SafeTensors::deserialize(a).unwrap(), safetensors::SafeTensors::deserialize(b).unwrap());
     let mut names = a.names();
     names.sort();
@@ -320,28 +320,33 @@ fn max_weight_difference(a: &[u8], b: &[u8]) -> f64 {
         assert_eq!(v.dtype(), safetensors::Dtype::F32);
         v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
     };
-    let mut worst = 0.0f64;
+    let mut worst = (0.0f64, String::new());
     for name in names {
         let (x, y) = (a.tensor(name).unwrap(), b.tensor(name).unwrap());
         assert_eq!(x.shape(), y.shape(), "{name}");
-        for (p, q) in floats(&x).iter().zip(floats(&y)) {
-            worst = worst.max((p - q).abs() as f64);
+        let (x, y) = (floats(&x), floats(&y));
+        let diff: f64 = x.iter().zip(&y).map(|(p, q)| ((p - q) as f64).powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = y.iter().map(|q| (*q as f64).powi(2)).sum::<f64>().sqrt();
+        let relative = diff / norm.max(1e-12);
+        if relative > worst.0 {
+            worst = (relative, name.to_string());
         }
     }
     worst
 }
 
-/// A two-label task with a deliberately empty label on line 7.
+/// A two-label task the tiny model learns in 50 steps (its clue words are whole tokens
+/// of the fixture's small vocabulary), with a deliberately empty label on line 7.
 fn training_csv() -> String {
     let mut csv = String::from("text,label\n");
-    let good = ["good", "great", "lovely", "fine", "nice", "superb"];
-    let bad = ["bad", "awful", "poor", "terrible", "nasty", "dire"];
+    let positive = ["i love this", "best day ever", "love the fox", "the best dog"];
+    let negative = ["no way", "wait what", "no no", "what a lazy day"];
     for i in 0..24 {
         if i == 5 {
             csv.push_str("this row has no label,\n");
         }
-        let (word, label) = if i % 2 == 0 { (good[i / 2 % 6], "pos") } else { (bad[i / 2 % 6], "neg") };
-        csv.push_str(&format!("the film was {word} number {i},{label}\n"));
+        let (text, label) = if i % 2 == 0 { (positive[i / 2 % 4], "pos") } else { (negative[i / 2 % 4], "neg") };
+        csv.push_str(&format!("{text} {i},{label}\n"));
     }
     csv
 }
@@ -386,7 +391,7 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
         "reviews.csv: 1 of 25 rows cannot be used; fix them in the file and load it again, or tick “Skip rows that cannot be used” below"
     );
     assert!(text_of(&client, "#train-report").await.contains("the label \"label\" is missing or empty; fill it in or remove the rows — 1 row: line 7"));
-    assert_eq!(text_of(&client, "#train-report .preview tbody tr:first-child td:nth-child(2)").await, "the film was good number 0");
+    assert_eq!(text_of(&client, "#train-report .preview tbody tr:first-child td:nth-child(2)").await, "i love this 0");
     shots.take(&client, "2-data-bad-row").await;
     client.find(Locator::Css("#skip-bad-rows")).await.unwrap().click().await.unwrap();
     wait_until(&client, "skipping clears the error", "return document.getElementById('data-error') === null", 30).await;
@@ -395,7 +400,7 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
 
     // 3. Settings: small batches so the run has enough steps to pause in.
     go_to(&client, "settings").await;
-    for (id, value) in [("setting-epochs", "5"), ("setting-batch", "4"), ("setting-max-length", "32"), ("setting-valid-split", "0.25"), ("setting-lr", "1e-3"), ("setting-warmup", "0")] {
+    for (id, value) in [("setting-epochs", "10"), ("setting-batch", "4"), ("setting-max-length", "32"), ("setting-valid-split", "0.25"), ("setting-lr", "1e-2"), ("setting-warmup", "0")] {
         type_into(&client, id, value).await;
     }
     type_into(&client, "setting-batch", "0").await;
@@ -433,23 +438,23 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
         long.iter().sum::<f64>()
     );
     let drawn: f64 = client.execute(points, vec![]).await.unwrap().as_f64().unwrap();
-    assert!(drawn >= 20.0, "5 epochs of 5 steps, plus validation points: {drawn}");
+    assert!(drawn >= 50.0, "10 epochs of 5 steps: {drawn} points");
     shots.take(&client, "4-train").await;
 
     // 5. Results.
     go_to(&client, "results").await;
     wait_for(&client, "#final-metrics", 30).await;
-    let accuracy: f64 = text_of(&client, "#metric-accuracy").await.parse().unwrap();
-    assert!((0.0..=1.0).contains(&accuracy));
+    assert_eq!(text_of(&client, "#metric-accuracy").await, "1.0000", "the tiny model learns this task");
     assert_eq!(client.find_all(Locator::Css("#confusion tbody tr")).await.unwrap().len(), 2);
     shots.take(&client, "5-results").await;
 
     // 6. Try it.
     go_to(&client, "try").await;
-    type_into(&client, "try-text", "the film was great").await;
-    wait_for(&client, "#try-tuned .predicted-label", 60).await;
-    let label = text_of(&client, "#try-tuned .predicted-label").await;
-    assert!(label == "neg" || label == "pos", "{label}");
+    for (text, expected) in [("no, wait", "neg"), ("love it, the best", "pos")] {
+        type_into(&client, "try-text", text).await;
+        let script = format!("return document.querySelector('#try-tuned .predicted-label')?.textContent === {expected:?}");
+        wait_until(&client, &format!("\"{text}\" is predicted {expected}"), &script, 60).await;
+    }
     assert_eq!(client.find_all(Locator::Css("#try-tuned #probabilities li")).await.unwrap().len(), 2);
     shots.take(&client, "6-try").await;
 
@@ -477,19 +482,19 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
 
     // 8. The browser trained what the CLI trains: the same settings through `webtune
     // train` on the CPU give the same losses step by step, the same kept step and
-    // metrics, and the same weights, up to float rounding (WebGPU on SwiftShader vs
-    // burn's CPU backend; pausing must not change anything either).
+    // metrics, and nearly the same weights (WebGPU on SwiftShader vs burn's CPU
+    // backend round differently; pausing must not change anything).
     let native = work.join("native");
     let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
         .args(["train", "--model", &fixture.display().to_string(), "--train", &csv_path.display().to_string(), "--out", &native.display().to_string()])
-        .args(["--skip-bad-rows", "--device", "cpu", "--epochs", "5", "--batch-size", "4", "--max-length", "32", "--valid-split", "0.25", "--lr", "1e-3", "--warmup-ratio", "0"])
+        .args(["--skip-bad-rows", "--device", "cpu", "--epochs", "10", "--batch-size", "4", "--max-length", "32", "--valid-split", "0.25", "--lr", "1e-2", "--warmup-ratio", "0"])
         .output()
         .unwrap();
     assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));
     let native_json = |name: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(native.join(name)).unwrap()).unwrap() };
     assert_eq!(json("training_args.json")["settings"], native_json("training_args.json")["settings"], "the studio's settings are the CLI's");
     let (web_log, cli_log) = (log_rows(&log), log_rows(&std::fs::read_to_string(native.join("training_log.csv")).unwrap()));
-    assert_eq!(web_log.len(), 25);
+    assert_eq!(web_log.len(), 50);
     assert_eq!(web_log.len(), cli_log.len());
     let mut worst_loss = 0.0f64;
     for (w, c) in web_log.iter().zip(&cli_log) {
@@ -501,14 +506,19 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
         }
     }
     let (web_metrics, cli_metrics) = (json("metrics.json"), native_json("metrics.json"));
-    let weights = max_weight_difference(&exported["webtune-model/model.safetensors"], &std::fs::read(native.join("model.safetensors")).unwrap());
-    eprintln!("e2e: browser (WebGPU) vs CLI (CPU) training: largest loss difference {worst_loss:.2e}, largest weight difference {weights:.2e}");
-    assert!(worst_loss < 1e-4, "the browser's losses drift from the CLI's by {worst_loss}");
-    assert!(weights < 1e-4, "the browser's weights differ from the CLI's by {weights}");
+    let (weights, tensor) = max_weight_difference(&exported["webtune-model/model.safetensors"], &std::fs::read(native.join("model.safetensors")).unwrap());
+    eprintln!("e2e: browser (WebGPU) vs CLI (CPU) training: largest loss difference {worst_loss:.2e}, largest relative weight difference {weights:.2e} ({tensor})");
+    // Losses must agree closely. Weights drift more: AdamW turns float noise in
+    // gradients that are zero in exact arithmetic (attention key biases) into full
+    // steps, and 50 steps at lr 1e-2 compound it (measured: 6.4e-3 at most, on an
+    // intermediate dense weight). Exporting stale, transposed or swapped tensors
+    // would differ by 0.5 or more.
+    assert!(worst_loss < 1e-3, "the browser's losses drift from the CLI's by {worst_loss}");
+    assert!(weights < 5e-2, "the browser's {tensor} differs from the CLI's by {weights} (relative)");
     assert_eq!(web_metrics["best_step"], cli_metrics["best_step"]);
     assert_eq!(web_metrics["validation"]["confusion"], cli_metrics["validation"]["confusion"]);
     let (wl, cl) = (web_metrics["validation"]["loss"].as_f64().unwrap(), cli_metrics["validation"]["loss"].as_f64().unwrap());
-    assert!((wl - cl).abs() < 1e-4, "validation loss {wl} in the browser, {cl} from the CLI");
+    assert!((wl - cl).abs() < 1e-3, "validation loss {wl} in the browser, {cl} from the CLI");
     shots.take(&client, "7-export").await;
     // The same page on a phone-sized screen, for the eye.
     client.set_window_size(390, 844).await.unwrap();
