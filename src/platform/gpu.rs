@@ -80,6 +80,8 @@ impl GpuInfo {
 
 /// burn's pure-Rust CPU backend (flex), on every target.
 pub fn cpu_device() -> Device {
+    #[cfg(target_arch = "wasm32")]
+    super::run_static_constructors();
     Device::flex()
 }
 
@@ -101,6 +103,7 @@ thread_local! {
 /// creation in the same page fails in cubecl).
 #[cfg(target_arch = "wasm32")]
 pub async fn webgpu_device() -> Result<(Device, GpuInfo), String> {
+    super::run_static_constructors();
     if let Some(found) = WEBGPU.with(|cell| cell.borrow().clone()) {
         return Ok(found);
     }

@@ -16,6 +16,6 @@ pub use gpu::webgpu_device;
 pub use folder::{FolderError, open_data_file, read_model_folder, write_model_folder};
 #[cfg(target_arch = "wasm32")]
 pub use web::{
-    MODEL_CACHE, clear_model_cache, download, dropped_entries, dropped_files, fetch_bytes, fetch_cached, fetch_model_files, read_file, sleep_ms,
-    stored_bytes, yield_to_browser,
+    MODEL_CACHE, clear_model_cache, download, dropped_entries, dropped_files, fetch_bytes, fetch_cached, fetch_model_files, read_file, run_static_constructors,
+    sleep_ms, stored_bytes, yield_to_browser,
 };

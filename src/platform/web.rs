@@ -263,3 +263,23 @@ pub async fn dropped_files(entries: Vec<wasm_bindgen::JsValue>) -> Result<Vec<(S
     }
     Ok(out)
 }
+
+/// Runs the module's static constructors (cubecl registers its IR dialects through
+/// `inventory`) once; later calls do nothing. The site's `main` calls it first thing, and
+/// creating a device calls it too, so tests and other entry points get it as well.
+///
+/// Referencing `__wasm_call_ctors` anywhere also tells wasm-ld that the module calls
+/// its constructors itself. Without that, wasm-ld links "command-style" and runs every
+/// constructor again at the start of every export call, and wasm-bindgen's glue calls
+/// exports (malloc, externref slots) for nearly every WebGPU call: that was about half
+/// of the page's main-thread time while training (see BENCHMARKS.md).
+pub fn run_static_constructors() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: the linker synthesises this function to be called once after
+    // instantiation, and `ONCE` calls it once, before the first device exists (nothing
+    // reads cubecl's registries without a device).
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
+}
