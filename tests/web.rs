@@ -36,14 +36,13 @@ async fn tiny_bert_matches_reference_on_webgpu() {
     web_sys::console::log_1(&format!("tiny-bert on WebGPU: worst cosine {cos}, worst max abs diff {diff}").into());
 }
 
-#[wasm_bindgen_test]
-async fn training_on_webgpu_lowers_the_loss() {
+/// A trainer for the tiny classifier on the eight-example task, on `device`.
+async fn tiny_trainer(device: &burn::tensor::Device) -> webtune::train::Trainer {
     use webtune::checkpoint::TextTokenizer;
     use webtune::data::{LabelSet, TokenizedSet};
     use webtune::model::BertForSequenceClassification;
     use webtune::train::Trainer;
 
-    let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
     let files = fetch_model_files("/tests/fixtures/tiny-bert-cls/", |_, _| {}).await.unwrap();
     let examples = common::eight_examples();
     let labels = LabelSet::from_examples(&examples);
@@ -52,7 +51,13 @@ async fn training_on_webgpu_lowers_the_loss() {
     let (model, report, bert) = BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), 1).unwrap();
     let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, bert.pad_token_id).unwrap();
     let set = TokenizedSet::new(&examples, &labels, &tokenizer).unwrap();
-    let mut trainer = Trainer::new(model, report.labels, set, None, config, device).unwrap();
+    Trainer::new(model, report.labels, set, None, config, device.clone()).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn training_on_webgpu_lowers_the_loss() {
+    let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
+    let mut trainer = tiny_trainer(&device).await;
     let mut losses = Vec::new();
     while !trainer.is_finished() {
         let step = trainer.step().await.unwrap();
@@ -60,6 +65,51 @@ async fn training_on_webgpu_lowers_the_loss() {
         losses.push(step.loss);
     }
     common::assert_loss_falls("WebGPU", &losses);
+}
+
+/// `future`'s output, or `None` when it takes longer than `seconds`.
+async fn within<T>(seconds: i32, future: impl std::future::Future<Output = T>) -> Option<T> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = std::pin::pin!(webtune::platform::sleep_ms(seconds * 1000));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(out));
+        }
+        timer.as_mut().poll(cx).map(|_| None)
+    })
+    .await
+}
+
+/// A GPU session that ends (ended here on purpose, as the page does after an uncaught
+/// device error such as running out of memory) makes the trainer's next step fail with
+/// an error — not a panic, which would end the page, nor a hang — and the next device
+/// is a new one that trains exactly as the first did.
+#[wasm_bindgen_test]
+async fn a_failed_gpu_session_gives_an_error_and_a_new_device() {
+    use webtune::platform::{webgpu_failed, webgpu_failure};
+    use webtune::train::TrainError;
+
+    let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
+    let mut trainer = tiny_trainer(&device).await;
+    let first = trainer.step().await.unwrap().loss;
+    webgpu_failed(&device, "the test   ended\n this session");
+    assert_eq!(webgpu_failure().as_deref(), Some("the test ended this session"));
+    webgpu_failed(&device, "a second reason is not kept");
+    assert_eq!(webgpu_failure().as_deref(), Some("the test ended this session"));
+    let error = within(60, trainer.step()).await.expect("a step on an ended session must fail, not hang").expect_err("a step on a destroyed device");
+    assert!(matches!(error, TrainError::Device(_)), "{error}");
+
+    let (fresh, info) = webgpu_device().await.expect("a new WebGPU device");
+    assert_eq!(webgpu_failure(), None);
+    assert_ne!(fresh, device, "a new burn device, not the ended one");
+    assert_eq!(info.backend, "BrowserWebGpu");
+    assert!(info.has_adapter_limits(), "{:?}", info.limits);
+    let again = tiny_trainer(&fresh).await.step().await.unwrap().loss;
+    assert!((again - first).abs() < 1e-6, "the new device computes the same first step: {again} vs {first}");
+    let (same, _) = webgpu_device().await.unwrap();
+    assert_eq!(same, fresh, "a working session is shared");
+    webgpu_failed(&device, "a late error from the ended device");
+    assert_eq!(webgpu_failure(), None, "does not end the new session");
 }
 
 /// The same bytes give the same report as natively: tests/cli_inspect.rs checks the CLI's

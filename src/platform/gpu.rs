@@ -94,24 +94,149 @@ pub fn native_gpu_device() -> Result<(Device, GpuInfo), String> {
     Ok((device, GpuInfo::from_setup(&setup)))
 }
 
+/// The page's WebGPU session: the burn device, what the panel shows, the wgpu device
+/// (to end it), and why it failed, once it has.
 #[cfg(target_arch = "wasm32")]
-thread_local! {
-    static WEBGPU: std::cell::RefCell<Option<(Device, GpuInfo)>> = const { std::cell::RefCell::new(None) };
+struct WebGpuSession {
+    id: u32,
+    device: Device,
+    info: GpuInfo,
+    wgpu: wgpu::Device,
+    instance: wgpu::Instance,
+    failure: Option<String>,
 }
 
-/// The browser's WebGPU device, created once per page and shared afterwards (a second
-/// creation in the same page fails in cubecl).
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    static WEBGPU: std::cell::RefCell<Option<WebGpuSession>> = const { std::cell::RefCell::new(None) };
+    static ON_FAILURE: std::cell::RefCell<Option<std::rc::Rc<dyn Fn(String)>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The browser's WebGPU device, created on first use and shared afterwards. Once it has
+/// failed (see [`webgpu_failed`]) the next call sets up a new one — a new adapter and
+/// device registered as a new burn device — so the page goes on without a reload.
 #[cfg(target_arch = "wasm32")]
 pub async fn webgpu_device() -> Result<(Device, GpuInfo), String> {
     super::run_static_constructors();
-    if let Some(found) = WEBGPU.with(|cell| cell.borrow().clone()) {
-        return Ok(found);
-    }
-    let (device, setup) = Device::wgpu_options()
-        .init_with_setup_async()
+    let current = WEBGPU.with(|cell| {
+        cell.borrow().as_ref().map(|s| (s.failure.is_none().then(|| (s.device.clone(), s.info.clone())), s.instance.clone()))
+    });
+    let setup = match current {
+        Some((Some(working), _)) => return Ok(working),
+        // The first device: burn's own set-up (cubecl picks features and limits).
+        None => {
+            let (device, setup) = Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("{e}"))?;
+            (device, setup)
+        }
+        // After a failure: a new adapter (a WebGPU adapter gives one device only) and a
+        // device asked for as cubecl asks, registered under a new identity.
+        Some((None, instance)) => {
+            let setup = new_webgpu_setup(instance).await?;
+            let device = Device::wgpu_options().setup(setup.clone()).init().map_err(|e| format!("{e}"))?;
+            (device, setup)
+        }
+    };
+    let (device, setup) = setup;
+    // Replaces cubecl's handler, which panics, and a panic ends a wasm page. An error
+    // the page did not catch (out of memory above all) ends this GPU session instead:
+    // destroying the device makes every later read fail with an error, not garbage.
+    let id = WEBGPU.with(|cell| cell.borrow().as_ref().map_or(1, |s| s.id + 1));
+    setup.device.on_uncaptured_error(std::sync::Arc::new(move |error: wgpu::Error| end_session(id, &error.to_string())));
+    let info = GpuInfo::from_setup(&setup);
+    WEBGPU.with(|cell| {
+        *cell.borrow_mut() =
+            Some(WebGpuSession { id, device: device.clone(), info: info.clone(), wgpu: setup.device.clone(), instance: setup.instance.clone(), failure: None })
+    });
+    Ok((device, info))
+}
+
+#[cfg(target_arch = "wasm32")]
+async fn new_webgpu_setup(instance: wgpu::Instance) -> Result<WgpuSetup, String> {
+    let options = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
+    let adapter = instance.request_adapter(&options).await.map_err(|e| format!("no WebGPU adapter for a new device: {e}"))?;
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("webtune"),
+            required_features: adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS),
+            required_limits: adapter.limits(),
+            memory_hints: wgpu::MemoryHints::MemoryUsage,
+            ..Default::default()
+        })
         .await
-        .map_err(|e| format!("{e}"))?;
-    let pair = (device, GpuInfo::from_setup(&setup));
-    WEBGPU.with(|cell| *cell.borrow_mut() = Some(pair.clone()));
-    Ok(pair)
+        .map_err(|e| format!("the new WebGPU device was refused: {e}"))?;
+    Ok(WgpuSetup { instance, adapter, device, queue, backend: wgpu::Backend::BrowserWebGpu })
+}
+
+/// Ends the WebGPU session that `device` belongs to because of `reason` (a read from
+/// the device failed, say): the device is destroyed, every later read on it fails, and
+/// the next [`webgpu_device`] call sets up a new one. Does nothing when `device` is not
+/// the current session's (it already ended and was replaced) or the session already
+/// ended; the first reason is kept.
+#[cfg(target_arch = "wasm32")]
+pub fn webgpu_failed(device: &Device, reason: &str) {
+    let id = WEBGPU.with(|cell| cell.borrow().as_ref().filter(|s| s.device == *device).map(|s| s.id));
+    if let Some(id) = id {
+        end_session(id, reason);
+    }
+}
+
+/// Calls `notify` with the reason whenever a WebGPU session ends (the page uses it to
+/// say so and set up the next one). Replaces an earlier callback.
+#[cfg(target_arch = "wasm32")]
+pub fn on_webgpu_failure(notify: impl Fn(String) + 'static) {
+    ON_FAILURE.with(|cell| *cell.borrow_mut() = Some(std::rc::Rc::new(notify)));
+}
+
+/// The part of a wgpu/cubecl error worth showing a person: the innermost cause, on one
+/// line, without the backtrace note. "The device is poisoned Caused by: … Caused by:
+/// Unknown: A valid external Instance reference no longer exists. Backtrace: No backtrace
+/// available" becomes "A valid external Instance reference no longer exists".
+pub fn gpu_error_summary(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let inner = flat.rsplit("Caused by:").next().unwrap_or(&flat);
+    let inner = inner.split("Backtrace:").next().unwrap_or(inner).trim();
+    let inner = inner.strip_prefix("Unknown:").unwrap_or(inner).trim().trim_end_matches('.');
+    if inner.is_empty() { flat } else { inner.to_string() }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn end_session(id: u32, reason: &str) {
+    let reason = gpu_error_summary(reason);
+    let wgpu = WEBGPU.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let session = cell.as_mut().filter(|s| s.id == id && s.failure.is_none())?;
+        session.failure = Some(reason.clone());
+        Some(session.wgpu.clone())
+    });
+    let Some(device) = wgpu else { return };
+    web_sys::console::error_1(&format!("webtune: the GPU session ended: {reason}").into());
+    device.destroy();
+    if let Some(notify) = ON_FAILURE.with(|cell| cell.borrow().clone()) {
+        notify(reason);
+    }
+}
+
+/// Why the current WebGPU session ended, if it has.
+#[cfg(target_arch = "wasm32")]
+pub fn webgpu_failure() -> Option<String> {
+    WEBGPU.with(|cell| cell.borrow().as_ref().and_then(|s| s.failure.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gpu_error_summary;
+
+    #[test]
+    fn error_summary_keeps_the_innermost_cause() {
+        assert_eq!(
+            gpu_error_summary(
+                "The device is poisoned\nCaused by:\n  The device is poisoned\nCaused by:\n  Unknown: A valid external Instance reference no longer exists.\nBacktrace:\nNo backtrace available"
+            ),
+            "A valid external Instance reference no longer exists"
+        );
+        assert_eq!(gpu_error_summary("Validation Error\n\nCaused by:\n  In Queue::write_buffer\n    Buffer with '' label is invalid\n"), "In Queue::write_buffer Buffer with '' label is invalid");
+        assert_eq!(gpu_error_summary("Out of Memory"), "Out of Memory");
+        assert_eq!(gpu_error_summary("the test   ended\n this session"), "the test ended this session");
+        assert_eq!(gpu_error_summary("Caused by:"), "Caused by:");
+    }
 }

@@ -7,11 +7,11 @@ mod folder;
 #[cfg(target_arch = "wasm32")]
 mod web;
 
-pub use gpu::{GpuInfo, GpuLimit, cpu_device};
+pub use gpu::{GpuInfo, GpuLimit, cpu_device, gpu_error_summary};
 #[cfg(not(target_arch = "wasm32"))]
 pub use gpu::native_gpu_device;
 #[cfg(target_arch = "wasm32")]
-pub use gpu::webgpu_device;
+pub use gpu::{on_webgpu_failure, webgpu_device, webgpu_failed, webgpu_failure};
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::{FolderError, open_data_file, read_model_folder, write_model_folder};
 #[cfg(target_arch = "wasm32")]
