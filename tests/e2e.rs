@@ -533,5 +533,40 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     assert!(!urls.is_empty());
     let foreign: Vec<&String> = urls.iter().filter(|u| !u.starts_with(&base) && !u.starts_with("blob:") && !u.starts_with("data:")).collect();
     assert!(foreign.is_empty(), "requests left the origin: {foreign:?}");
+
+    // 9. The GPU goes away mid-run (Chromium's GPU process crashes): the page says so,
+    // sets up a new GPU device, and the next run trains on it, without a reload.
+    client.set_window_size(1280, 800).await.unwrap();
+    go_to(&client, "train").await;
+    client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "the second run gains a point", &format!("{points} >= 1"), 120).await;
+    client.issue_cmd(Cdp { cmd: "Browser.crashGpuProcess" }).await.expect("chromedriver runs DevTools commands");
+    wait_until(&client, "the run stops", "return document.getElementById('train-status').textContent.startsWith('Training stopped')", 60).await;
+    assert_eq!(text_of(&client, "#train-status").await, "Training stopped: the GPU failed (see the message at the top of the page).");
+    wait_until(&client, "a new device is set up", "return document.getElementById('gpu-failed')?.textContent.includes('A new GPU device is ready') === true", 60).await;
+    let notice = text_of(&client, "#gpu-failed").await;
+    assert!(notice.starts_with("The GPU stopped working (the browser said: "), "{notice}");
+    assert!(notice.contains("The fine-tuned model was on the old device and is gone"), "{notice}");
+    assert!(!notice.contains("Caused by") && !notice.contains("Backtrace"), "the reason is summarised: {notice}");
+    shots.take(&client, "9-gpu-lost").await;
+    client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "training resumes on the new device", &format!("{points} >= 2"), 300).await;
+    assert_eq!(text_of(&client, "#gpu-backend").await, "BrowserWebGpu", "still on WebGPU, not the CPU fallback");
     client.close().await.unwrap();
+}
+
+/// A Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(serde_json::json!({"cmd": self.cmd, "params": {}}).to_string()))
+    }
 }

@@ -19,9 +19,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use crate::platform::{cpu_device, webgpu_device};
+use crate::platform::{cpu_device, on_webgpu_failure, webgpu_device};
 use gpu_panel::GpuPanel;
-pub use state::{DeviceState, Step, Studio};
+pub use state::{DeviceState, GpuNotice, Step, Studio};
 
 /// Mounts the app on `<body>`.
 pub fn mount() {
@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
             <p class="tagline">"Fine-tune a language model on your own data, on your own GPU, in this tab. Nothing you load leaves it."</p>
         </header>
         <NoGpuBanner/>
+        <GpuFailedBanner/>
         <StepNav/>
         <main>
             <model_step::ModelStep/>
@@ -88,6 +89,7 @@ fn start_device(studio: Studio) {
                 web_sys::console::log_1(&format!("webtune: WebGPU {}", info.summary()).into());
                 studio.device_handle.set_value(Some(device));
                 studio.device.set(DeviceState::Gpu(info));
+                on_webgpu_failure(move |reason| spawn_local(replace_gpu(studio, reason)));
             }
             Err(reason) => {
                 web_sys::console::warn_1(&format!("webtune: no WebGPU ({reason})").into());
@@ -97,6 +99,57 @@ fn start_device(studio: Studio) {
         }
         model_step::load_bundled(studio).await;
     });
+}
+
+/// After the GPU session ended: drops what lived on the old device (the fine-tuned
+/// model, the embedding check), sets up a new GPU device for the next run — or the CPU
+/// when that fails — and says so at the top of the page.
+async fn replace_gpu(studio: Studio, reason: String) {
+    let lost_model = studio.trained.with_value(Option::is_some);
+    studio.trained.set_value(None);
+    studio.trained_version.update(|v| *v += 1);
+    studio.embedder.set_value(None);
+    studio.gpu_notice.set(Some(GpuNotice { reason: reason.clone(), lost_model, replaced: None }));
+    let replaced = match webgpu_device().await {
+        Ok((device, info)) => {
+            studio.device_handle.set_value(Some(device));
+            studio.device.set(DeviceState::Gpu(info));
+            Ok(())
+        }
+        Err(e) => {
+            studio.device_handle.set_value(Some(cpu_device()));
+            studio.device.set(DeviceState::Cpu(format!("the GPU stopped working ({reason}) and a new device could not be set up: {e}")));
+            Err(e)
+        }
+    };
+    studio.gpu_notice.set(Some(GpuNotice { reason, lost_model, replaced: Some(replaced) }));
+}
+
+/// The page-level notice after the GPU stopped working.
+#[component]
+fn GpuFailedBanner() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    move || {
+        studio.gpu_notice.get().map(|notice| {
+            let memory = notice.reason.to_lowercase().contains("memory");
+            let next = match &notice.replaced {
+                None => "Setting up a new GPU device…".to_string(),
+                Some(Ok(())) => format!(
+                    "A new GPU device is ready, so you can go on without reloading: start training again (step 4){}.",
+                    if memory { " after lowering the batch size or the max length (step 3), since it ran out of memory" } else { "" }
+                ),
+                Some(Err(e)) => format!("A new GPU device could not be set up ({e}); training falls back to the CPU (slow). Reload the page to try the GPU again."),
+            };
+            let lost = notice.lost_model.then_some(" The fine-tuned model was on the old device and is gone: train again to get it back.");
+            view! {
+                <div class="banner error" role="alert" id="gpu-failed">
+                    <strong>"The GPU stopped working"</strong>" (the browser said: " {notice.reason.clone()} "). " {next} {lost}
+                    " "
+                    <button type="button" class="link" on:click=move |_| studio.gpu_notice.set(None)>"Dismiss"</button>
+                </div>
+            }
+        })
+    }
 }
 
 /// Asks before leaving the page while a run is in progress.

@@ -314,6 +314,20 @@ pub struct Studio {
     pub trained: StoredValue<Option<Rc<Trained>>, LocalStorage>,
     /// Bumped when `trained` changes, so views depending on it update.
     pub trained_version: RwSignal<u32>,
+    /// What the page says after the GPU stopped working (and what it did about it).
+    pub gpu_notice: RwSignal<Option<GpuNotice>>,
+}
+
+/// The GPU session ended (device lost, out of memory, another uncaught device error).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpuNotice {
+    /// Why, as the browser put it.
+    pub reason: String,
+    /// Whether a fine-tuned model was lost with the old device.
+    pub lost_model: bool,
+    /// `None` while the new device is being set up; then `Ok` (a new GPU device) or
+    /// `Err(why)` (training falls back to the CPU).
+    pub replaced: Option<Result<(), String>>,
 }
 
 impl Studio {
@@ -335,6 +349,7 @@ impl Studio {
             results: RwSignal::new(None),
             trained: StoredValue::new_local(None),
             trained_version: RwSignal::new(0),
+            gpu_notice: RwSignal::new(None),
         }
     }
 
