@@ -35,7 +35,8 @@ pub fn TryStep() -> impl IntoView {
                 return;
             }
             let Some(trained) = studio.trained.get_value() else { return };
-            let input = TextInput { text: text.get_untracked(), pair: pairs().then(|| pair.get_untracked()) };
+            let has_pair = studio.data.with_untracked(|d| d.as_ref().is_some_and(|d| d.train.roles.text_pair.is_some()));
+            let input = TextInput { text: text.get_untracked(), pair: has_pair.then(|| pair.get_untracked()) };
             if input.text.trim().is_empty() {
                 tuned.set(None);
                 before.set(None);
