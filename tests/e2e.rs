@@ -414,7 +414,11 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     go_to(&client, "train").await;
     // Main-thread tasks over 50 ms during the run (the page must stay responsive).
     client
-        .execute("window.__longTasks = []; new PerformanceObserver(l => window.__longTasks.push(...l.getEntries().map(e => e.duration))).observe({type: 'longtask'});", vec![])
+        .execute(
+            "window.__longTasks = []; new PerformanceObserver(l => window.__longTasks.push(...l.getEntries().map(e => e.duration))).observe({type: 'longtask'}); \
+             window.__shifts = []; new PerformanceObserver(l => window.__shifts.push(...l.getEntries().filter(e => !e.hadRecentInput).map(e => e.value))).observe({type: 'layout-shift'});",
+            vec![],
+        )
         .await
         .unwrap();
     client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
@@ -431,6 +435,11 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     let compile = text_of(&client, "#compile-seconds").await;
     eprintln!("e2e: first training step (kernel compilation) on SwiftShader: {compile}");
     let long: Vec<f64> = serde_json::from_value(client.execute("return window.__longTasks", vec![]).await.unwrap()).unwrap();
+    let shifts: Vec<f64> = serde_json::from_value(client.execute("return window.__shifts", vec![]).await.unwrap()).unwrap();
+    eprintln!("e2e: layout shifts during training: {} ({:?}), sum {:.4}", shifts.len(), shifts, shifts.iter().sum::<f64>());
+    // No layout jumps while training: the page's cumulative shift stays far under 0.1,
+    // the "good" bound of Web Vitals (measured 0.0096: the charts appearing).
+    assert!(shifts.iter().sum::<f64>() < 0.05, "layout shifts while training: {shifts:?}");
     eprintln!(
         "e2e: main-thread tasks over 50 ms during training: {}, longest {:.0} ms, total {:.0} ms",
         long.len(),
