@@ -92,9 +92,9 @@ async fn a_failed_gpu_session_gives_an_error_and_a_new_device() {
     let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
     let mut trainer = tiny_trainer(&device).await;
     let first = trainer.step().await.unwrap().loss;
-    webgpu_failed(&device, "the test   ended\n this session");
+    assert!(webgpu_failed(&device, "the test   ended\n this session"));
     assert_eq!(webgpu_failure().as_deref(), Some("the test ended this session"));
-    webgpu_failed(&device, "a second reason is not kept");
+    assert!(webgpu_failed(&device, "a second reason is not kept"), "still the current session's device");
     assert_eq!(webgpu_failure().as_deref(), Some("the test ended this session"));
     let error = within(60, trainer.step()).await.expect("a step on an ended session must fail, not hang").expect_err("a step on a destroyed device");
     assert!(matches!(error, TrainError::Device(_)), "{error}");
@@ -108,7 +108,7 @@ async fn a_failed_gpu_session_gives_an_error_and_a_new_device() {
     assert!((again - first).abs() < 1e-6, "the new device computes the same first step: {again} vs {first}");
     let (same, _) = webgpu_device().await.unwrap();
     assert_eq!(same, fresh, "a working session is shared");
-    webgpu_failed(&device, "a late error from the ended device");
+    assert!(!webgpu_failed(&device, "a late error from the ended device"), "no longer the current session's");
     assert_eq!(webgpu_failure(), None, "does not end the new session");
 }
 

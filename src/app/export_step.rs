@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 
 use super::state::{Step, Studio};
 use super::{StepSection, megabytes};
-use crate::checkpoint::{export_classifier, zip_files};
+use crate::checkpoint::{ExportError, export_classifier, zip_files};
 use crate::platform::download;
 use crate::train::log_csv;
 
@@ -30,7 +30,10 @@ pub fn ExportStep() -> impl IntoView {
             let result = async {
                 let mut export = export_classifier(trained.model.named_tensors(), &files, &trained.labels, &trained.training_args, &trained.metrics)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| match e {
+                        ExportError::Readback { message, .. } => format!("The export failed: {}.", super::read_failed(&trained.device, &message)),
+                        e => e.to_string(),
+                    })?;
                 export.insert("README.md", trained.card.clone().into_bytes());
                 export.insert("training_log.csv", log_csv(&studio.run.get_untracked().log).into_bytes());
                 let zip = zip_files(&export, "webtune-model").map_err(|e| e.to_string())?;

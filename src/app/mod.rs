@@ -125,6 +125,16 @@ async fn replace_gpu(studio: Studio, reason: String) {
     studio.gpu_notice.set(Some(GpuNotice { reason, lost_model, replaced: Some(replaced) }));
 }
 
+/// A read from `device` failed with `detail`: on the WebGPU device this ends the GPU
+/// session (the banner explains, and a new device is set up), and the words point there;
+/// otherwise they are the detail's innermost cause.
+pub(crate) fn read_failed(device: &burn::tensor::Device, detail: &str) -> String {
+    match crate::platform::webgpu_failed(device, detail) {
+        true => "the GPU failed (see the message at the top of the page)".into(),
+        false => crate::platform::gpu_error_summary(detail),
+    }
+}
+
 /// The page-level notice after the GPU stopped working.
 #[component]
 fn GpuFailedBanner() -> impl IntoView {

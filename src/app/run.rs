@@ -10,12 +10,12 @@ use leptos::prelude::*;
 use web_time::Instant;
 
 use super::settings_step::check_fit;
-use super::state::{Control, DeviceState, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
+use super::state::{Control, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
 use crate::checkpoint::{CardInfo, ModelConfig, TextTokenizer, model_card};
 use crate::data::{Example, LabelSet, TokenizedSet, stratified_split};
 use crate::model::BertForSequenceClassification;
 use crate::model::ModelError;
-use crate::platform::{sleep_ms, webgpu_failed, yield_to_browser};
+use crate::platform::{sleep_ms, yield_to_browser};
 use crate::train::{LogRow, MemoryEstimate, StopReason, TrainError, Trainer};
 
 fn median(mut xs: Vec<f64>) -> Option<f64> {
@@ -50,16 +50,9 @@ pub fn start(studio: Studio) {
     });
 }
 
-/// A read from the device failed: on WebGPU that ends the GPU session (the page then
-/// sets up a new device and explains, see `replace_gpu`); the run's own message is short.
-fn device_failed(device: &Device, on_gpu: bool, detail: &str) -> String {
-    match on_gpu {
-        true => {
-            webgpu_failed(device, detail);
-            "Training stopped: the GPU failed (see the message at the top of the page).".into()
-        }
-        false => format!("Training stopped: reading from the device failed: {detail}"),
-    }
+/// A read from the device failed during the run.
+fn device_failed(device: &Device, detail: &str) -> String {
+    format!("Training stopped: {}.", super::read_failed(device, detail))
 }
 
 fn set_phase(studio: Studio, phase: RunPhase) {
@@ -80,7 +73,6 @@ async fn run(studio: Studio) -> Result<(), String> {
     let data_source = studio.data.get_untracked().map(|d| d.source).unwrap_or_default();
     let (config, split) = studio.settings.get_untracked().parse().map_err(|e| format!("Fix the settings first (step 3): {}", e.message))?;
     let device = studio.device().ok_or("The device is not ready yet.")?;
-    let on_gpu = matches!(studio.device.get_untracked(), DeviceState::Gpu(_));
     let (train, valid): (Vec<Example>, Vec<Example>) = match valid {
         Some(valid) => (train, valid),
         None if split > 0.0 => stratified_split(train, split, config.seed),
@@ -138,7 +130,7 @@ async fn run(studio: Studio) -> Result<(), String> {
                 failure = Some(format!("{e}. The best weights so far are kept; try a lower learning rate."));
                 break;
             }
-            Err(TrainError::Device(detail)) => return Err(device_failed(&device, on_gpu, &detail)),
+            Err(TrainError::Device(detail)) => return Err(device_failed(&device, &detail)),
             Err(e) => return Err(format!("Training stopped: {e}")),
         };
         active += started.elapsed().as_secs_f64();
@@ -169,7 +161,7 @@ async fn run(studio: Studio) -> Result<(), String> {
             yield_to_browser().await;
             let started = Instant::now();
             let eval = trainer.evaluate().await.map_err(|e| match e {
-                TrainError::Device(detail) => device_failed(&device, on_gpu, &detail),
+                TrainError::Device(detail) => device_failed(&device, &detail),
                 e => format!("Evaluation failed: {e}"),
             })?;
             active += started.elapsed().as_secs_f64();
@@ -198,7 +190,7 @@ async fn run(studio: Studio) -> Result<(), String> {
     let (report, mistakes) = match &valid_set {
         Some(set) => {
             let (report, predictions) = crate::train::score(&model, set, &label_names, config.batch_size, &device).await.map_err(|e| match e {
-                ModelError::Readback(detail) => device_failed(&device, on_gpu, &detail),
+                ModelError::Readback(detail) => device_failed(&device, &detail),
                 e => e.to_string(),
             })?;
             let mut mistakes: Vec<Mistake> = valid

@@ -49,6 +49,7 @@ pub fn TryStep() -> impl IntoView {
                     tuned.set(p.pop());
                     error.set(None);
                 }
+                Err(crate::model::ModelError::Readback(detail)) => error.set(Some(format!("Prediction failed: {}.", super::read_failed(&trained.device, &detail)))),
                 Err(e) => error.set(Some(format!("Prediction failed: {e}"))),
             }
             if let Some(base) = &trained.base

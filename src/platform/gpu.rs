@@ -169,15 +169,16 @@ async fn new_webgpu_setup(instance: wgpu::Instance) -> Result<WgpuSetup, String>
 
 /// Ends the WebGPU session that `device` belongs to because of `reason` (a read from
 /// the device failed, say): the device is destroyed, every later read on it fails, and
-/// the next [`webgpu_device`] call sets up a new one. Does nothing when `device` is not
-/// the current session's (it already ended and was replaced) or the session already
-/// ended; the first reason is kept.
+/// the next [`webgpu_device`] call sets up a new one. Returns whether `device` is the
+/// current session's (ended now, or before: the first reason is kept); does nothing
+/// for other devices (the CPU, or a session already replaced).
 #[cfg(target_arch = "wasm32")]
-pub fn webgpu_failed(device: &Device, reason: &str) {
+pub fn webgpu_failed(device: &Device, reason: &str) -> bool {
     let id = WEBGPU.with(|cell| cell.borrow().as_ref().filter(|s| s.device == *device).map(|s| s.id));
     if let Some(id) = id {
         end_session(id, reason);
     }
+    id.is_some()
 }
 
 /// Calls `notify` with the reason whenever a WebGPU session ends (the page uses it to
