@@ -1,6 +1,8 @@
-//! Browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader):
-//! the device has the adapter's limits, and the tiny BERT matches sentence-transformers.
-//! Run by `cargo xtask test`.
+//! Browser tests (wasm-bindgen-test in headless Chromium, WebGPU on SwiftShader): the
+//! device has the adapter's limits; the tiny BERT matches sentence-transformers; training
+//! lowers the loss on WebGPU and on the CPU fallback; a failed GPU session gives errors
+//! and a new device; the data report equals the native one; and the studio's pieces with
+//! logic (settings, chart scaling, confusion matrix, Hub addresses). Run by `cargo xtask test`.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -65,6 +67,18 @@ async fn training_on_webgpu_lowers_the_loss() {
         losses.push(step.loss);
     }
     common::assert_loss_falls("WebGPU", &losses);
+}
+
+/// The fallback for browsers without WebGPU: burn's CPU backend (flex) compiled to wasm
+/// trains the same run.
+#[wasm_bindgen_test]
+async fn training_on_the_cpu_fallback_lowers_the_loss() {
+    let mut trainer = tiny_trainer(&webtune::platform::cpu_device()).await;
+    let mut losses = Vec::new();
+    while !trainer.is_finished() {
+        losses.push(trainer.step().await.unwrap().loss);
+    }
+    common::assert_loss_falls("flex in wasm", &losses);
 }
 
 /// `future`'s output, or `None` when it takes longer than `seconds`.
