@@ -281,6 +281,9 @@ pub struct Trained {
     pub card: String,
 }
 
+/// Training examples, and validation examples when a separate file gave them.
+pub type TrainAndValid = (Vec<Example>, Option<Vec<Example>>);
+
 /// The page's shared state.
 #[derive(Clone, Copy)]
 pub struct Studio {
@@ -301,7 +304,7 @@ pub struct Studio {
     /// Why the data cannot be read, when it cannot.
     pub data_error: RwSignal<Option<String>>,
     /// The usable training and validation examples.
-    pub examples: StoredValue<Option<(Vec<Example>, Option<Vec<Example>>)>, LocalStorage>,
+    pub examples: StoredValue<Option<TrainAndValid>, LocalStorage>,
     /// Settings as typed.
     pub settings: RwSignal<SettingsForm>,
     /// The run.

@@ -207,7 +207,7 @@ impl BertConfig {
                 });
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(ConfigError::Invalid {
                 setting: "num_attention_heads",
                 value: self.num_attention_heads.to_string(),
@@ -229,7 +229,8 @@ impl BertConfig {
                 });
             }
         }
-        if !(self.layer_norm_eps > 0.0) {
+        // Written so that NaN is refused too.
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(ConfigError::Invalid {
                 setting: "layer_norm_eps",
                 value: self.layer_norm_eps.to_string(),

@@ -282,6 +282,8 @@ fn skipping_keeps_every_row_accounted_for() {
     assert_eq!(dataset.examples.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 5]);
 }
 
+// proptest is a native dev-dependency (the browser tests are in tests/web.rs).
+#[cfg(not(target_arch = "wasm32"))]
 mod never_panics {
     use proptest::prelude::*;
 

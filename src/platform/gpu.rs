@@ -106,10 +106,14 @@ struct WebGpuSession {
     failure: Option<String>,
 }
 
+/// What the page wants told when a session ends.
+#[cfg(target_arch = "wasm32")]
+type FailureCallback = std::rc::Rc<dyn Fn(String)>;
+
 #[cfg(target_arch = "wasm32")]
 thread_local! {
     static WEBGPU: std::cell::RefCell<Option<WebGpuSession>> = const { std::cell::RefCell::new(None) };
-    static ON_FAILURE: std::cell::RefCell<Option<std::rc::Rc<dyn Fn(String)>>> = const { std::cell::RefCell::new(None) };
+    static ON_FAILURE: std::cell::RefCell<Option<FailureCallback>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The browser's WebGPU device, created on first use and shared afterwards. Once it has

@@ -293,7 +293,7 @@ impl Trainer {
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         let eval_due = self.valid.is_some()
             && match self.config.eval_every {
-                Some(n) => self.step % n == 0 || self.is_finished(),
+                Some(n) => self.step.is_multiple_of(n) || self.is_finished(),
                 None => epoch_ended,
             };
         Ok(StepReport {
@@ -352,10 +352,11 @@ impl Trainer {
             self.evals_without_improvement = 0;
         } else {
             self.evals_without_improvement += 1;
-            if let Some(patience) = self.config.early_stopping_patience {
-                if self.evals_without_improvement >= patience && self.stopped.is_none() {
-                    self.stopped = Some(StopReason::EarlyStopping { step: self.step });
-                }
+            if let Some(patience) = self.config.early_stopping_patience
+                && self.evals_without_improvement >= patience
+                && self.stopped.is_none()
+            {
+                self.stopped = Some(StopReason::EarlyStopping { step: self.step });
             }
         }
         Ok(Some(report))
