@@ -524,6 +524,9 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     // would differ by 0.5 or more.
     assert!(worst_loss < 1e-3, "the browser's losses drift from the CLI's by {worst_loss}");
     assert!(weights < 5e-2, "the browser's {tensor} differs from the CLI's by {weights} (relative)");
+    // The kept step is the best accuracy, ties going to the lower validation loss: the
+    // last evaluations all reach 1.0 and differ in loss by ~1e-3, 80x the measured
+    // browser-CLI difference.
     assert_eq!(web_metrics["best_step"], cli_metrics["best_step"]);
     assert_eq!(web_metrics["validation"]["confusion"], cli_metrics["validation"]["confusion"]);
     let (wl, cl) = (web_metrics["validation"]["loss"].as_f64().unwrap(), cli_metrics["validation"]["loss"].as_f64().unwrap());

@@ -122,8 +122,10 @@ async fn a_failed_gpu_session_gives_an_error_and_a_new_device() {
     assert!((again - first).abs() < 1e-6, "the new device computes the same first step: {again} vs {first}");
     let (same, _) = webgpu_device().await.unwrap();
     assert_eq!(same, fresh, "a working session is shared");
-    assert!(!webgpu_failed(&device, "a late error from the ended device"), "no longer the current session's");
+    assert!(webgpu_failed(&device, "a late error from the ended device"), "a replaced session's device is still a GPU device");
     assert_eq!(webgpu_failure(), None, "does not end the new session");
+    assert!(!webgpu_failed(&webtune::platform::cpu_device(), "a CPU error"), "the CPU is not a GPU session");
+    assert_eq!(webgpu_failure(), None);
 }
 
 /// The same bytes give the same report as natively: tests/cli_inspect.rs checks the CLI's

@@ -35,7 +35,7 @@ pub fn ExportStep() -> impl IntoView {
                         e => e.to_string(),
                     })?;
                 export.insert("README.md", trained.card.clone().into_bytes());
-                export.insert("training_log.csv", log_csv(&studio.run.get_untracked().log).into_bytes());
+                export.insert("training_log.csv", trained.log_csv.clone().into_bytes());
                 let zip = zip_files(&export, "webtune-model").map_err(|e| e.to_string())?;
                 download(&zip, "webtune-model.zip", "application/zip")?;
                 Ok::<_, String>(format!("Saved webtune-model.zip ({}): unzip it and load the folder with transformers.", megabytes(zip.len() as f64)))
@@ -63,7 +63,7 @@ pub fn ExportStep() -> impl IntoView {
                 Ok(m) => view! { <p class="status ready" id="export-status" role="status">{m}</p> }.into_any(),
                 Err(e) => view! { <p class="status error" id="export-status" role="alert">{e}</p> }.into_any(),
             })}
-            <p class="small">"The folder holds: model.safetensors, config.json (with id2label), the tokenizer files, training_args.json, metrics.json and README.md (a model card with the data, settings and metrics)."</p>
+            <p class="small">"The folder holds: model.safetensors, config.json (with id2label), the tokenizer files, training_args.json, metrics.json, training_log.csv (one row per step) and README.md (a model card with the data, settings and metrics)."</p>
         </StepSection>
     }
 }

@@ -22,6 +22,7 @@ use wasm_bindgen::JsCast;
 use crate::platform::{cpu_device, on_webgpu_failure, webgpu_device};
 use gpu_panel::GpuPanel;
 pub use state::{DeviceState, GpuNotice, Step, Studio};
+use state::ModelState;
 
 /// Mounts the app on `<body>`.
 pub fn mount() {
@@ -105,10 +106,17 @@ fn start_device(studio: Studio) {
 /// model, the embedding check), sets up a new GPU device for the next run — or the CPU
 /// when that fails — and says so at the top of the page.
 async fn replace_gpu(studio: Studio, reason: String) {
+    // Nothing starts on the old device while the new one is set up.
+    studio.device_handle.set_value(None);
     let lost_model = studio.trained.with_value(Option::is_some);
     studio.trained.set_value(None);
     studio.trained_version.update(|v| *v += 1);
     studio.embedder.set_value(None);
+    studio.model.update(|m| {
+        if let ModelState::Ready(facts) = m {
+            facts.embedding = None;
+        }
+    });
     studio.gpu_notice.set(Some(GpuNotice { reason: reason.clone(), lost_model, replaced: None }));
     let replaced = match webgpu_device().await {
         Ok((device, info)) => {
@@ -122,7 +130,10 @@ async fn replace_gpu(studio: Studio, reason: String) {
             Err(e)
         }
     };
-    studio.gpu_notice.set(Some(GpuNotice { reason, lost_model, replaced: Some(replaced) }));
+    // Unless it was dismissed meanwhile.
+    if studio.gpu_notice.with_untracked(Option::is_some) {
+        studio.gpu_notice.set(Some(GpuNotice { reason, lost_model, replaced: Some(replaced) }));
+    }
 }
 
 /// A read from `device` failed with `detail`: on the WebGPU device this ends the GPU

@@ -96,6 +96,7 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
             labels,
             bytes: files.total_bytes(),
             embedding: None,
+            fetched: None,
         })
     })();
     let mut facts = match facts {
@@ -180,12 +181,17 @@ async fn load_hub(studio: Studio, input: String) {
             "{input} has no model.safetensors at {base}: webtune reads safetensors weights only (pytorch_model.bin is not read). Pick a repository that has one."
         )));
     }
-    let source = match stored {
-        0 => format!("{name}, {fetched} files downloaded"),
-        n if n == fetched => format!("{name}, {fetched} files from this browser's storage"),
-        n => format!("{name}, {fetched} files ({n} from this browser's storage)"),
+    let note = match stored {
+        0 => format!("{fetched} files downloaded"),
+        n if n == fetched => format!("{fetched} files from this browser's storage"),
+        n => format!("{fetched} files ({n} from this browser's storage)"),
     };
-    finish_loading(studio, files, source).await;
+    finish_loading(studio, files, name).await;
+    studio.model.update(|m| {
+        if let ModelState::Ready(facts) = m {
+            facts.fetched = Some(note);
+        }
+    });
 }
 
 /// `webkitRelativePath`: the file's path from the picked folder, the folder's name first
@@ -384,7 +390,7 @@ fn ModelStatus() -> impl IntoView {
         ModelState::Failed(message) => view! { <p class="status error" id="model-status" role="alert">{message}</p> }.into_any(),
         ModelState::Ready(facts) => view! {
             <div id="model-status" class="status ready">
-                <p>{format!("Ready: {}", facts.source)}</p>
+                <p>{format!("Ready: {}{}", facts.source, facts.fetched.as_ref().map(|n| format!(", {n}")).unwrap_or_default())}</p>
                 <dl class="facts" id="model-facts">
                     <dt>"Architecture"</dt><dd>{facts.architecture.clone()}</dd>
                     <dt>"Parameters"</dt><dd id="model-parameters">{format!("{:.1} M", facts.parameters as f64 / 1e6)}</dd>

@@ -16,7 +16,7 @@ use crate::data::{Example, LabelSet, TokenizedSet, stratified_split};
 use crate::model::BertForSequenceClassification;
 use crate::model::ModelError;
 use crate::platform::{sleep_ms, yield_to_browser};
-use crate::train::{LogRow, MemoryEstimate, StopReason, TrainError, Trainer};
+use crate::train::{LogRow, MemoryEstimate, StopReason, TrainError, Trainer, log_csv};
 
 fn median(mut xs: Vec<f64>) -> Option<f64> {
     xs.sort_by(f64::total_cmp);
@@ -237,7 +237,12 @@ async fn run(studio: Studio) -> Result<(), String> {
         "valid_split": split,
         "settings": config,
     });
-    studio.trained.set_value(Some(Rc::new(Trained { model, base, labels: label_names, tokenizer, device, training_args, metrics, card })));
+    // A GPU that failed and was replaced meanwhile: what was computed on it is gone.
+    if studio.device().as_ref() != Some(&device) {
+        return Err(device_failed(&device, "the device was replaced during the run"));
+    }
+    let log_csv = log_csv(&studio.run.get_untracked().log);
+    studio.trained.set_value(Some(Rc::new(Trained { model, base, labels: label_names, tokenizer, device, training_args, metrics, card, log_csv })));
     studio.trained_version.update(|v| *v += 1);
     studio.results.set(Some(Results { report, mistakes, kept_step, ended: ended.clone() }));
     match failure {

@@ -116,6 +116,9 @@ pub struct ModelFacts {
     pub bytes: usize,
     /// Sentence-transformers facts (pooling, dimensions), when it is such a model.
     pub embedding: Option<LoadReport>,
+    /// For a model fetched by address: how many files were downloaded or came from the
+    /// browser's storage (shown, never written into exports).
+    pub fetched: Option<String>,
 }
 
 /// The model step's state.
@@ -279,6 +282,8 @@ pub struct Trained {
     pub metrics: serde_json::Value,
     /// The model card.
     pub card: String,
+    /// The training log of the run that made it, as CSV.
+    pub log_csv: String,
 }
 
 /// Training examples, and validation examples when a separate file gave them.

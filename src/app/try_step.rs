@@ -34,7 +34,13 @@ pub fn TryStep() -> impl IntoView {
             if typed.get_untracked() != version {
                 return;
             }
-            let Some(trained) = studio.trained.get_value() else { return };
+            let Some(trained) = studio.trained.get_value() else {
+                // The model is gone (a new run, or the GPU failed): nothing stale stays.
+                tuned.set(None);
+                before.set(None);
+                error.set(None);
+                return;
+            };
             let has_pair = studio.data.with_untracked(|d| d.as_ref().is_some_and(|d| d.train.roles.text_pair.is_some()));
             let input = TextInput { text: text.get_untracked(), pair: has_pair.then(|| pair.get_untracked()) };
             if input.text.trim().is_empty() {

@@ -24,6 +24,14 @@ pub enum ExportError {
         /// The backend's message.
         message: String,
     },
+    /// A tensor came back from the device as an unexpected type: a bug, not a device failure.
+    #[error("tensor `{name}` came back from the device with an unexpected type: {message} (a webtune bug; please report it)")]
+    Conversion {
+        /// The tensor.
+        name: String,
+        /// What was wrong.
+        message: String,
+    },
     /// A file could not be encoded.
     #[error("writing {file} failed: {message}")]
     Encode {
@@ -45,7 +53,7 @@ pub async fn safetensors_bytes(tensors: Vec<NamedTensor>) -> Result<Vec<u8>, Exp
             name: t.name.clone(),
             message: format!("{e:?}"),
         })?;
-        let values: Vec<f32> = data.try_into_vec().map_err(|e| ExportError::Readback {
+        let values: Vec<f32> = data.try_into_vec().map_err(|e| ExportError::Conversion {
             name: t.name.clone(),
             message: format!("{e:?}"),
         })?;

@@ -32,4 +32,7 @@ pub enum ModelError {
     /// Reading a result back from the device failed (device lost, out of memory).
     #[error("reading results from the device failed: {0}")]
     Readback(String),
+    /// The device's values came back as an unexpected type: a bug, not a device failure.
+    #[error("the device returned values of an unexpected type: {0} (a webtune bug; please report it)")]
+    Conversion(String),
 }

@@ -147,7 +147,7 @@ impl SentenceEmbedder {
             .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
         let values: Vec<f32> = data
             .try_into_vec()
-            .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+            .map_err(|e| ModelError::Conversion(format!("{e:?}")))?;
         let width = self.config.hidden_size;
         Ok(batch
             .ids

@@ -114,6 +114,9 @@ type FailureCallback = std::rc::Rc<dyn Fn(String)>;
 thread_local! {
     static WEBGPU: std::cell::RefCell<Option<WebGpuSession>> = const { std::cell::RefCell::new(None) };
     static ON_FAILURE: std::cell::RefCell<Option<FailureCallback>> = const { std::cell::RefCell::new(None) };
+    /// The devices of sessions that ended and were replaced (a read on one can still fail
+    /// after its replacement is ready).
+    static ENDED: std::cell::RefCell<Vec<Device>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The browser's WebGPU device, created on first use and shared afterwards. Once it has
@@ -141,6 +144,9 @@ pub async fn webgpu_device() -> Result<(Device, GpuInfo), String> {
         }
     };
     let (device, setup) = setup;
+    if let Some(old) = WEBGPU.with(|cell| cell.borrow().as_ref().map(|s| s.device.clone())) {
+        ENDED.with(|ended| ended.borrow_mut().push(old));
+    }
     // Replaces cubecl's handler, which panics, and a panic ends a wasm page. An error
     // the page did not catch (out of memory above all) ends this GPU session instead:
     // destroying the device makes every later read fail with an error, not garbage.
@@ -173,16 +179,16 @@ async fn new_webgpu_setup(instance: wgpu::Instance) -> Result<WgpuSetup, String>
 
 /// Ends the WebGPU session that `device` belongs to because of `reason` (a read from
 /// the device failed, say): the device is destroyed, every later read on it fails, and
-/// the next [`webgpu_device`] call sets up a new one. Returns whether `device` is the
-/// current session's (ended now, or before: the first reason is kept); does nothing
-/// for other devices (the CPU, or a session already replaced).
+/// the next [`webgpu_device`] call sets up a new one. Returns whether `device` is a
+/// WebGPU session's: the current one (ended now, or before: the first reason is kept)
+/// or one already replaced (nothing to do then); false for others, such as the CPU.
 #[cfg(target_arch = "wasm32")]
 pub fn webgpu_failed(device: &Device, reason: &str) -> bool {
     let id = WEBGPU.with(|cell| cell.borrow().as_ref().filter(|s| s.device == *device).map(|s| s.id));
     if let Some(id) = id {
         end_session(id, reason);
     }
-    id.is_some()
+    id.is_some() || ENDED.with(|ended| ended.borrow().contains(device))
 }
 
 /// Calls `notify` with the reason whenever a WebGPU session ends (the page uses it to

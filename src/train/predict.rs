@@ -31,7 +31,7 @@ async fn logits(model: &BertForSequenceClassification, batch: &EncodedBatch, dev
         .await
         .map_err(|e| ModelError::Readback(format!("{e:?}")))?
         .try_into_vec()
-        .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+        .map_err(|e| ModelError::Conversion(format!("{e:?}")))?;
     Ok(values.chunks_exact(classes).map(<[f32]>::to_vec).collect())
 }
 

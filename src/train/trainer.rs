@@ -80,6 +80,9 @@ pub enum TrainError {
     /// Reading results from the device failed.
     #[error("reading from the device failed: {0}")]
     Device(String),
+    /// The device's values came back as an unexpected type: a bug, not a device failure.
+    #[error("the device returned values of an unexpected type: {0} (a webtune bug; please report it)")]
+    Conversion(String),
 }
 
 /// The best checkpoint so far, by the configured metric.
@@ -263,7 +266,7 @@ impl Trainer {
             .await
             .map_err(|e| TrainError::Device(format!("{e:?}")))?
             .try_into_vec()
-            .map_err(|e| TrainError::Device(format!("{e:?}")))?;
+            .map_err(|e| TrainError::Conversion(format!("{e:?}")))?;
         let (loss, grad_norm) = (values[0] as f64, values[1] as f64);
         if !loss.is_finite() || !grad_norm.is_finite() {
             let bad = if loss.is_finite() { grad_norm } else { loss };
