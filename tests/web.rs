@@ -149,9 +149,9 @@ async fn data_report_matches_the_native_golden() {
 
 /// Benchmark, not a test (ignored): rows per second read from a `File` in slices, parsed
 /// and tokenised in the browser, for the same generated 100k-row CSV as
-/// `webtune bench data`. Run as BENCHMARKS.md says; the numbers go to the console.
+/// `webtune bench data`. Run by `cargo xtask bench-browser`; the numbers go to the console.
 #[wasm_bindgen_test]
-#[ignore]
+#[ignore = "a benchmark, not a test: run by `cargo xtask bench-browser`"]
 async fn bench_data_100k_rows() {
     use webtune::checkpoint::TextTokenizer;
     use webtune::data::{LabelSet, ReadOptions, TokenizedSet, read_dataset, synthetic_reviews_csv};

@@ -30,9 +30,10 @@ fn main() -> ExitCode {
         Some("fetch-model") => model::fetch_default_model(&root()).map(|_| ()),
         Some("fetch-dataset") => dataset::fetch_dataset(&root()).map(|_| ()),
         Some("setup") => tools::build_tools(&root()).map(|_| ()),
+        Some("bench-browser") => bench_browser(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <serve [--port N] | test [--native-only | --e2e-only] | dist | fetch-model | fetch-dataset | setup>"
+                "usage: cargo xtask <serve [--port N] | test [--native-only | --e2e-only] | dist | bench-browser | fetch-model | fetch-dataset | setup>"
             );
             return ExitCode::FAILURE;
         }
@@ -175,19 +176,47 @@ fn test(args: &[String]) -> Result {
     }
     let tools = tools::build_tools(&root)?;
     let browser = tools::browser()?;
-    let webdriver = target_dir(&root).join("webdriver.json");
-    std::fs::create_dir_all(webdriver.parent().unwrap()).map_err(|e| e.to_string())?;
-    std::fs::write(&webdriver, browser.webdriver_json()).map_err(|e| e.to_string())?;
-    run(cargo()
-        .current_dir(&root)
-        .env("PATH", tools.path())
-        .env("CHROMEDRIVER", &browser.chromedriver)
-        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "600")
-        .args(["test", "--target", "wasm32-unknown-unknown", "--test", "web"]))?;
+    run(browser_tests(&root, &tools, &browser)?.args(["test", "--target", "wasm32-unknown-unknown", "--test", "web"]))?;
     site_and_e2e(&root, &tools, &browser)?;
     eprintln!("xtask: all tests passed");
     Ok(())
+}
+
+/// Cargo set up to run the wasm-bindgen browser tests in headless Chromium.
+fn browser_tests(root: &Path, tools: &tools::Tools, browser: &tools::Browser) -> Result<Command> {
+    let webdriver = target_dir(root).join("webdriver.json");
+    std::fs::create_dir_all(webdriver.parent().unwrap()).map_err(|e| e.to_string())?;
+    std::fs::write(&webdriver, browser.webdriver_json()).map_err(|e| e.to_string())?;
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .env("PATH", tools.path())
+        .env("CHROMEDRIVER", &browser.chromedriver)
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "600");
+    Ok(command)
+}
+
+/// The browser benchmarks (ignored browser tests): reading and tokenising a generated
+/// 100k-row CSV in headless Chromium, with webtune's own code optimised like its
+/// dependencies. The numbers are printed as JSON (see BENCHMARKS.md).
+fn bench_browser() -> Result {
+    let root = root();
+    let tools = tools::build_tools(&root)?;
+    let browser = tools::browser()?;
+    run(browser_tests(&root, &tools, &browser)?.args([
+        "test",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--test",
+        "web",
+        "--config",
+        "profile.dev.package.webtune.opt-level=2",
+        "--",
+        "--include-ignored",
+        "--nocapture",
+        "bench_",
+    ]))
 }
 
 /// Builds the site (no warnings allowed), writes its CSP, and runs the end-to-end tests
