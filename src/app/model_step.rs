@@ -136,8 +136,8 @@ async fn load_hub(studio: Studio, input: String) {
         Ok(base) => base,
         Err(e) => return studio.model.set(ModelState::Failed(e)),
     };
-    let name = if base.starts_with("https://huggingface.co/") { format!("{} (Hugging Face Hub)", input.trim()) } else { input.trim().to_string() };
-    studio.model.set(ModelState::Fetching { source: name.clone(), files: Vec::new() });
+    let label = if base.starts_with("https://huggingface.co/") { format!("{} (Hugging Face Hub)", input.trim()) } else { input.trim().to_string() };
+    studio.model.set(ModelState::Fetching { source: label.clone(), files: Vec::new() });
     let mut files = ModelFiles::new(base.clone());
     let (mut fetched, mut stored) = (0, 0);
     for (i, name) in KNOWN_FILES.iter().enumerate() {
@@ -186,7 +186,7 @@ async fn load_hub(studio: Studio, input: String) {
         n if n == fetched => format!("{fetched} files from this browser's storage"),
         n => format!("{fetched} files ({n} from this browser's storage)"),
     };
-    finish_loading(studio, files, name).await;
+    finish_loading(studio, files, label).await;
     studio.model.update(|m| {
         if let ModelState::Ready(facts) = m {
             facts.fetched = Some(note);

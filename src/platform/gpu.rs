@@ -128,13 +128,10 @@ pub async fn webgpu_device() -> Result<(Device, GpuInfo), String> {
     let current = WEBGPU.with(|cell| {
         cell.borrow().as_ref().map(|s| (s.failure.is_none().then(|| (s.device.clone(), s.info.clone())), s.instance.clone()))
     });
-    let setup = match current {
+    let (device, setup) = match current {
         Some((Some(working), _)) => return Ok(working),
         // The first device: burn's own set-up (cubecl picks features and limits).
-        None => {
-            let (device, setup) = Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("{e}"))?;
-            (device, setup)
-        }
+        None => Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("{e}"))?,
         // After a failure: a new adapter (a WebGPU adapter gives one device only) and a
         // device asked for as cubecl asks, registered under a new identity.
         Some((None, instance)) => {
@@ -143,7 +140,6 @@ pub async fn webgpu_device() -> Result<(Device, GpuInfo), String> {
             (device, setup)
         }
     };
-    let (device, setup) = setup;
     if let Some(old) = WEBGPU.with(|cell| cell.borrow().as_ref().map(|s| s.device.clone())) {
         ENDED.with(|ended| ended.borrow_mut().push(old));
     }
