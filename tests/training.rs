@@ -17,7 +17,7 @@ use webtune::data::{Example, LabelSet, TokenizedSet};
 use webtune::model::BertForSequenceClassification;
 use webtune::platform::{cpu_device, read_model_folder};
 use webtune::rng::SeededRng;
-use webtune::train::{AdamW, AdamWSettings, TrainConfig, TrainError, Trainer, clip_factor, cross_entropy, global_grad_norm, predict};
+use webtune::train::{AdamW, AdamWSettings, NonFiniteCause, TrainConfig, TrainError, Trainer, clip_factor, cross_entropy, global_grad_norm, predict};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -260,8 +260,60 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_weights() {
     };
     assert_eq!(last_good, step - 1);
     assert_eq!(s.trainer.steps_done(), last_good);
-    let message = failure.unwrap().to_string();
-    assert!(message.contains(&format!("at step {step}; the model keeps the weights of step {last_good}. Lower the learning rate")), "{message}");
+    let error = failure.unwrap();
+    assert!(!error.before_any_update());
+    let message = error.to_string();
+    assert!(message.contains(&format!("at step {step} (")), "{message}");
+    assert!(message.contains(&format!("; the model keeps the weights of step {last_good}. Lower the learning rate")), "{message}");
+}
+
+/// `files` with one value of the tensor `name` replaced by `value`.
+fn with_weight_value(files: &ModelFiles, name: &str, index: usize, value: f32) -> ModelFiles {
+    let bytes = files.get("model.safetensors").unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(n, view)| (n.to_string(), view.shape().to_vec(), view.data().to_vec()))
+        .collect();
+    let (_, _, data) = owned.iter_mut().find(|(n, _, _)| n == name).expect("the tensor is in the fixture");
+    data[index * 4..index * 4 + 4].copy_from_slice(&value.to_le_bytes());
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+        .iter()
+        .map(|(n, shape, data)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap()))
+        .collect();
+    let mut out = ModelFiles::new("poisoned");
+    for file in files.names() {
+        out.insert(file, files.get(file).unwrap().to_vec());
+    }
+    out.insert("model.safetensors", safetensors::serialize(views, None).unwrap());
+    out
+}
+
+/// A loss that is not finite before any update cannot be the learning rate's fault: the
+/// error says so, is not the divergence advice, and names the first operation whose
+/// output was not finite (here the value projection holding a NaN weight).
+#[test]
+fn a_non_finite_first_step_names_the_first_bad_output_and_blames_no_setting() {
+    let poisoned = with_weight_value(&tiny_cls_files(), "bert.encoder.layer.1.attention.self.value.weight", 5, f32::NAN);
+    let config = TrainConfig { batch_size: 8, epochs: 1, max_length: 32, ..TrainConfig::default() };
+    let mut s = setup(&poisoned, &keyword_task(16, 4), &[], config).unwrap();
+    let error = pollster::block_on(s.trainer.step()).unwrap_err();
+    assert!(error.before_any_update(), "{error}");
+    let TrainError::NonFinite { step: 1, last_good: 0, loss, cause: NonFiniteCause::Loss { first: Some(first) } } = &error else {
+        panic!("expected a non-finite loss at step 1 traced to an output, got {error:?}");
+    };
+    assert!(loss.is_nan(), "{loss}");
+    // One weight of the value projection feeds one output column: one NaN per token.
+    assert!(first.starts_with("encoder.layer.1.attention.self.value ("), "{first}");
+    let tokens = 8 * s.trainer.config().max_length.min(32);
+    let nans: usize = first.split(" (").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(nans > 0 && nans <= tokens && nans % 8 == 0, "one NaN per token of the 8 examples: {first}");
+    let message = error.to_string();
+    assert!(message.starts_with("at step 1, before training changed any weight, the training loss was NaN on this device (the first value that was not finite came from encoder.layer.1.attention.self.value ("), "{message}");
+    assert!(message.contains("The settings cannot have caused this"), "{message}");
+    assert!(!message.contains("learning rate"), "{message}");
+    assert_eq!(s.trainer.steps_done(), 0);
 }
 
 #[test]

@@ -40,6 +40,14 @@ pub enum CliError {
     /// Training cannot go on.
     #[error(transparent)]
     Train(#[from] crate::train::TrainError),
+    /// Training failed at its first step, before any update: nothing was written.
+    #[error("{error}{hint}; nothing was written")]
+    NothingTrained {
+        /// Why.
+        error: crate::train::TrainError,
+        /// What to try, in the CLI's words.
+        hint: &'static str,
+    },
     /// The export could not be written.
     #[error(transparent)]
     Export(#[from] crate::checkpoint::ExportError),

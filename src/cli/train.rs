@@ -259,6 +259,15 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     while !trainer.is_finished() {
         let step = match pollster::block_on(trainer.step()) {
             Ok(step) => step,
+            // Nothing was learned: there is nothing to export, and a GPU fault is the likely cause.
+            Err(e) if e.before_any_update() => {
+                bar.finish_and_clear();
+                let hint = match args.device {
+                    DeviceChoice::Cpu => "",
+                    _ => "; add --device cpu to train on the CPU",
+                };
+                return Err(CliError::NothingTrained { error: e, hint });
+            }
             // Keep what was learned: export the best (or last good) weights, then report.
             Err(e @ crate::train::TrainError::NonFinite { .. }) => {
                 diverged = Some(e);

@@ -2,12 +2,13 @@
 //! Struct and field names mirror the checkpoint's tensor names, so
 //! `encoder.layer.3.attention.self.query.weight` is `encoder.layer[3].attention.self_attention.query.weight`.
 
-use burn::module::Module;
+use burn::module::{Module, Param, ParamId};
 use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
+use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor};
 
-use super::layers::{LayerNorm, TensorLoader};
+use super::layers::{LayerNorm, TensorLoader, gelu_exact, gelu_tanh, tanh_finite};
+use super::trace::Trace;
 use crate::checkpoint::{BertConfig, HiddenAct, WeightError};
 
 /// Word, position and token-type embeddings, summed, then LayerNorm and dropout
@@ -29,14 +30,16 @@ pub struct BertEmbeddings {
 impl BertEmbeddings {
     /// `input_ids`, `token_type_ids`: `[batch, seq]` → `[batch, seq, hidden]`.
     /// Positions are `0..seq` (absolute position embeddings).
-    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>, trace: &mut Trace) -> Tensor<3> {
         let [_, seq] = input_ids.dims();
         let device = input_ids.device();
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
         let embedded = self.word_embeddings.forward(input_ids)
             + self.position_embeddings.forward(positions)
             + self.token_type_embeddings.forward(token_type_ids);
-        self.dropout.forward(self.layer_norm.forward(embedded))
+        let embedded = trace.record("embeddings (word + position + token type)", embedded);
+        let normed = trace.record("embeddings.LayerNorm", self.layer_norm.forward(embedded));
+        self.dropout.forward(normed)
     }
 }
 
@@ -58,18 +61,19 @@ pub struct BertSelfAttention {
 impl BertSelfAttention {
     /// `hidden`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, 1, seq]`, 0 where a key is
     /// attended and the most negative f32 where it is padding → `[batch, seq, hidden]`.
-    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>, trace: &mut Trace) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
         let head = width / self.num_heads;
         let split = |x: Tensor<3>| x.reshape([batch, seq, self.num_heads, head]).swap_dims(1, 2);
-        let q = split(self.query.forward(hidden.clone()));
-        let k = split(self.key.forward(hidden.clone()));
-        let v = split(self.value.forward(hidden));
+        let q = split(trace.record("attention.self.query", self.query.forward(hidden.clone())));
+        let k = split(trace.record("attention.self.key", self.key.forward(hidden.clone())));
+        let v = split(trace.record("attention.self.value", self.value.forward(hidden)));
         // [batch, heads, seq, seq]; the mask is added before the softmax, as in
         // modeling_bert.py's eager attention.
-        let scores = q.matmul(k.swap_dims(2, 3)) / (head as f64).sqrt() + mask_bias;
-        let probs = self.dropout.forward(softmax(scores, 3));
-        probs.matmul(v).swap_dims(1, 2).reshape([batch, seq, width])
+        let scores = trace.record("attention scores (q·kᵀ/√d + mask)", q.matmul(k.swap_dims(2, 3)) / (head as f64).sqrt() + mask_bias);
+        let probs = trace.record("attention softmax", softmax(scores, 3));
+        let context = self.dropout.forward(probs).matmul(v).swap_dims(1, 2).reshape([batch, seq, width]);
+        trace.record("attention context (probs·v)", context)
     }
 }
 
@@ -86,9 +90,9 @@ pub struct BertSelfOutput {
 
 impl BertSelfOutput {
     /// `[batch, seq, hidden]` (attention result) + residual → `[batch, seq, hidden]`.
-    pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let projected = self.dropout.forward(self.dense.forward(hidden));
-        self.layer_norm.forward(projected + residual)
+    pub fn forward(&self, hidden: Tensor<3>, residual: Tensor<3>, trace: &mut Trace) -> Tensor<3> {
+        let projected = self.dropout.forward(trace.record("attention.output.dense", self.dense.forward(hidden)));
+        trace.record("attention.output.LayerNorm", self.layer_norm.forward(projected + residual))
     }
 }
 
@@ -103,9 +107,9 @@ pub struct BertAttention {
 
 impl BertAttention {
     /// `[batch, seq, hidden]` → `[batch, seq, hidden]`.
-    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let attended = self.self_attention.forward(hidden.clone(), mask_bias);
-        self.output.forward(attended, hidden)
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>, trace: &mut Trace) -> Tensor<3> {
+        let attended = self.self_attention.forward(hidden.clone(), mask_bias, trace);
+        self.output.forward(attended, hidden, trace)
     }
 }
 
@@ -121,8 +125,8 @@ impl Activation {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match self.kind {
             // transformers' "gelu" is the exact erf form (activations.py, GELUActivation).
-            HiddenAct::Gelu => gelu(x),
-            HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => gelu_approximate(x),
+            HiddenAct::Gelu => gelu_exact(x),
+            HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => gelu_tanh(x),
             HiddenAct::Relu => relu(x),
         }
     }
@@ -161,14 +165,12 @@ pub struct BertLayer {
 
 impl BertLayer {
     /// `[batch, seq, hidden]` → `[batch, seq, hidden]`.
-    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let attended = self.attention.forward(hidden, mask_bias);
-        let widened = self
-            .intermediate
-            .activation
-            .forward(self.intermediate.dense.forward(attended.clone()));
-        let narrowed = self.output.dropout.forward(self.output.dense.forward(widened));
-        self.output.layer_norm.forward(narrowed + attended)
+    pub fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>, trace: &mut Trace) -> Tensor<3> {
+        let attended = self.attention.forward(hidden, mask_bias, trace);
+        let widened = trace.record("intermediate.dense", self.intermediate.dense.forward(attended.clone()));
+        let activated = trace.record("intermediate activation", self.intermediate.activation.forward(widened));
+        let narrowed = self.output.dropout.forward(trace.record("output.dense", self.output.dense.forward(activated)));
+        trace.record("output.LayerNorm", self.output.layer_norm.forward(narrowed + attended))
     }
 }
 
@@ -188,10 +190,11 @@ pub struct BertPooler {
 
 impl BertPooler {
     /// `[batch, seq, hidden]` → `[batch, hidden]`, from the first token.
-    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+    pub fn forward(&self, hidden: Tensor<3>, trace: &mut Trace) -> Tensor<2> {
         let [batch, _, width] = hidden.dims();
         let first = hidden.narrow(1, 0, 1).reshape([batch, width]);
-        self.dense.forward(first).tanh()
+        let dense = trace.record("pooler.dense", self.dense.forward(first));
+        trace.record("pooler tanh", tanh_finite(dense))
     }
 }
 
@@ -277,17 +280,21 @@ impl BertModel {
     }
 
     /// Runs the encoder. `input_ids`, `token_type_ids`, `attention_mask` (1 keep, 0 pad):
-    /// `[batch, seq]` → last hidden state `[batch, seq, hidden]`.
+    /// `[batch, seq]` → last hidden state `[batch, seq, hidden]`. `trace` records the
+    /// intermediate outputs by name when it is on ([`Trace::on`]).
     pub fn forward(
         &self,
         input_ids: Tensor<2, Int>,
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
+        trace: &mut Trace,
     ) -> Tensor<3> {
-        let mask_bias = attention_bias(attention_mask);
-        let mut hidden = self.embeddings.forward(input_ids, token_type_ids);
-        for layer in &self.encoder.layer {
-            hidden = layer.forward(hidden, mask_bias.clone());
+        let mask_bias = trace.record("attention mask bias", attention_bias(attention_mask));
+        let mut hidden = self.embeddings.forward(input_ids, token_type_ids, trace);
+        for (n, layer) in self.encoder.layer.iter().enumerate() {
+            trace.enter(format!("encoder.layer.{n}."));
+            hidden = layer.forward(hidden, mask_bias.clone(), trace);
+            trace.exit();
         }
         hidden
     }
@@ -314,12 +321,16 @@ pub struct NamedTensor {
     pub shape: Vec<usize>,
     /// Whether the stored tensor is the transpose of `tensor`.
     pub transpose: bool,
+    /// The parameter's id, which finds its gradient (`GradientsParams::get`).
+    pub id: ParamId,
 }
 
-fn vector(name: String, t: Tensor<1>) -> NamedTensor {
+fn vector(name: String, p: &Param<Tensor<1>>) -> NamedTensor {
+    let t = p.val();
     let [n] = t.dims();
     NamedTensor {
         name,
+        id: p.id,
         tensor: t.reshape([1, n]),
         shape: vec![n],
         transpose: false,
@@ -335,17 +346,18 @@ pub fn linear_tensors(name: &str, linear: &Linear) -> Vec<NamedTensor> {
         tensor: w,
         shape: vec![d_out, d_in],
         transpose: true,
+        id: linear.weight.id,
     }];
     if let Some(b) = &linear.bias {
-        out.push(vector(format!("{name}.bias"), b.val()));
+        out.push(vector(format!("{name}.bias"), b));
     }
     out
 }
 
 fn layer_norm_tensors(name: &str, ln: &LayerNorm) -> Vec<NamedTensor> {
     vec![
-        vector(format!("{name}.weight"), ln.weight.val()),
-        vector(format!("{name}.bias"), ln.bias.val()),
+        vector(format!("{name}.weight"), &ln.weight),
+        vector(format!("{name}.bias"), &ln.bias),
     ]
 }
 
@@ -357,6 +369,7 @@ fn embedding_tensor(name: &str, e: &Embedding) -> NamedTensor {
         tensor: w,
         shape: dims.to_vec(),
         transpose: false,
+        id: e.weight.id,
     }
 }
 

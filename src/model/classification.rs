@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::ModelError;
 use super::bert::{BertModel, BertPooler};
 use super::layers::TensorLoader;
+use super::trace::Trace;
 use crate::checkpoint::{BertConfig, EncodedBatch, ModelConfig, ModelFiles, Weights};
 use crate::rng::SeededRng;
 
@@ -121,9 +122,20 @@ impl BertForSequenceClassification {
 
     /// Logits `[batch, labels]` for `input_ids`, `token_type_ids`, `attention_mask` `[batch, seq]`.
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> Tensor<2> {
-        let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask);
+        self.forward_traced(input_ids, token_type_ids, attention_mask, &mut Trace::off())
+    }
+
+    /// [`Self::forward`], recording the intermediate outputs in `trace`.
+    pub fn forward_traced(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+        trace: &mut Trace,
+    ) -> Tensor<2> {
+        let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask, trace);
         let pooled = match &self.bert.pooler {
-            Some(pooler) => pooler.forward(hidden),
+            Some(pooler) => pooler.forward(hidden, trace),
             // Not reached for a loaded model (load always creates a pooler); the [CLS]
             // state is the sensible meaning of "no pooler".
             None => {
@@ -131,14 +143,19 @@ impl BertForSequenceClassification {
                 hidden.narrow(1, 0, 1).reshape([batch, width])
             }
         };
-        self.classifier.forward(self.dropout.forward(pooled))
+        trace.record("classifier (logits)", self.classifier.forward(self.dropout.forward(pooled)))
     }
 
     /// Logits for an encoded batch on `device`.
     pub fn forward_batch(&self, batch: &EncodedBatch, device: &Device) -> Tensor<2> {
+        self.forward_batch_traced(batch, device, &mut Trace::off())
+    }
+
+    /// [`Self::forward_batch`], recording the intermediate outputs in `trace`.
+    pub fn forward_batch_traced(&self, batch: &EncodedBatch, device: &Device, trace: &mut Trace) -> Tensor<2> {
         let shape = [batch.batch_size, batch.seq_len];
         let int = |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
-        self.forward(int(&batch.input_ids), int(&batch.token_type_ids), int(&batch.attention_mask))
+        self.forward_traced(int(&batch.input_ids), int(&batch.token_type_ids), int(&batch.attention_mask), trace)
     }
 
     /// Every parameter under its transformers name, for export.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::ModelError;
 use super::bert::BertModel;
 use super::layers::TensorLoader;
+use super::trace::Trace;
 use crate::checkpoint::{
     BertConfig, EncodedBatch, ModelConfig, ModelFiles, Pooling, SentenceEmbeddingConfig, TextInput,
     TextTokenizer, Weights,
@@ -167,7 +168,7 @@ impl SentenceEmbedder {
         let mask = int(&batch.attention_mask);
         let hidden = self
             .bert
-            .forward(int(&batch.input_ids), int(&batch.token_type_ids), mask.clone());
+            .forward(int(&batch.input_ids), int(&batch.token_type_ids), mask.clone(), &mut Trace::off());
         let pooled = pool(hidden, mask, self.recipe.pooling);
         if self.recipe.normalize { l2_normalize(pooled) } else { pooled }
     }

@@ -110,12 +110,32 @@ impl ModuleMapper for Update<'_> {
     }
 }
 
-/// The global L2 norm of all gradients of `model`'s parameters, as a one-element tensor
-/// on `device` (no readback).
-pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams, device: &Device) -> Tensor<1> {
+/// The squared L2 norm of each parameter's gradient, computed on the device: one tensor
+/// `[parameters]` in the model's parameter order, with the parameters' ids. A squared norm
+/// that is not finite marks a parameter whose gradient holds a NaN or an infinity.
+pub struct GradientNorms {
+    /// `[parameters]`, Σ g² of each parameter's gradient (empty when none has one).
+    pub squared: Option<Tensor<1>>,
+    /// The parameter of each entry of `squared`.
+    pub ids: Vec<ParamId>,
+}
+
+impl GradientNorms {
+    /// The global L2 norm over all parameters, as a one-element tensor on `device`.
+    pub fn global(&self, device: &Device) -> Tensor<1> {
+        match &self.squared {
+            Some(squared) => squared.clone().sum().sqrt(),
+            None => Tensor::zeros([1], device),
+        }
+    }
+}
+
+/// The squared gradient norm of each of `model`'s parameters (no readback).
+pub fn gradient_norms<M: Module>(model: &M, grads: &GradientsParams) -> GradientNorms {
     struct SquaredSums<'a> {
         grads: &'a GradientsParams,
         sums: Vec<Tensor<1>>,
+        ids: Vec<ParamId>,
     }
     impl ModuleVisitor for SquaredSums<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -123,15 +143,22 @@ pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams, device: &
                 let n = g.dims().iter().product::<usize>();
                 let flat = g.reshape([n]);
                 self.sums.push((flat.clone() * flat).sum());
+                self.ids.push(param.id);
             }
         }
     }
-    let mut visitor = SquaredSums { grads, sums: Vec::new() };
+    let mut visitor = SquaredSums { grads, sums: Vec::new(), ids: Vec::new() };
     model.visit(&mut visitor);
-    if visitor.sums.is_empty() {
-        return Tensor::zeros([1], device);
+    GradientNorms {
+        squared: (!visitor.sums.is_empty()).then(|| Tensor::cat(visitor.sums, 0)),
+        ids: visitor.ids,
     }
-    Tensor::cat(visitor.sums, 0).sum().sqrt()
+}
+
+/// The global L2 norm of all gradients of `model`'s parameters, as a one-element tensor
+/// on `device` (no readback).
+pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams, device: &Device) -> Tensor<1> {
+    gradient_norms(model, grads).global(device)
 }
 
 /// `min(1, max_norm / (norm + 1e-6))`, the factor `clip_grad_norm_` scales gradients by.

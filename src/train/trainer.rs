@@ -13,11 +13,11 @@ use web_time::Instant;
 
 use super::config::{SettingError, TrainConfig};
 use super::metrics::EvalReport;
-use super::optimizer::{AdamW, AdamWSettings, clip_factor, global_grad_norm};
+use super::optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, gradient_norms};
 use super::predict::score;
 use super::schedule::{learning_rate, warmup_steps};
 use crate::data::{TokenizedSet, batch_order};
-use crate::model::BertForSequenceClassification;
+use crate::model::{BertForSequenceClassification, Trace, first_non_finite};
 
 /// What one optimizer step did: plain data for charts, progress bars and logs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -67,15 +67,19 @@ pub enum TrainError {
     /// The data cannot train this model.
     #[error("{0}")]
     Data(String),
-    /// The loss became NaN or infinite; the model keeps its last good weights.
-    #[error("the training loss became {loss} at step {step}; the model keeps the weights of step {last_good}. Lower the learning rate (for example to a tenth) and train again")]
+    /// The loss or the gradients became NaN or infinite; the model keeps its last good
+    /// weights. At step 1 (`last_good` 0) no update has happened yet, so the settings
+    /// cannot be the cause: see [`TrainError::before_any_update`].
+    #[error("{}", non_finite_message(*step, *loss, *last_good, cause))]
     NonFinite {
-        /// The step that diverged.
+        /// The step that failed.
         step: usize,
-        /// The loss value.
+        /// The step's loss (finite when only the gradients were not).
         loss: f64,
         /// The last step whose weights are kept.
         last_good: usize,
+        /// What was not finite, as the trainer's diagnosis found it.
+        cause: NonFiniteCause,
     },
     /// Reading results from the device failed.
     #[error("reading from the device failed: {0}")]
@@ -83,6 +87,68 @@ pub enum TrainError {
     /// The device's values came back as an unexpected type: a bug, not a device failure.
     #[error("the device returned values of an unexpected type: {0} (a webtune bug; please report it)")]
     Conversion(String),
+}
+
+/// What was not finite in a failed step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum NonFiniteCause {
+    /// The loss. `first` names the first intermediate output of a second forward pass of
+    /// the same batch that was not finite, with its counts; `None` when that pass was finite.
+    Loss {
+        /// `encoder.layer.0.attention softmax (12 NaN and 0 infinite of 49152 values)`.
+        first: Option<String>,
+    },
+    /// The loss was finite but some gradients were not.
+    Gradients {
+        /// The first few parameters (checkpoint names) whose gradient holds a NaN or ∞, in
+        /// backpropagation order (nearest the output first).
+        parameters: Vec<String>,
+        /// How many parameters have such a gradient.
+        count: usize,
+    },
+}
+
+impl std::fmt::Display for NonFiniteCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Loss { first: Some(first) } => write!(f, "the first value that was not finite came from {first}"),
+            Self::Loss { first: None } => write!(f, "a second forward pass of the same batch was finite, so the fault is not repeatable"),
+            Self::Gradients { parameters, count } => {
+                let more = count.saturating_sub(parameters.len());
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                write!(f, "the loss was finite, but the gradients of {count} parameter(s) were not, in backpropagation order: {}{more}", parameters.join(", "))
+            }
+        }
+    }
+}
+
+fn non_finite_message(step: usize, loss: f64, last_good: usize, cause: &NonFiniteCause) -> String {
+    let what = match cause {
+        NonFiniteCause::Loss { .. } => format!("the training loss was {loss}"),
+        NonFiniteCause::Gradients { .. } => "the gradients were not finite".to_string(),
+    };
+    if last_good == 0 {
+        // Nothing has been updated yet: the learning rate and schedule cannot be the cause.
+        format!(
+            "at step {step}, before training changed any weight, {what} on this device ({cause}). \
+             The settings cannot have caused this: the model's own computation failed on this device, \
+             which points at the device's compute backend (or at a checkpoint whose weights are not finite). \
+             Train on another device, such as the CPU"
+        )
+    } else {
+        format!(
+            "{what} at step {step} ({cause}); the model keeps the weights of step {last_good}. \
+             Lower the learning rate (for example to a tenth) and train again"
+        )
+    }
+}
+
+impl TrainError {
+    /// Whether this is a non-finite loss or gradient at the first step, before any update:
+    /// a failure of the device or the checkpoint, never of the learning rate.
+    pub fn before_any_update(&self) -> bool {
+        matches!(self, Self::NonFinite { last_good: 0, .. })
+    }
 }
 
 /// The best checkpoint so far, by the configured metric.
@@ -94,6 +160,16 @@ pub struct Best {
     pub report: EvalReport,
     /// The step it was taken at.
     pub step: usize,
+}
+
+/// Reads a float tensor back asynchronously.
+async fn read_floats(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    tensor
+        .into_data_async()
+        .await
+        .map_err(|e| TrainError::Device(format!("{e:?}")))?
+        .try_into_vec()
+        .map_err(|e| TrainError::Conversion(format!("{e:?}")))
 }
 
 /// Mean cross-entropy of `logits` `[batch, classes]` against class ids `[batch]`.
@@ -259,21 +335,18 @@ impl Trainer {
             losses.push(loss.inner());
         }
         let grads = accumulator.grads();
-        let norm = global_grad_norm(&self.model, &grads, &self.device);
-        let loss = Tensor::cat(losses, 0).sum();
-        let values: Vec<f32> = Tensor::cat(vec![loss, norm.clone()], 0)
-            .into_data_async()
-            .await
-            .map_err(|e| TrainError::Device(format!("{e:?}")))?
-            .try_into_vec()
-            .map_err(|e| TrainError::Conversion(format!("{e:?}")))?;
+        let norms = gradient_norms(&self.model, &grads);
+        let norm = norms.global(&self.device);
+        let micro_losses = Tensor::cat(losses, 0);
+        let values = read_floats(Tensor::cat(vec![micro_losses.clone().sum(), norm.clone()], 0)).await?;
         let (loss, grad_norm) = (values[0] as f64, values[1] as f64);
         if !loss.is_finite() || !grad_norm.is_finite() {
-            let bad = if loss.is_finite() { grad_norm } else { loss };
+            let cause = self.diagnose(&micro, micro_losses, &norms, loss.is_finite()).await?;
             return Err(TrainError::NonFinite {
                 step: self.step + 1,
-                loss: bad,
+                loss,
                 last_good: self.step,
+                cause,
             });
         }
         let lr = learning_rate(self.config.schedule, self.config.learning_rate, self.step, self.warmup, self.total_steps);
@@ -312,6 +385,43 @@ impl Trainer {
             seconds,
             eval_due,
         })
+    }
+
+    /// Finds what was not finite in a step: when the loss was, the first intermediate
+    /// output of a traced forward pass of the failing micro-batch (in training mode, on
+    /// the training device, as the step ran it); otherwise the parameters whose gradient
+    /// holds a NaN or an infinity. Only runs after a failed step.
+    async fn diagnose(&self, micro: &[Vec<usize>], micro_losses: Tensor<1>, norms: &GradientNorms, loss_finite: bool) -> Result<NonFiniteCause, TrainError> {
+        if !loss_finite {
+            let losses = read_floats(micro_losses).await?;
+            let failing = losses.iter().position(|l| !l.is_finite()).unwrap_or(0);
+            let indices = &micro[failing];
+            let batch = self.train.batch(indices);
+            let mut trace = Trace::on();
+            let logits = self.model.forward_batch_traced(&batch, &self.train_device, &mut trace);
+            let targets: Vec<i64> = indices.iter().map(|&i| self.train.labels[i].unwrap_or(0) as i64).collect();
+            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [indices.len()]), &self.train_device);
+            trace.record("cross-entropy loss", cross_entropy(logits, targets));
+            let first = first_non_finite(trace.into_outputs()).await.map_err(TrainError::Device)?;
+            return Ok(NonFiniteCause::Loss { first: first.map(|f| f.to_string()) });
+        }
+        let Some(squared) = norms.squared.clone() else {
+            return Ok(NonFiniteCause::Gradients { parameters: Vec::new(), count: 0 });
+        };
+        let squared = read_floats(squared).await?;
+        let names: std::collections::HashMap<_, _> = self.model.named_tensors().into_iter().map(|t| (t.id, t.name)).collect();
+        // Backpropagation runs from the head down, so the parameter nearest the output is
+        // where the gradients first stopped being finite: list in that order.
+        let failing: Vec<String> = norms
+            .ids
+            .iter()
+            .zip(&squared)
+            .rev()
+            .filter(|(_, s)| !s.is_finite())
+            .map(|(id, _)| names.get(id).cloned().unwrap_or_else(|| format!("parameter {id}")))
+            .collect();
+        const SHOWN: usize = 4;
+        Ok(NonFiniteCause::Gradients { count: failing.len(), parameters: failing.into_iter().take(SHOWN).collect() })
     }
 
     /// Scores the validation set with dropout off, keeps the best checkpoint by the chosen
