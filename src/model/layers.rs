@@ -25,6 +25,40 @@ impl LayerNorm {
     }
 }
 
+/// `tanh`, finite for every finite input on every backend.
+///
+/// SwiftShader (Chromium's software WebGPU, and its Vulkan driver) returns NaN for
+/// `tanh(x)` once `|x|` is about 89 or more — the textbook `(e²ˣ − 1)/(e²ˣ + 1)` overflowing
+/// to ∞/∞ — and Metal's fast-math `tanh` is known to do the same (cubecl guards it only in
+/// native macOS builds, and only for large positive inputs). In f32, `tanh(±10)` already
+/// rounds to ±1, so clamping the input to [−10, 10] changes no value; the gradient beyond the
+/// clamp, which is at most 8e-9 in exact arithmetic, becomes 0.
+pub fn tanh_finite<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clamp(-10.0, 10.0).tanh()
+}
+
+/// GELU, exact form: `x · Φ(x) = x · (1 + erf(x / √2)) / 2` (transformers' `"gelu"`,
+/// activations.py `GELUActivation`), written out so that autodiff differentiates `erf`
+/// exactly. burn's fused `gelu` has a backward built on the tanh approximation's
+/// derivative, which is both inexact for this form and NaN on SwiftShader for
+/// `|x| ≳ 13` (its inner `tanh` argument passes 89; see [`tanh_finite`]). That made the
+/// bundled all-MiniLM-L6-v2, whose feed-forward pre-activations reach such values, fail
+/// its first training step in Chromium's WebGPU.
+pub fn gelu_exact<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    (x.clone() * ((x / std::f64::consts::SQRT_2).erf() + 1.0)) * 0.5
+}
+
+/// GELU, tanh approximation: `x · (1 + tanh(√(2/π) · (x + 0.044715 x³))) / 2`
+/// (transformers' `"gelu_new"` and `"gelu_pytorch_tanh"`, activations.py
+/// `NewGELUActivation`), with a [`tanh_finite`] and `x³` as products (a float power of a
+/// negative base can be NaN).
+pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    const SQRT_2_OVER_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
+    let cube = x.clone() * x.clone() * x.clone();
+    let inner = (x.clone() + cube * 0.044715) * SQRT_2_OVER_PI;
+    (x * (tanh_finite(inner) + 1.0)) * 0.5
+}
+
 /// Reads named tensors from a checkpoint onto a device.
 pub(crate) struct TensorLoader<'a> {
     pub weights: &'a mut Weights,
@@ -74,5 +108,57 @@ impl TensorLoader<'_> {
     /// Whether the checkpoint has `{name}.weight`.
     pub fn has(&self, name: &str) -> bool {
         self.weights.contains(&format!("{name}.weight"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs from far left to far right of the GELU's bend.
+    const XS: [f32; 13] = [-20.0, -13.0, -5.0, -3.0, -1.5, -0.5, 0.0, 0.5, 1.5, 3.0, 5.0, 13.0, 20.0];
+
+    /// `f(x)` and `df/dx` at [`XS`], on burn's CPU backend with autodiff.
+    fn values_and_gradients(f: fn(Tensor<1>) -> Tensor<1>) -> (Vec<f32>, Vec<f32>) {
+        let device = crate::platform::cpu_device().autodiff();
+        let x = Tensor::<1>::from_floats(XS, &device).require_grad();
+        let y = f(x.clone());
+        let grads = y.clone().sum().backward();
+        let dx = x.grad(&grads).unwrap();
+        (y.inner().into_data().try_into_vec().unwrap(), dx.into_data().try_into_vec().unwrap())
+    }
+
+    /// d/dx x·Φ(x) = Φ(x) + x·φ(x), from Python's `math.erf` (f64), as PyTorch's exact GELU
+    /// backward computes it. burn's own gelu backward differs by up to 8.7e-4 on [−6, 6].
+    #[test]
+    fn exact_gelu_has_the_exact_derivative() {
+        let want = [0.0, 0.0, -7.147e-6, -0.011945647, -0.127469192, 0.132504875, 0.5, 0.867495125, 1.127469192, 1.011945647, 1.000007147, 1.0, 1.0];
+        let (y, dy) = values_and_gradients(gelu_exact);
+        for ((x, got), want) in XS.iter().zip(&dy).zip(want) {
+            assert!((got - want).abs() < 2e-6, "gelu'({x}) = {got}, want {want}");
+        }
+        assert_eq!((y[0], y[12]), (0.0, 20.0), "gelu(−20) and gelu(20)");
+    }
+
+    /// The tanh form's derivative, 0.5(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)
+    /// with t = tanh(√(2/π)(x + 0.044715x³)), from Python (f64).
+    #[test]
+    fn tanh_gelu_has_its_derivative_and_stays_finite() {
+        let want = [0.0, 0.0, -1.546e-6, -0.011584167, -0.127710793, 0.132630096, 0.5, 0.867369904, 1.127710793, 1.011584167, 1.000001546, 1.0, 1.0];
+        let (y, dy) = values_and_gradients(gelu_tanh);
+        for ((x, got), want) in XS.iter().zip(&dy).zip(want) {
+            assert!((got - want).abs() < 2e-6, "gelu_tanh'({x}) = {got}, want {want}");
+        }
+        assert_eq!((y[0], y[12]), (0.0, 20.0));
+    }
+
+    #[test]
+    fn finite_tanh_equals_tanh_in_f32() {
+        let (y, dy) = values_and_gradients(tanh_finite);
+        for ((x, got), slope) in XS.iter().zip(&y).zip(&dy) {
+            assert_eq!(*got, x.tanh(), "tanh({x})");
+            let want = 1.0 - x.tanh() * x.tanh();
+            assert!((slope - want).abs() < 1e-6, "tanh'({x}) = {slope}, want {want}");
+        }
     }
 }
