@@ -15,6 +15,7 @@ pub fn GpuPanel() -> impl IntoView {
                 {move || match studio.device.get() {
                     DeviceState::Gpu(info) => info.summary(),
                     DeviceState::Cpu(_) => "none — running on the CPU (slow)".to_string(),
+                    DeviceState::CpuChosen => "not used — training on the CPU, as chosen after the GPU failed (slow)".to_string(),
                     DeviceState::Starting => "starting…".to_string(),
                 }}
             </summary>

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use web_time::Instant;
 
 use super::settings_step::check_fit;
-use super::state::{Control, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
+use super::state::{Control, DeviceState, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
 use crate::checkpoint::{CardInfo, ModelConfig, TextTokenizer, model_card};
 use crate::data::{Example, LabelSet, TokenizedSet, stratified_split};
 use crate::model::BertForSequenceClassification;
@@ -33,6 +33,18 @@ async fn tokenize(examples: &[Example], labels: &LabelSet, tokenizer: &TextToken
         set.extend(TokenizedSet::new(slice, labels, tokenizer).map_err(|e| e.to_string())?);
     }
     Ok(set)
+}
+
+/// Moves this tab's training to the CPU backend (after the GPU failed to compute the
+/// model before any update) and starts the run again.
+pub fn train_on_cpu(studio: Studio) {
+    if studio.training() {
+        return;
+    }
+    studio.device_handle.set_value(Some(crate::platform::cpu_device()));
+    studio.device.set(DeviceState::CpuChosen);
+    // A model trained earlier keeps the device it was trained on (`Trained::device`).
+    start(studio);
 }
 
 /// Starts a run (ignored while one is going).
@@ -126,8 +138,22 @@ async fn run(studio: Studio) -> Result<(), String> {
         let started = Instant::now();
         let step = match trainer.step().await {
             Ok(step) => step,
+            // At step 1 nothing was learned, and the cause is the device, not the settings:
+            // say so, and offer the CPU, when this is the GPU.
+            Err(e) if e.before_any_update() => {
+                let on_gpu = matches!(studio.device.get_untracked(), DeviceState::Gpu(_));
+                if on_gpu {
+                    web_sys::console::error_1(&format!("webtune: training failed on the GPU before any update: {e}").into());
+                    studio.run.update(|r| r.offer_cpu = true);
+                    return Err(format!(
+                        "Training stopped: {e}. Here the device is the GPU (WebGPU), so this is a problem with the browser's GPU backend. \
+                         Nothing was trained; you can train on the CPU in this tab instead (slower)."
+                    ));
+                }
+                return Err(format!("Training stopped: {e}. Nothing was trained."));
+            }
             Err(e @ TrainError::NonFinite { .. }) => {
-                failure = Some(format!("{e}. The best weights so far are kept; try a lower learning rate."));
+                failure = Some(format!("{e}. The best weights so far are kept."));
                 break;
             }
             Err(TrainError::Device(detail)) => return Err(device_failed(&device, &detail)),

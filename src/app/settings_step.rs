@@ -191,7 +191,7 @@ pub fn check_fit(estimate: &MemoryEstimate, device: &DeviceState, config: &BertC
             }
             Ok(())
         }
-        DeviceState::Cpu(_) if estimate.total > 3 << 30 => Err(format!(
+        DeviceState::Cpu(_) | DeviceState::CpuChosen if estimate.total > 3 << 30 => Err(format!(
             "Training would need about {} but a browser tab's WebAssembly memory stops at 4 GB; lower the batch size or max length, or use a browser with WebGPU.",
             megabytes(estimate.total as f64)
         )),

@@ -78,6 +78,9 @@ pub enum DeviceState {
     Gpu(GpuInfo),
     /// No WebGPU: the CPU backend runs in this tab, slowly. The reason is the browser's.
     Cpu(String),
+    /// WebGPU works, but the user moved training to the CPU after the GPU could not
+    /// compute the model (a non-finite loss before any update).
+    CpuChosen,
 }
 
 /// One file of a model being fetched.
@@ -199,6 +202,9 @@ pub struct RunView {
     pub examples: (usize, usize),
     /// When the kernel-compiling first step began (`performance.now()`, ms).
     pub compiling_since: Option<f64>,
+    /// The run failed on the GPU before any update (the device computed a non-finite
+    /// loss or gradient): the page offers to train on the CPU in this tab instead.
+    pub offer_cpu: bool,
 }
 
 impl Default for RunView {
@@ -213,6 +219,7 @@ impl Default for RunView {
             samples_per_second: 0.0,
             elapsed: 0.0,
             compile_seconds: None,
+            offer_cpu: false,
             eta: None,
             epoch_seconds: None,
             examples: (0, 0),

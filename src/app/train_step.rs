@@ -83,6 +83,11 @@ pub fn TrainStep() -> impl IntoView {
             </div>
             {move || (!ready()).then(|| view! { <p class="hint">"Pick a model, load usable data and check the settings first."</p> })}
             <p class=status_class id="train-status" role="status" aria-live="polite" data-phase=move || format!("{:?}", run.get().phase).split('(').next().unwrap_or("").to_string()>{status}</p>
+            {move || (run.get().offer_cpu && matches!(run.get().phase, RunPhase::Failed(_)) && !studio.training()).then(|| view! {
+                <div class="controls">
+                    <button type="button" id="train-on-cpu" on:click=move |_| super::run::train_on_cpu(studio)>"Train on the CPU in this tab instead"</button>
+                </div>
+            })}
             <div class="progress-line">
                 <progress id="train-progress" max=move || run.get().total_steps.max(1) value=move || run.get().step></progress>
                 <dl class="stats" id="train-stats">
