@@ -130,9 +130,15 @@ fn dist() -> Result {
     let tools = tools::build_tools(&root)?;
     model::fetch_default_model(&root)?;
     dataset::fetch_dataset(&root)?;
+    build_release_site(&root, &tools)
+}
+
+/// The release site in dist/: the `web-release` profile, wasm-opt from binaryen 132, the
+/// CSP; prints the wasm's size.
+fn build_release_site(root: &Path, tools: &tools::Tools) -> Result {
     let wasm_opt = site::wasm_opt(&model::cache_dir())?;
     let path = format!("{}:{}", wasm_opt.display(), tools.path());
-    run_without_warnings(tools.trunk(&root).env("PATH", path).args(["build", "--release"]))?;
+    run_without_warnings(tools.trunk(root).env("PATH", path).args(["build", "--release"]))?;
     let dist = root.join("dist");
     site::apply_csp(&dist)?;
     let wasm = std::fs::read_dir(&dist)
@@ -167,19 +173,42 @@ fn test(args: &[String]) -> Result {
         return site_and_e2e(&root, &tools, &browser);
     }
     tools::vulkan_software_driver()?;
+    // Chromium also brings SwiftShader's Vulkan driver, on which the native GPU tests run
+    // a second time.
+    let browser = tools::browser()?;
     // webtune's package only (xtask has no tests): with `--workspace`, xtask's dependencies
     // unify features of shared crates differently from the later `--test e2e` run, and the
     // whole burn stack would be built twice.
     run_without_warnings(cargo().current_dir(&root).args(["test"]))?;
+    native_gpu_tests_on_swiftshader(&root, &browser)?;
     if native_only {
         return Ok(());
     }
     let tools = tools::build_tools(&root)?;
-    let browser = tools::browser()?;
     run(browser_tests(&root, &tools, &browser)?.args(["test", "--target", "wasm32-unknown-unknown", "--test", "web"]))?;
-    site_and_e2e(&root, &tools, &browser)?;
+    // The dev site (it reuses the browser tests' build), then the release site users get.
+    run_without_warnings(tools.trunk(&root).args(["build"]))?;
+    site::apply_csp(&root.join("dist"))?;
+    e2e(&root, &browser, "dev")?;
+    build_release_site(&root, &tools)?;
+    e2e(&root, &browser, "release")?;
     eprintln!("xtask: all tests passed");
     Ok(())
+}
+
+/// The native wgpu tests (tests/wgpu_native.rs) once more, on SwiftShader's Vulkan driver
+/// from Debian's chromium package: the same software GPU as Chromium's WebGPU here, whose
+/// `tanh` overflows to NaN where lavapipe's does not. No rebuild: only the driver changes.
+fn native_gpu_tests_on_swiftshader(root: &Path, browser: &tools::Browser) -> Result {
+    let Some(icd) = browser.swiftshader_vulkan_icd() else {
+        eprintln!("xtask: no SwiftShader Vulkan driver beside {}; the native GPU tests ran on the default driver only", browser.chromium.display());
+        return Ok(());
+    };
+    run(cargo()
+        .current_dir(root)
+        .env("VK_ICD_FILENAMES", &icd)
+        .env("WEBTUNE_EXPECT_ADAPTER", "SwiftShader")
+        .args(["test", "--test", "wgpu_native"]))
 }
 
 /// Cargo set up to run the wasm-bindgen browser tests in headless Chromium.
@@ -219,13 +248,17 @@ fn bench_browser() -> Result {
     ]))
 }
 
-/// Builds the site (no warnings allowed), writes its CSP, and runs the end-to-end tests
-/// against it.
+/// Builds the dev site (no warnings allowed), writes its CSP, and runs the end-to-end
+/// tests against it (`test --e2e-only`, for iterating on the studio).
 fn site_and_e2e(root: &Path, tools: &tools::Tools, browser: &tools::Browser) -> Result {
-    // The site must build with no compiler warnings.
     run_without_warnings(tools.trunk(root).args(["build"]))?;
     site::apply_csp(&root.join("dist"))?;
-    // End to end against the site just built.
+    e2e(root, browser, "dev")
+}
+
+/// The end-to-end tests against the site in dist/ (`build` names it in the log).
+fn e2e(root: &Path, browser: &tools::Browser, build: &str) -> Result {
+    eprintln!("xtask: end-to-end tests against the {build} site in dist/");
     run(cargo()
         .current_dir(root)
         .env("CHROMEDRIVER", &browser.chromedriver)

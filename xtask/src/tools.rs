@@ -154,6 +154,15 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The SwiftShader Vulkan driver's manifest that Debian's chromium ships beside the
+    /// browser, if present.
+    pub fn swiftshader_vulkan_icd(&self) -> Option<PathBuf> {
+        let folder = std::fs::canonicalize(&self.chromium).ok()?.parent()?.to_path_buf();
+        [folder.join("vk_swiftshader_icd.json"), PathBuf::from("/usr/lib/chromium/vk_swiftshader_icd.json")].into_iter().find(|p| p.exists())
+    }
+}
+
 /// Chromium and chromedriver: Debian's packages where apt-get exists.
 pub fn browser() -> Result<Browser> {
     let browser = Browser {
