@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Parity, assert_matches, reference};
+use common::{FamilyParity, Parity, assert_matches, assert_probabilities, reference, softmax_rows};
 use webtune::checkpoint::ModelFiles;
 use webtune::model::SentenceEmbedder;
 use webtune::platform::{cpu_device, read_model_folder};
@@ -72,7 +72,8 @@ fn loads_bert_prefixed_names_of_bert_for_checkpoints() {
     let files = tiny_files().with("model.safetensors", prefixed);
     let (model, report) = SentenceEmbedder::load(&files, &cpu_device(), None).unwrap();
     assert!(report.prefixed_names);
-    assert_eq!(report.ignored_tensors, vec!["classifier.bias", "classifier.weight"]);
+    // The pooler belongs to BERT's classification head; sentence embeddings never use it.
+    assert_eq!(report.ignored_tensors, vec!["classifier.bias", "classifier.weight", "bert.pooler.dense.bias", "bert.pooler.dense.weight"]);
     let got = pollster::block_on(model.embed(&parity.texts())).unwrap();
     assert_matches("bert.-prefixed", &got, &parity.cases, &reference(&parity.cases), 1e-4);
 }
@@ -98,7 +99,9 @@ fn all_minilm_l6_v2_matches_sentence_transformers() {
     let files = read_model_folder(&dir).unwrap();
     let (model, report) = SentenceEmbedder::load(&files, &cpu_device(), None).unwrap();
     assert_eq!(report.max_length, 256);
-    assert_eq!(report.parameters, 22_713_216);
+    // BertModel less its pooler (147,840 parameters that sentence embeddings never use;
+    // sentence-transformers counts them: 22,713,216).
+    assert_eq!(report.parameters, 22_565_376);
     let got = pollster::block_on(model.embed(&parity.texts())).unwrap();
     let (cos, diff) = assert_matches("all-MiniLM-L6-v2", &got, &parity.cases, &reference(&parity.cases), 1e-4);
     eprintln!("all-MiniLM-L6-v2 on CPU: worst cosine {cos}, worst max abs diff {diff}");
@@ -120,4 +123,89 @@ pub fn prefix_all(bytes: &[u8], prefix: &str, extra: &[(&str, Vec<usize>)]) -> V
         views.push((n.clone(), TensorView::new(Dtype::F32, s.clone(), d).unwrap()));
     }
     safetensors::serialize(views, None).unwrap()
+}
+
+// ---- The other encoder families (tiny random checkpoints, `families.parity.json`) ----
+
+fn family_parity() -> FamilyParity {
+    FamilyParity::parse(&std::fs::read_to_string(fixtures().join("families.parity.json")).unwrap())
+}
+
+fn classify(model: &webtune::model::SequenceClassifier, tokenizer: &webtune::checkpoint::TextTokenizer, texts: &[String], labels: usize) -> Vec<Vec<f32>> {
+    let inputs: Vec<webtune::checkpoint::TextInput> = texts.iter().map(|t| webtune::checkpoint::TextInput::single(t.clone())).collect();
+    let batch = tokenizer.encode_batch(&inputs).unwrap();
+    let logits: Vec<f32> = model.forward_batch(&batch, &cpu_device()).into_data().try_into_vec().unwrap();
+    softmax_rows(logits, labels)
+}
+
+/// DistilBERT, RoBERTa and XLM-RoBERTa (WordPiece, byte-level BPE, Unigram/Metaspace
+/// tokenizers): token ids exactly as transformers' tokenizer, mean-pooled encoder states at
+/// cosine ≥ 0.9999, and the family's sequence-classification head's probabilities within
+/// 1e-4, one text at a time and as one padded batch.
+#[test]
+fn every_encoder_family_matches_transformers() {
+    let parity = family_parity();
+    assert_eq!(parity.models.len(), 3);
+    for (name, reference) in &parity.models {
+        let files = read_model_folder(&fixtures().join(name)).unwrap();
+        let texts: Vec<String> = reference.cases.iter().map(|c| c.text.clone()).collect();
+
+        let (embedder, report) = SentenceEmbedder::load(&files, &cpu_device(), Some(parity.max_length)).unwrap();
+        assert_eq!(report.model_type, reference.model_type, "{name}");
+        assert_eq!((report.pooling.as_str(), report.normalize), ("mean", false), "{name}: a plain checkpoint pools by mean, unnormalised");
+        assert!(report.prefixed_names, "{name}: a …ForSequenceClassification checkpoint");
+        let embedded = pollster::block_on(embedder.embed(&texts)).unwrap();
+        for (case, got) in reference.cases.iter().zip(&embedded) {
+            assert_eq!(got.ids, case.ids, "{name}: token ids of {:?}", case.text);
+            let cos = common::cosine(&got.vector, &case.mean_pooled);
+            assert!(cos >= 0.9999, "{name}: mean-pooled state of {:?} at cosine {cos}", case.text);
+            let diff = common::max_abs_diff(&got.vector, &case.mean_pooled);
+            assert!(diff < 1e-4, "{name}: mean-pooled state of {:?} differs by {diff}", case.text);
+        }
+
+        let (classifier, report, config) = webtune::model::SequenceClassifier::load(&files, &cpu_device(), None, 0).unwrap();
+        assert_eq!(report.labels, vec!["neg", "neu", "pos"], "{name}");
+        assert!(report.newly_initialized.is_empty(), "{name}: {:?}", report.newly_initialized);
+        let tokenizer = webtune::checkpoint::TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), parity.max_length, config.pad_token_id()).unwrap();
+        let one_by_one: Vec<Vec<f32>> = texts.iter().map(|t| classify(&classifier, &tokenizer, std::slice::from_ref(t), 3).remove(0)).collect();
+        let want: Vec<Vec<f32>> = reference.cases.iter().map(|c| c.probabilities.clone()).collect();
+        assert_probabilities(&format!("{name} one by one"), &one_by_one, &want);
+        assert_probabilities(&format!("{name} batched"), &classify(&classifier, &tokenizer, &texts, 3), &reference.batched_probabilities);
+    }
+}
+
+/// Load → export → load gives the same probabilities exactly, in the family's own layout:
+/// the transformers class name, the encoder prefix and the head's tensor names.
+#[test]
+fn every_family_round_trips_through_export() {
+    let parity = family_parity();
+    let heads = [
+        ("tiny-bert-cls", "BertForSequenceClassification", vec!["bert.pooler.dense.weight", "classifier.weight"]),
+        ("tiny-distilbert-cls", "DistilBertForSequenceClassification", vec!["pre_classifier.weight", "classifier.weight"]),
+        ("tiny-roberta-cls", "RobertaForSequenceClassification", vec!["classifier.dense.weight", "classifier.out_proj.weight"]),
+        ("tiny-xlm-roberta-cls", "XLMRobertaForSequenceClassification", vec!["classifier.dense.weight", "classifier.out_proj.weight"]),
+    ];
+    let texts: Vec<String> = parity.models.values().next().unwrap().cases.iter().map(|c| c.text.clone()).collect();
+    for (name, class, head_tensors) in heads {
+        let files = read_model_folder(&fixtures().join(name)).unwrap();
+        let (model, report, config) = webtune::model::SequenceClassifier::load(&files, &cpu_device(), None, 0).unwrap();
+        let tokenizer = webtune::checkpoint::TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, config.pad_token_id()).unwrap();
+        let before = classify(&model, &tokenizer, &texts, 3);
+        let export = pollster::block_on(webtune::checkpoint::export_classifier(model.named_tensors(), &files, &report.labels, &serde_json::json!({}), &serde_json::json!({}))).unwrap();
+        let config_json: serde_json::Value = serde_json::from_slice(export.get("config.json").unwrap()).unwrap();
+        assert_eq!(config_json["architectures"], serde_json::json!([class]), "{name}");
+        let stored = webtune::checkpoint::Weights::from_bytes("model.safetensors", export.get("model.safetensors").unwrap().to_vec().into()).unwrap();
+        let original = webtune::checkpoint::Weights::from_bytes("model.safetensors", files.get("model.safetensors").unwrap().to_vec().into()).unwrap();
+        let exported_names: Vec<&str> = stored.names().collect();
+        let original_names: Vec<&str> = original.names().filter(|n| !n.ends_with("position_ids")).collect();
+        assert_eq!(exported_names, original_names, "{name}: the export holds the checkpoint's tensors under the same names");
+        let raw = safetensors::SafeTensors::deserialize(export.get("model.safetensors").unwrap()).unwrap();
+        for tensor in head_tensors {
+            assert!(raw.names().iter().any(|n| *n == tensor), "{name}: export lacks {tensor}");
+        }
+        let (reloaded, again, _) = webtune::model::SequenceClassifier::load(&export, &cpu_device(), None, 0).unwrap();
+        assert_eq!(again.labels, report.labels);
+        assert!(again.newly_initialized.is_empty() && again.ignored_tensors.is_empty(), "{name}: {:?}", again.ignored_tensors);
+        assert_eq!(classify(&reloaded, &tokenizer, &texts, 3), before, "{name}: probabilities after the round trip");
+    }
 }

@@ -14,7 +14,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::Deserialize;
 use webtune::checkpoint::{ModelFiles, TextInput, TextTokenizer, export_classifier};
 use webtune::data::{Example, LabelSet, TokenizedSet};
-use webtune::model::BertForSequenceClassification;
+use webtune::model::SequenceClassifier;
 use webtune::platform::{cpu_device, read_model_folder};
 use webtune::rng::SeededRng;
 use webtune::train::{AdamW, AdamWSettings, NonFiniteCause, TrainConfig, TrainError, Trainer, clip_factor, cross_entropy, global_grad_norm, predict};
@@ -42,20 +42,11 @@ struct GradStep {
     after: std::collections::BTreeMap<String, Vec<f32>>,
 }
 
-/// (param id, whether burn stores it transposed) of a transformers parameter name.
-fn param(model: &BertForSequenceClassification, name: &str) -> (ParamId, bool) {
-    let bert = &model.bert;
-    match name {
-        "classifier.weight" => (model.classifier.weight.id, true),
-        "classifier.bias" => (model.classifier.bias.as_ref().unwrap().id, false),
-        "bert.pooler.dense.weight" => (bert.pooler.as_ref().unwrap().dense.weight.id, true),
-        "bert.encoder.layer.1.attention.self.query.weight" => (bert.encoder.layer[1].attention.self_attention.query.weight.id, true),
-        "bert.encoder.layer.0.output.LayerNorm.weight" => (bert.encoder.layer[0].output.layer_norm.weight.id, false),
-        "bert.encoder.layer.0.intermediate.dense.bias" => (bert.encoder.layer[0].intermediate.dense.bias.as_ref().unwrap().id, false),
-        "bert.embeddings.word_embeddings.weight" => (bert.embeddings.word_embeddings.weight.id, false),
-        "bert.embeddings.position_embeddings.weight" => (bert.embeddings.position_embeddings.weight.id, false),
-        other => panic!("no mapping for {other}"),
-    }
+/// (param id, whether burn stores it transposed) of a transformers parameter name, through
+/// the export's name table.
+fn param(model: &SequenceClassifier, name: &str) -> (ParamId, bool) {
+    let t = model.named_tensors().into_iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no parameter named {name}"));
+    (t.id, t.transpose)
 }
 
 /// Row-major values of a rank-1 or rank-2 tensor, transposed back to PyTorch's layout when asked.
@@ -83,21 +74,32 @@ fn relative_error(got: &[f32], want: &[f32]) -> f64 {
 }
 
 /// The PyTorch-layout values of parameter `name`, through the export mapping.
-fn tensor_of(model: &BertForSequenceClassification, name: &str) -> Vec<f32> {
+fn tensor_of(model: &SequenceClassifier, name: &str) -> Vec<f32> {
     let t = model.named_tensors().into_iter().find(|t| t.name == name).unwrap();
     values(t.tensor, t.transpose)
 }
 
 #[test]
 fn loss_gradients_and_two_adamw_steps_match_pytorch() {
-    let fixture: GradFixture = serde_json::from_str(&std::fs::read_to_string(fixtures().join("tiny-bert-cls.grads.json")).unwrap()).unwrap();
-    let files = read_model_folder(&fixtures().join("tiny-bert-cls")).unwrap();
+    two_adamw_steps_match_pytorch("tiny-bert-cls");
+}
+
+#[test]
+fn roberta_loss_gradients_and_two_adamw_steps_match_pytorch() {
+    two_adamw_steps_match_pytorch("tiny-roberta-cls");
+}
+
+/// The loss, the gradients of the fixture's parameters, the global norm and the weights
+/// after two clipped AdamW steps of the classifier in `folder`, against PyTorch's.
+fn two_adamw_steps_match_pytorch(folder: &str) {
+    let fixture: GradFixture = serde_json::from_str(&std::fs::read_to_string(fixtures().join(format!("{folder}.grads.json"))).unwrap()).unwrap();
+    let files = read_model_folder(&fixtures().join(folder)).unwrap();
     let device = cpu_device();
     let train_device = device.clone().autodiff();
-    let (mut model, report, config) = BertForSequenceClassification::load(&files, &train_device, None, 0).unwrap();
+    let (mut model, report, config) = SequenceClassifier::load(&files, &train_device, None, 0).unwrap();
     assert_eq!(report.labels, vec!["neg", "neu", "pos"]);
     assert!(report.newly_initialized.is_empty());
-    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, config.pad_token_id).unwrap();
+    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, config.pad_token_id()).unwrap();
     let inputs: Vec<TextInput> = fixture.texts.iter().map(|t| TextInput::single(t.clone())).collect();
     let batch = tokenizer.encode_batch(&inputs).unwrap();
     let padded: Vec<Vec<u32>> = batch.input_ids.chunks(batch.seq_len).map(|r| r.iter().map(|&i| i as u32).collect()).collect();
@@ -163,8 +165,8 @@ struct Setup {
 fn setup(files: &ModelFiles, train: &[Example], valid: &[Example], config: TrainConfig) -> Result<Setup, TrainError> {
     let device = cpu_device();
     let labels = LabelSet::from_examples(train);
-    let (model, report, bert) = BertForSequenceClassification::load(files, &device.clone().autodiff(), Some(&labels.names), config.seed).unwrap();
-    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), config.max_length, bert.pad_token_id).unwrap();
+    let (model, report, bert) = SequenceClassifier::load(files, &device.clone().autodiff(), Some(&labels.names), config.seed).unwrap();
+    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), config.max_length, bert.pad_token_id()).unwrap();
     let train_set = TokenizedSet::new(train, &labels, &tokenizer).unwrap();
     let valid_set = (!valid.is_empty()).then(|| TokenizedSet::new(valid, &labels, &tokenizer).unwrap());
     let trainer = Trainer::new(model, report.labels.clone(), train_set, valid_set, config, device)?;
@@ -225,7 +227,7 @@ fn learns_a_learnable_task_to_95_percent_and_exports_what_it_learned() {
     for name in ["model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.json", "metrics.json"] {
         assert!(export.get(name).is_some(), "export lacks {name}");
     }
-    let (reloaded, report, _) = BertForSequenceClassification::load(&export, &cpu_device(), None, 0).unwrap();
+    let (reloaded, report, _) = SequenceClassifier::load(&export, &cpu_device(), None, 0).unwrap();
     assert_eq!(report.labels, labels);
     assert!(report.newly_initialized.is_empty() && report.ignored_tensors.is_empty());
     let inputs: Vec<TextInput> = valid.iter().map(|e| TextInput::single(e.text.clone())).collect();

@@ -38,11 +38,42 @@ async fn tiny_bert_matches_reference_on_webgpu() {
     web_sys::console::log_1(&format!("tiny-bert on WebGPU: worst cosine {cos}, worst max abs diff {diff}").into());
 }
 
+/// DistilBERT, RoBERTa and XLM-RoBERTa on WebGPU: each family's classification head gives
+/// transformers' probabilities within 1e-4 on one padded batch, and its encoder's mean
+/// pooling the reference at cosine ≥ 0.9999 (positions after padding, sinusoids,
+/// byte-level BPE and Unigram tokenizers in wasm).
+#[wasm_bindgen_test]
+async fn encoder_families_match_transformers_on_webgpu() {
+    use webtune::checkpoint::{TextInput, TextTokenizer};
+    use webtune::model::SequenceClassifier;
+
+    let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
+    let parity = fetch_bytes("/tests/fixtures/families.parity.json").await.unwrap().unwrap();
+    let parity = common::FamilyParity::parse(std::str::from_utf8(&parity).unwrap());
+    for (name, reference) in &parity.models {
+        let files = fetch_model_files(&format!("/tests/fixtures/{name}/"), |_, _| {}).await.unwrap();
+        let texts: Vec<String> = reference.cases.iter().map(|c| c.text.clone()).collect();
+        let (classifier, report, config) = SequenceClassifier::load(&files, &device, None, 0).unwrap();
+        let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), parity.max_length, config.pad_token_id()).unwrap();
+        let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::single(t.clone())).collect();
+        let batch = tokenizer.encode_batch(&inputs).unwrap();
+        let logits: Vec<f32> = classifier.forward_batch(&batch, &device).into_data_async().await.unwrap().try_into_vec().unwrap();
+        let probabilities = common::softmax_rows(logits, report.labels.len());
+        common::assert_probabilities(&format!("{name} on WebGPU"), &probabilities, &reference.batched_probabilities);
+
+        let (embedder, _) = SentenceEmbedder::load(&files, &device, Some(parity.max_length)).unwrap();
+        let embedded = embedder.embed(&texts).await.unwrap();
+        let worst = reference.cases.iter().zip(&embedded).map(|(c, e)| common::cosine(&e.vector, &c.mean_pooled)).fold(1.0f64, f64::min);
+        assert!(worst >= 0.9999, "{name} on WebGPU: worst mean-pooled cosine {worst}");
+        web_sys::console::log_1(&format!("{name} on WebGPU: probabilities within 1e-4, worst cosine {worst}").into());
+    }
+}
+
 /// A trainer for the tiny classifier on the eight-example task, on `device`.
 async fn tiny_trainer(device: &burn::tensor::Device) -> webtune::train::Trainer {
     use webtune::checkpoint::TextTokenizer;
     use webtune::data::{LabelSet, TokenizedSet};
-    use webtune::model::BertForSequenceClassification;
+    use webtune::model::SequenceClassifier;
     use webtune::train::Trainer;
 
     let files = fetch_model_files("/tests/fixtures/tiny-bert-cls/", |_, _| {}).await.unwrap();
@@ -50,8 +81,8 @@ async fn tiny_trainer(device: &burn::tensor::Device) -> webtune::train::Trainer 
     let labels = LabelSet::from_examples(&examples);
     // The same run as tests/training.rs's eight_examples_loss_falls_step_by_step on the CPU.
     let config = common::eight_examples_config();
-    let (model, report, bert) = BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), 1).unwrap();
-    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, bert.pad_token_id).unwrap();
+    let (model, report, bert) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), 1).unwrap();
+    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, bert.pad_token_id()).unwrap();
     let set = TokenizedSet::new(&examples, &labels, &tokenizer).unwrap();
     Trainer::new(model, report.labels, set, None, config, device.clone()).unwrap()
 }
@@ -279,7 +310,7 @@ fn hub_input_becomes_a_resolve_url() {
 async fn bundled_model_trains_on_webgpu_like_the_cpu() {
     use webtune::checkpoint::TextTokenizer;
     use webtune::data::{LabelSet, ReadOptions, TokenizedSet, read_dataset};
-    use webtune::model::BertForSequenceClassification;
+    use webtune::model::SequenceClassifier;
     use webtune::train::{TrainConfig, Trainer};
 
     let mut files = fetch_model_files("/www/models/all-MiniLM-L6-v2/", |_, _| {}).await.unwrap();
@@ -296,8 +327,8 @@ async fn bundled_model_trains_on_webgpu_like_the_cpu() {
     let run = |device: burn::tensor::Device| {
         let (files, labels, dataset, settings) = (files.clone(), labels.clone(), &dataset, settings.clone());
         async move {
-            let (model, report, bert) = BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), settings.seed).unwrap();
-            let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 64, bert.pad_token_id).unwrap();
+            let (model, report, bert) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), settings.seed).unwrap();
+            let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 64, bert.pad_token_id()).unwrap();
             let set = TokenizedSet::new(&dataset.examples, &labels, &tokenizer).unwrap();
             let mut trainer = Trainer::new(model, report.labels, set, None, settings, device).unwrap();
             let mut steps = Vec::new();

@@ -12,9 +12,8 @@ use super::embed_panel::EmbedPanel;
 use super::state::{DEFAULT_MODEL_URL, FileProgress, ModelFacts, ModelState, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
 use crate::checkpoint::{KNOWN_FILES, ModelConfig, ModelFiles};
-use crate::model::{BertForSequenceClassification, ModelError, SentenceEmbedder};
+use crate::model::{SequenceClassifier, ModelError, SentenceEmbedder};
 use crate::platform::{clear_model_cache, dropped_entries, dropped_files, fetch_cached, fetch_model_files, read_file, stored_bytes, yield_to_browser};
-use crate::train::bert_parameters;
 
 /// Turns what the user typed into the folder URL to fetch from: a repo id
 /// (`owner/name`, optionally `@revision`) becomes `https://huggingface.co/owner/name/resolve/revision/`;
@@ -64,35 +63,39 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
     let is_sentence_model = files.get("modules.json").is_some() || files.get("sentence_bert_config.json").is_some();
     let embedder = if is_sentence_model { SentenceEmbedder::load(&files, &device, None).ok() } else { None };
     let facts = (|| -> Result<ModelFacts, String> {
-        let ModelConfig::Bert(config) = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let config = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         // A classifier head needs id2label; without one, an embedder that loaded has checked
         // the weights and a second upload to the device is skipped. Otherwise a checkpoint
         // with a head loads as it is, and one without gets a placeholder head, which checks
         // every other tensor.
-        let labels = if embedder.is_some() && config.id2label.is_none() {
+        let labels = if embedder.is_some() && config.id2label().is_none() {
             None
         } else {
-            match BertForSequenceClassification::load(&files, &device, None, 0) {
+            match SequenceClassifier::load(&files, &device, None, 0) {
                 Ok((_, report, _)) => Some(report.labels),
                 Err(ModelError::NoClassifier(_)) => {
-                    BertForSequenceClassification::load(&files, &device, Some(&["LABEL_0".into(), "LABEL_1".into()]), 0).map_err(|e| e.to_string())?;
+                    SequenceClassifier::load(&files, &device, Some(&["LABEL_0".into(), "LABEL_1".into()]), 0).map_err(|e| e.to_string())?;
                     None
                 }
                 Err(e) => return Err(e.to_string()),
             }
         };
         files.require("tokenizer.json").map_err(|e| e.to_string())?;
+        let dims = config.dims();
         let architectures = serde_json::from_slice::<serde_json::Value>(files.get("config.json").unwrap_or_default())
             .ok()
             .and_then(|v| v.get("architectures").and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()))
             .unwrap_or_default();
         Ok(ModelFacts {
             source: source.clone(),
-            architecture: if architectures.is_empty() { "bert".to_string() } else { format!("bert ({})", architectures.join(", ")) },
-            parameters: bert_parameters(&config, 2),
-            vocabulary: config.vocab_size,
-            max_length: config.max_position_embeddings,
-            shape: format!("{} hidden × {} layers × {} heads", config.hidden_size, config.num_hidden_layers, config.num_attention_heads),
+            architecture: {
+                let model_type = config.family().model_type();
+                if architectures.is_empty() { model_type.to_string() } else { format!("{model_type} ({})", architectures.join(", ")) }
+            },
+            parameters: config.classifier_parameters(2),
+            vocabulary: dims.vocab_size,
+            max_length: config.max_tokens(),
+            shape: format!("{} hidden × {} layers × {} heads", dims.hidden_size, dims.layers, dims.heads),
             labels,
             bytes: files.total_bytes(),
             embedding: None,

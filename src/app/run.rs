@@ -13,7 +13,7 @@ use super::settings_step::check_fit;
 use super::state::{Control, DeviceState, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
 use crate::checkpoint::{CardInfo, ModelConfig, TextTokenizer, model_card};
 use crate::data::{Example, LabelSet, TokenizedSet, stratified_split};
-use crate::model::BertForSequenceClassification;
+use crate::model::SequenceClassifier;
 use crate::model::ModelError;
 use crate::platform::{sleep_ms, yield_to_browser};
 use crate::train::{LogRow, MemoryEstimate, StopReason, TrainError, Trainer, log_csv};
@@ -91,21 +91,21 @@ async fn run(studio: Studio) -> Result<(), String> {
         None => (train, Vec::new()),
     };
     let labels = LabelSet::from_examples(&train);
-    let ModelConfig::Bert(bert) = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let max_length = config.max_length.min(bert.max_position_embeddings);
-    let estimate = MemoryEstimate::bert(&bert, labels.names.len(), config.batch_size, max_length);
-    check_fit(&estimate, &studio.device.get_untracked(), &bert, max_length)?;
+    let model_config = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let max_length = config.max_length.min(model_config.max_tokens());
+    let estimate = MemoryEstimate::classifier(&model_config, labels.names.len(), config.batch_size, max_length);
+    check_fit(&estimate, &studio.device.get_untracked(), &model_config, max_length)?;
 
     set_phase(studio, RunPhase::Preparing(format!("Tokenising {} + {} examples…", train.len(), valid.len())));
     yield_to_browser().await;
-    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(|e| e.to_string())?, max_length, bert.pad_token_id)
+    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(|e| e.to_string())?, max_length, model_config.pad_token_id())
         .map_err(|e| e.to_string())?;
     let train_set = tokenize(&train, &labels, &tokenizer).await?;
     let valid_set = if valid.is_empty() { None } else { Some(tokenize(&valid, &labels, &tokenizer).await?) };
 
     set_phase(studio, RunPhase::Preparing("Building the model on the device…".into()));
     yield_to_browser().await;
-    let (model, report, _) = BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), config.seed)
+    let (model, report, _) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), config.seed)
         .map_err(|e| e.to_string())?;
     let base = (!report.newly_initialized.iter().any(|m| m == "classifier")).then(|| model.valid());
     let label_names = report.labels.clone();

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::state::{DeviceState, ModelState, Step, Studio};
 use super::{NextButton, StepSection, duration, megabytes};
-use crate::checkpoint::{BertConfig, ModelConfig};
+use crate::checkpoint::ModelConfig;
 use crate::train::{MemoryEstimate, TrainConfig};
 
 /// The settings as typed (strings until checked).
@@ -170,14 +170,15 @@ impl SettingsForm {
 
 /// Whether `estimate` fits the device, or why not with what to change. A single buffer
 /// larger than the GPU allows fails for certain; on the CPU, wasm32 memory tops out at 4 GiB.
-pub fn check_fit(estimate: &MemoryEstimate, device: &DeviceState, config: &BertConfig, max_length: usize) -> Result<(), String> {
+pub fn check_fit(estimate: &MemoryEstimate, device: &DeviceState, config: &ModelConfig, max_length: usize) -> Result<(), String> {
     match device {
         DeviceState::Gpu(info) => {
             let limit = ["maxStorageBufferBindingSize", "maxBufferSize"].iter().filter_map(|n| info.limit(n)).map(|l| l.device).min();
             if let Some(limit) = limit
                 && estimate.largest_buffer > limit
             {
-                let vocab_table = 4 * (config.vocab_size * config.hidden_size) as u64;
+                let dims = config.dims();
+                let vocab_table = 4 * (dims.vocab_size * dims.hidden_size) as u64;
                 let suggestion = if estimate.largest_buffer == vocab_table {
                     "this model's embedding table alone is larger than this GPU allows; pick a smaller model".to_string()
                 } else {
@@ -199,11 +200,8 @@ pub fn check_fit(estimate: &MemoryEstimate, device: &DeviceState, config: &BertC
     }
 }
 
-fn model_config(studio: Studio) -> Option<BertConfig> {
-    studio.model_files.with_value(|files| {
-        let ModelConfig::Bert(config) = ModelConfig::from_json(files.as_ref()?.get("config.json")?).ok()?;
-        Some(config)
-    })
+fn model_config(studio: Studio) -> Option<ModelConfig> {
+    studio.model_files.with_value(|files| ModelConfig::from_json(files.as_ref()?.get("config.json")?).ok())
 }
 
 /// The settings step.
@@ -215,10 +213,10 @@ pub fn SettingsStep() -> impl IntoView {
     let estimate = Memo::new(move |_| {
         let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
         let (config, _) = parsed.get().ok()?;
-        let bert = model_config(studio)?;
-        let seq = config.max_length.min(bert.max_position_embeddings);
-        let estimate = MemoryEstimate::bert(&bert, labels(), config.batch_size, seq);
-        let fit = check_fit(&estimate, &studio.device.get(), &bert, seq);
+        let model_config = model_config(studio)?;
+        let seq = config.max_length.min(model_config.max_tokens());
+        let estimate = MemoryEstimate::classifier(&model_config, labels(), config.batch_size, seq);
+        let fit = check_fit(&estimate, &studio.device.get(), &model_config, seq);
         Some((estimate, fit))
     });
     let task = move || match studio.data.get() {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use crate::checkpoint::{ModelFiles, TextTokenizer};
 use crate::data::{DataReport, Example};
-use crate::model::{BertForSequenceClassification, LoadReport, SentenceEmbedder};
+use crate::model::{SequenceClassifier, LoadReport, SentenceEmbedder};
 use crate::platform::GpuInfo;
 use crate::train::{EvalReport, LogRow};
 
@@ -273,10 +273,10 @@ pub struct Results {
 #[derive(Clone)]
 pub struct Trained {
     /// The kept weights, in validation mode.
-    pub model: BertForSequenceClassification,
+    pub model: SequenceClassifier,
     /// The model before fine-tuning, when its classifier head was already trained for the
     /// same labels (so comparing is meaningful).
-    pub base: Option<BertForSequenceClassification>,
+    pub base: Option<SequenceClassifier>,
     /// Label names by class id.
     pub labels: Vec<String>,
     /// Tokenizer at the training max length.

@@ -47,13 +47,79 @@ pub enum ConfigError {
 }
 
 /// The model types webtune implements, by Hugging Face `model_type`.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert", "distilbert", "roberta", "xlm-roberta"];
 
-/// A parsed `config.json`, one variant per supported architecture.
+/// An encoder family: which transformers modeling file a checkpoint follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Family {
+    /// `model_type: "bert"`: BERT, MiniLM and other BERT-shaped encoders (modeling_bert.py).
+    Bert,
+    /// `model_type: "roberta"` (modeling_roberta.py).
+    Roberta,
+    /// `model_type: "xlm-roberta"`: RoBERTa's modeling under another name
+    /// (modeling_xlm_roberta.py is a copy of modeling_roberta.py).
+    XlmRoberta,
+    /// `model_type: "distilbert"` (modeling_distilbert.py).
+    DistilBert,
+}
+
+impl Family {
+    /// The Hugging Face `model_type`.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Family::Bert => "bert",
+            Family::Roberta => "roberta",
+            Family::XlmRoberta => "xlm-roberta",
+            Family::DistilBert => "distilbert",
+        }
+    }
+
+    /// The attribute under which transformers' task models keep the encoder, which prefixes
+    /// its tensor names in their checkpoints (`bert.encoder.layer.0…`).
+    pub fn encoder_prefix(self) -> &'static str {
+        match self {
+            Family::Bert => "bert.",
+            Family::Roberta | Family::XlmRoberta => "roberta.",
+            Family::DistilBert => "distilbert.",
+        }
+    }
+
+    /// The transformers class of the plain encoder (`BertModel`).
+    pub fn encoder_class(self) -> &'static str {
+        match self {
+            Family::Bert => "BertModel",
+            Family::Roberta => "RobertaModel",
+            Family::XlmRoberta => "XLMRobertaModel",
+            Family::DistilBert => "DistilBertModel",
+        }
+    }
+
+    /// The transformers class of the sequence classifier (`BertForSequenceClassification`).
+    pub fn classifier_class(self) -> &'static str {
+        match self {
+            Family::Bert => "BertForSequenceClassification",
+            Family::Roberta => "RobertaForSequenceClassification",
+            Family::XlmRoberta => "XLMRobertaForSequenceClassification",
+            Family::DistilBert => "DistilBertForSequenceClassification",
+        }
+    }
+}
+
+/// A parsed `config.json`, one variant per implemented modeling file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelConfig {
-    /// `model_type: "bert"` (BERT, MiniLM and other BERT-shaped encoders).
+    /// `bert`: BERT, MiniLM and other BERT-shaped encoders.
     Bert(BertConfig),
+    /// `roberta` and `xlm-roberta`: BERT's fields and layers, positions counted from
+    /// `pad_token_id + 1`, and a two-layer classification head.
+    Roberta {
+        /// The fields, which RobertaConfig shares with BertConfig.
+        config: BertConfig,
+        /// Whether `model_type` is `xlm-roberta` (kept for the export's class names).
+        xlm: bool,
+    },
+    /// `distilbert`.
+    DistilBert(DistilBertConfig),
 }
 
 impl ModelConfig {
@@ -62,21 +128,274 @@ impl ModelConfig {
         #[derive(Deserialize)]
         struct Head {
             model_type: Option<String>,
+            pad_token_id: Option<serde_json::Value>,
         }
         let head: Head = parse_json("config.json", bytes)?;
         let supported = SUPPORTED_MODEL_TYPES.join(", ");
-        match head.model_type.as_deref() {
-            Some("bert") => {
-                let config: BertConfig = parse_json("config.json", bytes)?;
-                config.validate()?;
-                Ok(ModelConfig::Bert(config))
+        let config = match head.model_type.as_deref() {
+            Some("bert") => ModelConfig::Bert(parse_json("config.json", bytes)?),
+            Some(t @ ("roberta" | "xlm-roberta")) => {
+                let mut config: BertConfig = parse_json("config.json", bytes)?;
+                // RobertaConfig's default pad_token_id is 1 (`<pad>`), BertConfig's 0.
+                if head.pad_token_id.is_none() {
+                    config.pad_token_id = 1;
+                }
+                ModelConfig::Roberta { config, xlm: t == "xlm-roberta" }
             }
-            Some(other) => Err(ConfigError::UnsupportedModelType {
-                found: other.to_string(),
-                supported,
-            }),
-            None => Err(ConfigError::MissingModelType { supported }),
+            Some("distilbert") => ModelConfig::DistilBert(parse_json("config.json", bytes)?),
+            Some(other) => {
+                return Err(ConfigError::UnsupportedModelType {
+                    found: other.to_string(),
+                    supported,
+                });
+            }
+            None => return Err(ConfigError::MissingModelType { supported }),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The encoder family.
+    pub fn family(&self) -> Family {
+        match self {
+            ModelConfig::Bert(_) => Family::Bert,
+            ModelConfig::Roberta { xlm: false, .. } => Family::Roberta,
+            ModelConfig::Roberta { xlm: true, .. } => Family::XlmRoberta,
+            ModelConfig::DistilBert(_) => Family::DistilBert,
         }
+    }
+
+    /// The architecture's sizes, by the same names for every family.
+    pub fn dims(&self) -> EncoderDims {
+        match self {
+            ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => EncoderDims {
+                vocab_size: c.vocab_size,
+                hidden_size: c.hidden_size,
+                layers: c.num_hidden_layers,
+                heads: c.num_attention_heads,
+                intermediate_size: c.intermediate_size,
+                position_rows: c.max_position_embeddings,
+                token_types: c.type_vocab_size,
+            },
+            ModelConfig::DistilBert(c) => EncoderDims {
+                vocab_size: c.vocab_size,
+                hidden_size: c.dim,
+                layers: c.n_layers,
+                heads: c.n_heads,
+                intermediate_size: c.hidden_dim,
+                position_rows: c.max_position_embeddings,
+                token_types: 0,
+            },
+        }
+    }
+
+    /// The longest input in tokens, special tokens included: the position table's rows,
+    /// less the `pad_token_id + 1` rows RoBERTa's position numbering skips.
+    pub fn max_tokens(&self) -> usize {
+        match self {
+            ModelConfig::Roberta { config, .. } => config.max_position_embeddings.saturating_sub(config.pad_token_id as usize + 1),
+            other => other.dims().position_rows,
+        }
+    }
+
+    /// Id of the padding token.
+    pub fn pad_token_id(&self) -> u32 {
+        match self {
+            ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.pad_token_id,
+            ModelConfig::DistilBert(c) => c.pad_token_id,
+        }
+    }
+
+    /// Std of the normal initialiser for newly created weights.
+    pub fn initializer_range(&self) -> f64 {
+        match self {
+            ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.initializer_range,
+            ModelConfig::DistilBert(c) => c.initializer_range,
+        }
+    }
+
+    /// `id2label`, when the config has one.
+    pub fn id2label(&self) -> Option<&std::collections::BTreeMap<String, String>> {
+        match self {
+            ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.id2label.as_ref(),
+            ModelConfig::DistilBert(c) => c.id2label.as_ref(),
+        }
+    }
+
+    /// The label names of `id2label`, in id order, when it names ids 0..n.
+    pub fn labels(&self) -> Option<Vec<String>> {
+        let map = self.id2label()?;
+        let mut pairs: Vec<(usize, String)> =
+            map.iter().map(|(k, v)| k.parse::<usize>().ok().map(|k| (k, v.clone()))).collect::<Option<_>>()?;
+        pairs.sort();
+        pairs.iter().enumerate().all(|(i, (k, _))| i == *k).then(|| pairs.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// The dropout before the classification head's last layer, as each family's
+    /// `…ForSequenceClassification` chooses it.
+    pub fn classifier_dropout(&self) -> f64 {
+        match self {
+            ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.classifier_dropout.unwrap_or(c.hidden_dropout_prob),
+            ModelConfig::DistilBert(c) => c.seq_classif_dropout,
+        }
+    }
+
+    /// Parameters of the family's sequence classifier with `labels` classes (transformers'
+    /// `num_parameters()`), without building it.
+    pub fn classifier_parameters(&self, labels: usize) -> u64 {
+        let d = self.dims();
+        let (h, i, l) = (d.hidden_size as u64, d.intermediate_size as u64, d.layers as u64);
+        let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+        let embeddings = (d.vocab_size as u64 + d.position_rows as u64 + d.token_types as u64) * h + 2 * h;
+        // Every family's head is one hidden → hidden layer (BERT's pooler.dense, RoBERTa's
+        // classifier.dense, DistilBERT's pre_classifier) and one hidden → labels layer.
+        let head = (h * h + h) + (h * labels as u64 + labels as u64);
+        embeddings + l * layer + head
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.validate()?,
+            ModelConfig::DistilBert(c) => c.validate()?,
+        }
+        if let ModelConfig::Roberta { config, .. } = self
+            && config.max_position_embeddings <= config.pad_token_id as usize + 1
+        {
+            return Err(ConfigError::Invalid {
+                setting: "max_position_embeddings",
+                value: config.max_position_embeddings.to_string(),
+                reason: format!(
+                    "RoBERTa numbers positions from pad_token_id + 1 = {}, so it must be larger than that",
+                    config.pad_token_id + 1
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An encoder's sizes under one set of names, whatever config.json calls them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderDims {
+    /// Rows of the word embeddings.
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Transformer layers.
+    pub layers: usize,
+    /// Attention heads per layer.
+    pub heads: usize,
+    /// Width of the feed-forward block.
+    pub intermediate_size: usize,
+    /// Rows of the position embeddings.
+    pub position_rows: usize,
+    /// Rows of the token-type embeddings (0: the family has none).
+    pub token_types: usize,
+}
+
+/// The fields of a Hugging Face `DistilBertConfig` that the encoder uses, with its defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DistilBertConfig {
+    /// Rows of `embeddings.word_embeddings`.
+    #[serde(default = "default_distil_vocab")]
+    pub vocab_size: usize,
+    /// Hidden width.
+    #[serde(default = "default_distil_dim")]
+    pub dim: usize,
+    /// Transformer layers (`transformer.layer.N`).
+    #[serde(default = "default_distil_layers")]
+    pub n_layers: usize,
+    /// Attention heads; must divide `dim`.
+    #[serde(default = "default_distil_heads")]
+    pub n_heads: usize,
+    /// Width of the feed-forward block.
+    #[serde(default = "default_distil_hidden")]
+    pub hidden_dim: usize,
+    /// Feed-forward activation (`activation`).
+    #[serde(default = "default_act")]
+    pub activation: HiddenAct,
+    /// Rows of `embeddings.position_embeddings`.
+    #[serde(default = "default_max_positions")]
+    pub max_position_embeddings: usize,
+    /// Whether the position embeddings are fixed sinusoids (not trained).
+    #[serde(default)]
+    pub sinusoidal_pos_embds: bool,
+    /// Dropout after embeddings and the feed-forward block.
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// Dropout on attention probabilities.
+    #[serde(default = "default_dropout")]
+    pub attention_dropout: f64,
+    /// Dropout before the classification head's last layer.
+    #[serde(default = "default_seq_classif_dropout")]
+    pub seq_classif_dropout: f64,
+    /// Id of the padding token.
+    #[serde(default)]
+    pub pad_token_id: u32,
+    /// Std of the normal initialiser for newly created weights.
+    #[serde(default = "default_init_range")]
+    pub initializer_range: f64,
+    /// Label names of a classification head, by class id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<std::collections::BTreeMap<String, String>>,
+}
+
+fn default_distil_vocab() -> usize {
+    30522
+}
+fn default_distil_dim() -> usize {
+    768
+}
+fn default_distil_layers() -> usize {
+    6
+}
+fn default_distil_heads() -> usize {
+    12
+}
+fn default_distil_hidden() -> usize {
+    3072
+}
+fn default_seq_classif_dropout() -> f64 {
+    0.2
+}
+
+impl DistilBertConfig {
+    /// DistilBERT's LayerNorm epsilon, fixed in modeling_distilbert.py (`eps=1e-12`).
+    pub const LAYER_NORM_EPS: f64 = 1e-12;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (setting, value) in [
+            ("vocab_size", self.vocab_size),
+            ("dim", self.dim),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("hidden_dim", self.hidden_dim),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid { setting, value: "0".into(), reason: "it must be at least 1".into() });
+            }
+        }
+        if !self.dim.is_multiple_of(self.n_heads) {
+            return Err(ConfigError::Invalid {
+                setting: "n_heads",
+                value: self.n_heads.to_string(),
+                reason: format!("it must divide dim ({}) into equal heads", self.dim),
+            });
+        }
+        for (setting, p) in [("dropout", self.dropout), ("attention_dropout", self.attention_dropout), ("seq_classif_dropout", self.seq_classif_dropout)] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(ConfigError::Invalid { setting, value: p.to_string(), reason: "a dropout probability must be in [0, 1)".into() });
+            }
+        }
+        if self.pad_token_id as usize >= self.vocab_size {
+            return Err(ConfigError::Invalid {
+                setting: "pad_token_id",
+                value: self.pad_token_id.to_string(),
+                reason: format!("it must be below vocab_size ({})", self.vocab_size),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -267,15 +586,16 @@ pub enum Pooling {
 }
 
 /// The sentence-embedding pipeline around the encoder, read from the sentence-transformers
-/// files when present. A plain transformers folder gets mean pooling and L2 normalisation,
-/// the all-MiniLM-L6-v2 recipe.
+/// files when present. A plain transformers folder gets what sentence-transformers gives
+/// one (`SentenceTransformer("plain-checkpoint")`): mean pooling over the attention mask,
+/// not normalised.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SentenceEmbeddingConfig {
     /// `max_seq_length` from `sentence_bert_config.json`, if the folder has one.
     pub max_seq_length: Option<usize>,
     /// The pooling mode of `1_Pooling/config.json` (mean when absent).
     pub pooling: Pooling,
-    /// Whether `modules.json` lists a `Normalize` module (true when there is no modules.json).
+    /// Whether `modules.json` lists a `Normalize` module (false when there is no modules.json).
     pub normalize: bool,
 }
 
@@ -342,7 +662,7 @@ impl SentenceEmbeddingConfig {
             }
         };
         let normalize = match files.get("modules.json") {
-            None => true,
+            None => false,
             Some(bytes) => parse_json::<Vec<ModuleEntry>>("modules.json", bytes)?
                 .iter()
                 .any(|m| m.kind.ends_with(".Normalize")),

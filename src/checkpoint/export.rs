@@ -8,10 +8,20 @@ use safetensors::{Dtype, tensor::TensorView};
 use serde::Serialize;
 
 use super::ModelFiles;
-use crate::model::bert::NamedTensor;
+use crate::model::NamedTensor;
 
 /// Files carried over unchanged from the source model so that `AutoTokenizer` loads the export.
-const TOKENIZER_FILES: &[&str] = &["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
+/// (`vocab.txt` for WordPiece, `vocab.json` + `merges.txt` for byte-level BPE,
+/// `sentencepiece.bpe.model` for XLM-RoBERTa's slow tokenizer.)
+const TOKENIZER_FILES: &[&str] = &[
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+];
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,18 +102,22 @@ pub async fn safetensors_bytes(tensors: Vec<NamedTensor>) -> Result<Vec<u8>, Exp
     })
 }
 
-/// `config.json` of the source with the classification head's architecture and labels.
+/// `config.json` of the source with the classification head's architecture (the family's
+/// `…ForSequenceClassification`) and labels.
 pub fn classifier_config(source_config: &[u8], labels: &[String]) -> Result<Vec<u8>, ExportError> {
     let encode_err = |e: serde_json::Error| ExportError::Encode {
         file: "config.json".into(),
         message: e.to_string(),
     };
+    let family = super::ModelConfig::from_json(source_config)
+        .map_err(|e| ExportError::Encode { file: "config.json".into(), message: e.to_string() })?
+        .family();
     let mut config: serde_json::Value = serde_json::from_slice(source_config).map_err(encode_err)?;
     let object = config.as_object_mut().ok_or_else(|| ExportError::Encode {
         file: "config.json".into(),
         message: "the source config.json is not a JSON object".into(),
     })?;
-    object.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    object.insert("architectures".into(), serde_json::json!([family.classifier_class()]));
     object.insert(
         "id2label".into(),
         labels.iter().enumerate().map(|(i, l)| (i.to_string(), serde_json::json!(l))).collect::<serde_json::Map<_, _>>().into(),

@@ -9,7 +9,10 @@ mod tokenizer;
 mod weights;
 
 pub use card::{CardInfo, model_card};
-pub use config::{BertConfig, ConfigError, HiddenAct, ModelConfig, SentenceEmbeddingConfig, Pooling};
+pub use config::{
+    BertConfig, ConfigError, DistilBertConfig, EncoderDims, Family, HiddenAct, ModelConfig, Pooling, SUPPORTED_MODEL_TYPES,
+    SentenceEmbeddingConfig,
+};
 pub use export::{ExportError, classifier_config, export_classifier, safetensors_bytes, zip_files};
 pub use files::{FileError, KNOWN_FILES, ModelFiles};
 pub use tokenizer::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};

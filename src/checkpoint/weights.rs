@@ -6,16 +6,25 @@ use std::sync::Arc;
 
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
-/// The prefix `Bert*For*` checkpoints put before the encoder's tensor names.
-const ENCODER_PREFIX: &str = "bert.";
+/// The prefixes transformers' task models (`BertFor*`, `RobertaFor*`, `DistilBertFor*`) put
+/// before the encoder's tensor names: the attribute that holds the encoder.
+const ENCODER_PREFIXES: &[&str] = &["bert.", "roberta.", "distilbert."];
 
 /// Checkpoint tensors that are not weights of the encoder and may be left unused:
-/// buffers that transformers saves, and task heads of other `BertFor*` classes.
+/// buffers that transformers saves, poolers the task does not use, and heads of other
+/// tasks (masked-LM `cls.`, `lm_head.`, `vocab_*`; question answering; classification
+/// heads that a new label set replaces).
 const IGNORABLE: &[&str] = &[
     "embeddings.position_ids",
     "embeddings.token_type_ids",
+    "pooler.",
     "cls.",
+    "lm_head.",
+    "vocab_transform.",
+    "vocab_layer_norm.",
+    "vocab_projector.",
     "classifier.",
+    "pre_classifier.",
     "qa_outputs.",
 ];
 
@@ -90,7 +99,8 @@ struct Entry {
     bytes: Range<usize>,
 }
 
-/// The tensors of one safetensors file, keyed by canonical name: without the `bert.` prefix,
+/// The tensors of one safetensors file, keyed by canonical name: without the task model's
+/// encoder prefix (`bert.`, `roberta.`, `distilbert.`),
 /// and with the legacy `LayerNorm.gamma`/`beta` spelled `LayerNorm.weight`/`bias` as
 /// transformers renames them on load. Values are converted to f32 when taken.
 pub struct Weights {
@@ -154,9 +164,10 @@ impl Weights {
         self.entries.contains_key(name)
     }
 
-    /// Whether the file stores the encoder under the `bert.` prefix (a `Bert*For*` checkpoint).
+    /// Whether the file stores the encoder under a task model's prefix (`bert.`, `roberta.`,
+    /// `distilbert.`: a `…For…` checkpoint).
     pub fn has_encoder_prefix(&self) -> bool {
-        self.entries.values().any(|e| e.stored_name.starts_with(ENCODER_PREFIX))
+        self.entries.values().any(|e| ENCODER_PREFIXES.iter().any(|p| e.stored_name.starts_with(p)))
     }
 
     /// The canonical tensor names, sorted.
@@ -248,7 +259,7 @@ impl Weights {
 }
 
 fn canonical_name(stored: &str) -> String {
-    let name = stored.strip_prefix(ENCODER_PREFIX).unwrap_or(stored);
+    let name = ENCODER_PREFIXES.iter().find_map(|p| stored.strip_prefix(p)).unwrap_or(stored);
     if let Some(stem) = name.strip_suffix("LayerNorm.gamma") {
         format!("{stem}LayerNorm.weight")
     } else if let Some(stem) = name.strip_suffix("LayerNorm.beta") {

@@ -17,7 +17,7 @@ use web_time::Instant;
 use super::{CliError, DeviceChoice, pick_device};
 use crate::checkpoint::Encoded;
 use crate::data::TokenizedSet;
-use crate::model::{BertForSequenceClassification, SentenceEmbedder};
+use crate::model::{SequenceClassifier, SentenceEmbedder};
 use crate::platform::read_model_folder;
 use crate::rng::SeededRng;
 use crate::train::{TrainConfig, Trainer};
@@ -135,18 +135,19 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
     for choice in bench.device.list() {
         let device = pick_device(choice);
         let labels = vec!["a".to_string(), "b".to_string()];
-        let (model, _, config) = BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels), 0)?;
+        let (model, _, config) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels), 0)?;
         // Random ids of exactly seq_len tokens ([CLS] … [SEP]); enough examples for every step.
         let mut rng = SeededRng::new(1);
         let n = bench.batch_size * (bench.steps + 1);
         let encoded: Vec<Encoded> = (0..n)
             .map(|_| {
-                let mut ids: Vec<u32> = (0..bench.seq_len).map(|_| 1000 + rng.below(config.vocab_size - 1000) as u32).collect();
-                ids[0] = 101.min(config.vocab_size as u32 - 1);
+                let vocab_size = config.dims().vocab_size;
+                let mut ids: Vec<u32> = (0..bench.seq_len).map(|_| 1000 + rng.below(vocab_size - 1000) as u32).collect();
+                ids[0] = 101.min(vocab_size as u32 - 1);
                 Encoded { type_ids: vec![0; ids.len()], ids }
             })
             .collect();
-        let set = TokenizedSet::from_encoded(encoded, (0..n).map(|i| Some(i % 2)).collect(), config.pad_token_id);
+        let set = TokenizedSet::from_encoded(encoded, (0..n).map(|i| Some(i % 2)).collect(), config.pad_token_id());
         let settings = TrainConfig {
             batch_size: bench.batch_size,
             epochs: 1,

@@ -80,9 +80,8 @@ pub struct InspectArgs {
 fn tokenizer_of(model: &Path, max_length: Option<usize>) -> Result<TextTokenizer, CliError> {
     let files = read_model_folder(model)?;
     let config = crate::checkpoint::ModelConfig::from_json(files.require("config.json").map_err(ModelError::from)?).map_err(ModelError::from)?;
-    let crate::checkpoint::ModelConfig::Bert(config) = config;
-    let max_length = max_length.unwrap_or(crate::train::TrainConfig::default().max_length).min(config.max_position_embeddings);
-    Ok(TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id)
+    let max_length = max_length.unwrap_or(crate::train::TrainConfig::default().max_length).min(config.max_tokens());
+    Ok(TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id())
         .map_err(ModelError::from)?)
 }
 

@@ -110,14 +110,15 @@ fn classifier_for_inference(
     files: &crate::checkpoint::ModelFiles,
     device: &burn::tensor::Device,
     max_length: Option<usize>,
-) -> Result<(crate::model::BertForSequenceClassification, Vec<String>, crate::checkpoint::TextTokenizer), CliError> {
+) -> Result<(crate::model::SequenceClassifier, Vec<String>, crate::checkpoint::TextTokenizer), CliError> {
     use crate::model::ModelError;
-    let (model, report, config) = crate::model::BertForSequenceClassification::load(files, device, None, 0)?;
-    let max_length = max_length.unwrap_or(config.max_position_embeddings);
-    if max_length > config.max_position_embeddings {
-        return Err(ModelError::MaxLength { requested: max_length, available: config.max_position_embeddings }.into());
+    let (model, report, config) = crate::model::SequenceClassifier::load(files, device, None, 0)?;
+    let limit = config.max_tokens();
+    let max_length = max_length.unwrap_or(limit);
+    if max_length > limit {
+        return Err(ModelError::MaxLength { requested: max_length, available: limit }.into());
     }
-    let tokenizer = crate::checkpoint::TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id)
+    let tokenizer = crate::checkpoint::TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id())
         .map_err(ModelError::from)?;
     Ok((model, report.labels, tokenizer))
 }

@@ -9,7 +9,7 @@ use super::{CliError, DeviceChoice, pick_device};
 use crate::checkpoint::{CardInfo, TextTokenizer, export_classifier, model_card};
 use super::inspect::{DataArgs, read_data};
 use crate::data::{DataReport, Finding, LabelSet, RowPolicy, Severity, TokenizedSet, compare_splits, stratified_split};
-use crate::model::BertForSequenceClassification;
+use crate::model::SequenceClassifier;
 use crate::platform::{read_model_folder, write_model_folder};
 use crate::train::{BestMetric, EvalReport, LogRow, Schedule, TrainConfig, Trainer, log_csv};
 
@@ -194,13 +194,13 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let labels = LabelSet::from_examples(&train_examples);
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
-    let (model, report, bert_config) =
-        BertForSequenceClassification::load(&files, &device.clone().autodiff(), Some(&labels.names), config.seed)?;
+    let (model, report, model_config) =
+        SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), config.seed)?;
     if !report.newly_initialized.is_empty() {
         eprintln!("webtune: newly initialised (not in the checkpoint): {}", report.newly_initialized.join(", "));
     }
-    let max_length = config.max_length.min(bert_config.max_position_embeddings);
-    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(crate::model::ModelError::from)?, max_length, bert_config.pad_token_id)
+    let max_length = config.max_length.min(model_config.max_tokens());
+    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(crate::model::ModelError::from)?, max_length, model_config.pad_token_id())
         .map_err(crate::model::ModelError::from)?;
     let train_set = TokenizedSet::new(&train_examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;
     train_report.add_lengths(&train_set.full_lengths, &train_set.lines, max_length);

@@ -1,17 +1,20 @@
-//! Sequence classification with the layout and names of transformers'
-//! `BertForSequenceClassification`: `bert.*` encoder, `bert.pooler.dense` (tanh over the
-//! [CLS] state), dropout, `classifier` (hidden → labels).
+//! Sequence classification with the layout and names of each family's transformers
+//! `…ForSequenceClassification`: the encoder under the family's prefix (`bert.`,
+//! `roberta.`, `distilbert.`) and the family's head.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 use super::ModelError;
-use super::bert::{BertModel, BertPooler};
-use super::layers::TensorLoader;
+use super::bert::BertPooler;
+use super::distilbert::DistilBertClassificationHead;
+use super::encoder::Encoder;
+use super::layers::{NamedTensor, TensorLoader, linear_tensors, new_linear};
+use super::roberta::RobertaClassificationHead;
 use super::trace::Trace;
-use crate::checkpoint::{BertConfig, EncodedBatch, ModelConfig, ModelFiles, Weights};
+use crate::checkpoint::{EncodedBatch, Family, ModelConfig, ModelFiles, Weights};
 use crate::rng::SeededRng;
 
 /// What loading a classifier found: plain data for the UI and the CLI.
@@ -28,39 +31,88 @@ pub struct ClassifierReport {
     pub parameters: usize,
 }
 
-/// BERT with a classification head.
+/// BERT's head: `bert.pooler` (tanh dense on the first token) → dropout → `classifier`.
 #[derive(Module, Debug)]
-pub struct BertForSequenceClassification {
-    /// `bert.*`, always with a pooler.
-    pub bert: BertModel,
+pub struct BertClassificationHead {
+    /// `bert.pooler`.
+    pub pooler: BertPooler,
     /// `classifier_dropout`, else `hidden_dropout_prob`.
     pub dropout: Dropout,
-    /// `classifier`, hidden → number of labels.
+    /// `classifier`, hidden → labels.
     pub classifier: Linear,
 }
 
-/// A Linear layer initialised as transformers' `BertPreTrainedModel._init_weights` does:
-/// weight normal(0, std), bias 0; the values come from `rng`, so a seed fixes them.
-fn new_linear(rng: &mut SeededRng, d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
-    let weight: Vec<f32> = (0..d_in * d_out).map(|_| (rng.normal() * std) as f32).collect();
-    Linear {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device)),
-        bias: Some(Param::from_tensor(Tensor::zeros([d_out], device))),
+/// The head of each family's `…ForSequenceClassification`.
+#[derive(Module, Debug)]
+pub enum ClassificationHead {
+    /// `BertForSequenceClassification`.
+    Bert(BertClassificationHead),
+    /// `RobertaForSequenceClassification`, `XLMRobertaForSequenceClassification`.
+    Roberta(RobertaClassificationHead),
+    /// `DistilBertForSequenceClassification`.
+    DistilBert(DistilBertClassificationHead),
+}
+
+impl ClassificationHead {
+    /// The checkpoint names of the head's layers, hidden → hidden first, then hidden → labels.
+    fn layer_names(family: Family) -> [&'static str; 2] {
+        match family {
+            Family::Bert => ["pooler.dense", "classifier"],
+            Family::Roberta | Family::XlmRoberta => ["classifier.dense", "classifier.out_proj"],
+            Family::DistilBert => ["pre_classifier", "classifier"],
+        }
+    }
+
+    /// Builds the family's head from its two layers.
+    fn new(family: Family, first: Linear, last: Linear, dropout: f64) -> Self {
+        match family {
+            Family::Bert => ClassificationHead::Bert(BertClassificationHead {
+                pooler: BertPooler { dense: first },
+                dropout: DropoutConfig::new(dropout).init(),
+                classifier: last,
+            }),
+            Family::Roberta | Family::XlmRoberta => ClassificationHead::Roberta(RobertaClassificationHead::new(first, last, dropout)),
+            Family::DistilBert => ClassificationHead::DistilBert(DistilBertClassificationHead::new(first, last, dropout)),
+        }
+    }
+
+    /// `[batch, seq, hidden]` → logits `[batch, labels]`.
+    fn forward(&self, hidden: Tensor<3>, trace: &mut Trace) -> Tensor<2> {
+        match self {
+            ClassificationHead::Bert(h) => {
+                let pooled = h.pooler.forward(hidden, trace);
+                trace.record("classifier (logits)", h.classifier.forward(h.dropout.forward(pooled)))
+            }
+            ClassificationHead::Roberta(h) => h.forward(hidden, trace),
+            ClassificationHead::DistilBert(h) => h.forward(hidden, trace),
+        }
+    }
+
+    fn named_tensors(&self, out: &mut Vec<NamedTensor>) {
+        match self {
+            ClassificationHead::Bert(h) => {
+                out.extend(linear_tensors("bert.pooler.dense", &h.pooler.dense));
+                out.extend(linear_tensors("classifier", &h.classifier));
+            }
+            ClassificationHead::Roberta(h) => h.named_tensors(out),
+            ClassificationHead::DistilBert(h) => h.named_tensors(out),
+        }
     }
 }
 
-/// The label names of a config's `id2label`, in id order, when it names them all.
-fn checkpoint_labels(config: &BertConfig) -> Option<Vec<String>> {
-    let map = config.id2label.as_ref()?;
-    let mut pairs: Vec<(usize, String)> = map
-        .iter()
-        .map(|(k, v)| k.parse::<usize>().ok().map(|k| (k, v.clone())))
-        .collect::<Option<_>>()?;
-    pairs.sort();
-    pairs.iter().enumerate().all(|(i, (k, _))| i == *k).then(|| pairs.into_iter().map(|(_, v)| v).collect())
+/// An encoder of any supported family with its family's classification head.
+#[derive(Module, Debug)]
+pub struct SequenceClassifier {
+    /// The encoder, stored under `family.encoder_prefix()`.
+    pub encoder: Encoder,
+    /// The head.
+    pub head: ClassificationHead,
+    /// The family, for names on export.
+    #[module(skip)]
+    pub family: Family,
 }
 
-impl BertForSequenceClassification {
+impl SequenceClassifier {
     /// Loads from a model's files onto `device`.
     ///
     /// With `labels` (training), a head in the checkpoint whose `id2label` has the same
@@ -72,96 +124,67 @@ impl BertForSequenceClassification {
         device: &Device,
         labels: Option<&[String]>,
         seed: u64,
-    ) -> Result<(Self, ClassifierReport, BertConfig), ModelError> {
-        let ModelConfig::Bert(config) = ModelConfig::from_json(files.require("config.json")?)?;
+    ) -> Result<(Self, ClassifierReport, ModelConfig), ModelError> {
+        let config = ModelConfig::from_json(files.require("config.json")?)?;
+        let family = config.family();
         let mut weights = Weights::from_bytes("model.safetensors", files.require("model.safetensors")?.into())?;
-        let h = config.hidden_size;
-        let mut load = TensorLoader {
-            weights: &mut weights,
-            device,
-        };
-        let mut bert = BertModel::load(&config, &mut load)?;
+        let h = config.dims().hidden_size;
+        let std = config.initializer_range();
+        let mut load = TensorLoader { weights: &mut weights, device };
+        let encoder = Encoder::load(&config, &mut load)?;
         let mut rng = SeededRng::new(seed);
         let mut newly_initialized = Vec::new();
-        if bert.pooler.is_none() {
-            bert.pooler = Some(BertPooler {
-                dense: new_linear(&mut rng, h, h, config.initializer_range, device),
-            });
-            newly_initialized.push("bert.pooler.dense".to_string());
-        }
-        let saved = checkpoint_labels(&config).filter(|_| load.has("classifier"));
-        let (names, classifier) = match (labels, saved) {
-            (None, Some(saved)) => {
-                let head = load.linear("classifier", h, saved.len())?;
-                (saved, head)
-            }
+        let [first_name, last_name] = ClassificationHead::layer_names(family);
+        // BERT's pooler belongs to the encoder checkpoint (`bert.pooler`), so a plain BERT
+        // keeps it while a new label set replaces only `classifier`, as transformers does.
+        let first_in_encoder = family == Family::Bert;
+        let saved = config.labels().filter(|_| load.has(last_name) && load.has(first_name));
+        let keep_head = match (labels, &saved) {
+            (None, Some(_)) => true,
             (None, None) => return Err(ModelError::NoClassifier(files.source().to_string())),
-            (Some(wanted), Some(saved)) if same_set(wanted, &saved) => {
-                let head = load.linear("classifier", h, saved.len())?;
+            (Some(wanted), Some(saved)) => same_set(wanted, saved),
+            (Some(_), None) => false,
+        };
+        let exported_name = |name: &str| if first_in_encoder && name == "pooler.dense" { format!("{}{name}", family.encoder_prefix()) } else { name.to_string() };
+        let first = if (keep_head || first_in_encoder) && load.has(first_name) {
+            load.linear(first_name, h, h)?
+        } else {
+            newly_initialized.push(exported_name(first_name));
+            new_linear(&mut rng, h, h, std, device)
+        };
+        let (names, last) = match (keep_head, saved, labels) {
+            (true, Some(saved), _) => {
+                let head = load.linear(last_name, h, saved.len())?;
                 (saved, head)
             }
-            (Some(wanted), _) => {
-                newly_initialized.push("classifier".to_string());
-                (wanted.to_vec(), new_linear(&mut rng, h, wanted.len(), config.initializer_range, device))
+            (_, _, Some(wanted)) => {
+                newly_initialized.push(last_name.to_string());
+                (wanted.to_vec(), new_linear(&mut rng, h, wanted.len(), std, device))
             }
+            (_, _, None) => return Err(ModelError::NoClassifier(files.source().to_string())),
         };
-        let ignored_tensors = weights.finish("BertForSequenceClassification")?;
-        let model = Self {
-            bert,
-            dropout: DropoutConfig::new(config.classifier_dropout.unwrap_or(config.hidden_dropout_prob)).init(),
-            classifier,
-        };
-        let report = ClassifierReport {
-            labels: names,
-            newly_initialized,
-            ignored_tensors,
-            parameters: model.num_params(),
-        };
+        let ignored_tensors = weights.finish(family.classifier_class())?;
+        let model = Self { encoder, head: ClassificationHead::new(family, first, last, config.classifier_dropout()), family };
+        let report = ClassifierReport { labels: names, newly_initialized, ignored_tensors, parameters: model.num_params() };
         Ok((model, report, config))
     }
 
-    /// Logits `[batch, labels]` for `input_ids`, `token_type_ids`, `attention_mask` `[batch, seq]`.
-    pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> Tensor<2> {
-        self.forward_traced(input_ids, token_type_ids, attention_mask, &mut Trace::off())
-    }
-
-    /// [`Self::forward`], recording the intermediate outputs in `trace`.
-    pub fn forward_traced(
-        &self,
-        input_ids: Tensor<2, Int>,
-        token_type_ids: Tensor<2, Int>,
-        attention_mask: Tensor<2, Int>,
-        trace: &mut Trace,
-    ) -> Tensor<2> {
-        let hidden = self.bert.forward(input_ids, token_type_ids, attention_mask, trace);
-        let pooled = match &self.bert.pooler {
-            Some(pooler) => pooler.forward(hidden, trace),
-            // Not reached for a loaded model (load always creates a pooler); the [CLS]
-            // state is the sensible meaning of "no pooler".
-            None => {
-                let [batch, _, width] = hidden.dims();
-                hidden.narrow(1, 0, 1).reshape([batch, width])
-            }
-        };
-        trace.record("classifier (logits)", self.classifier.forward(self.dropout.forward(pooled)))
-    }
-
-    /// Logits for an encoded batch on `device`.
+    /// Logits `[batch, labels]` for an encoded batch on `device`.
     pub fn forward_batch(&self, batch: &EncodedBatch, device: &Device) -> Tensor<2> {
         self.forward_batch_traced(batch, device, &mut Trace::off())
     }
 
     /// [`Self::forward_batch`], recording the intermediate outputs in `trace`.
     pub fn forward_batch_traced(&self, batch: &EncodedBatch, device: &Device, trace: &mut Trace) -> Tensor<2> {
-        let shape = [batch.batch_size, batch.seq_len];
-        let int = |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), device);
-        self.forward_traced(int(&batch.input_ids), int(&batch.token_type_ids), int(&batch.attention_mask), trace)
+        let input = self.encoder.input(batch, device);
+        let hidden = self.encoder.forward(&input, trace);
+        self.head.forward(hidden, trace)
     }
 
     /// Every parameter under its transformers name, for export.
-    pub fn named_tensors(&self) -> Vec<super::bert::NamedTensor> {
-        let mut out = self.bert.named_tensors("bert.");
-        out.extend(super::bert::linear_tensors("classifier", &self.classifier));
+    pub fn named_tensors(&self) -> Vec<NamedTensor> {
+        let mut out = self.encoder.named_tensors(self.family.encoder_prefix());
+        self.head.named_tensors(&mut out);
         out
     }
 }

@@ -1,9 +1,13 @@
 //! Building blocks loaded from checkpoint tensors by name.
 
-use burn::module::{Module, Param};
-use burn::nn::{Embedding, Linear};
+use burn::module::{Module, Param, ParamId};
+use burn::nn::{Dropout, Embedding, Linear};
+use burn::tensor::activation::{relu, softmax};
 use burn::tensor::module::layer_norm;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::trace::Trace;
+use crate::checkpoint::{EncodedBatch, HiddenAct};
 
 use crate::checkpoint::{WeightError, Weights};
 
@@ -59,6 +63,194 @@ pub fn gelu_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     (x * (tanh_finite(inner) + 1.0)) * 0.5
 }
 
+/// The activation of a feed-forward block (`hidden_act`, DistilBERT's `activation`).
+#[derive(Module, Debug)]
+pub struct Activation {
+    /// Which function.
+    #[module(skip)]
+    pub kind: HiddenAct,
+}
+
+impl Activation {
+    /// Applies the function element-wise.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self.kind {
+            // transformers' "gelu" is the exact erf form (activations.py, GELUActivation).
+            HiddenAct::Gelu => gelu_exact(x),
+            HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => gelu_tanh(x),
+            HiddenAct::Relu => relu(x),
+        }
+    }
+}
+
+/// An encoder's inputs for one batch, built once at the model boundary so that ids, types,
+/// positions and the mask cannot be swapped. All `[batch, seq]`.
+#[derive(Clone, Debug)]
+pub struct EncoderInput {
+    /// Token ids, padded with the tokenizer's pad id.
+    pub input_ids: Tensor<2, Int>,
+    /// Segment ids (all 0 for single texts).
+    pub token_type_ids: Tensor<2, Int>,
+    /// Rows of the position embeddings to add, as the family numbers them.
+    pub position_ids: Tensor<2, Int>,
+    /// 1 where a token is real, 0 where it is padding.
+    pub attention_mask: Tensor<2, Int>,
+}
+
+/// How a family numbers positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PositionIds {
+    /// `0..seq` for every row (BERT, DistilBERT).
+    FromZero,
+    /// RoBERTa's `create_position_ids_from_input_ids`: real tokens count up from
+    /// `padding_idx + 1`, padding tokens get `padding_idx` (modeling_roberta.py).
+    AfterPadding {
+        /// `pad_token_id`.
+        padding_idx: u32,
+    },
+}
+
+impl PositionIds {
+    /// The position ids of an encoded batch, row-major `[batch, seq]`, computed on the host
+    /// (they are data, not a computation to differentiate).
+    pub fn of(self, batch: &EncodedBatch) -> Vec<i64> {
+        let seq = batch.seq_len;
+        match self {
+            PositionIds::FromZero => (0..batch.batch_size).flat_map(|_| 0..seq as i64).collect(),
+            PositionIds::AfterPadding { padding_idx } => {
+                let pad = padding_idx as i64;
+                batch
+                    .input_ids
+                    .chunks(seq.max(1))
+                    .flat_map(|row| {
+                        let mut count = 0;
+                        row.iter()
+                            .map(|&id| {
+                                if id == pad {
+                                    pad
+                                } else {
+                                    count += 1;
+                                    pad + count
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+impl EncoderInput {
+    /// The batch's tensors on `device`, positions numbered by `positions`.
+    pub fn new(batch: &EncodedBatch, positions: PositionIds, device: &Device) -> Self {
+        let shape = [batch.batch_size, batch.seq_len];
+        let int = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, shape), device);
+        Self {
+            input_ids: int(batch.input_ids.clone()),
+            token_type_ids: int(batch.token_type_ids.clone()),
+            position_ids: int(positions.of(batch)),
+            attention_mask: int(batch.attention_mask.clone()),
+        }
+    }
+}
+
+/// The padding mask as an additive bias, converted once at the model boundary:
+/// `[batch, seq]` of 1/0 → `[batch, 1, 1, seq]` of 0 / `f32::MIN`, the value
+/// transformers uses (`torch.finfo(dtype).min`, modeling_attn_mask_utils.py).
+pub fn attention_bias(attention_mask: Tensor<2, Int>) -> Tensor<4> {
+    let [batch, seq] = attention_mask.dims();
+    let keep = attention_mask.float().reshape([batch, 1, 1, seq]);
+    (keep.neg() + 1.0) * f32::MIN
+}
+
+/// Multi-head scaled dot-product attention over projected queries, keys and values, as
+/// transformers' eager attention computes it: scores `q·kᵀ/√d` plus the mask bias, softmax,
+/// dropout on the probabilities, then the weighted values.
+///
+/// # Shapes
+/// `q`, `k`, `v`: `[batch, seq, hidden]`; `mask_bias`: `[batch, 1, 1, seq]` (see
+/// [`attention_bias`]) → `[batch, seq, hidden]`.
+pub fn multi_head_attention(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    mask_bias: Tensor<4>,
+    num_heads: usize,
+    dropout: &Dropout,
+    trace: &mut Trace,
+) -> Tensor<3> {
+    let [batch, seq, width] = q.dims();
+    let head = width / num_heads;
+    let split = |x: Tensor<3>| x.reshape([batch, seq, num_heads, head]).swap_dims(1, 2);
+    let (q, k, v) = (split(q), split(k), split(v));
+    let scores = trace.record("attention scores (q·kᵀ/√d + mask)", q.matmul(k.swap_dims(2, 3)) / (head as f64).sqrt() + mask_bias);
+    let probs = trace.record("attention softmax", softmax(scores, 3));
+    let context = dropout.forward(probs).matmul(v).swap_dims(1, 2).reshape([batch, seq, width]);
+    trace.record("attention context (probs·v)", context)
+}
+
+/// A parameter under its transformers name. `transpose` marks Linear weights, which burn
+/// keeps as `[d_in, d_out]` and PyTorch as `[d_out, d_in]`.
+#[derive(Clone, Debug)]
+pub struct NamedTensor {
+    /// The checkpoint name (`bert.encoder.layer.0.attention.self.query.weight`).
+    pub name: String,
+    /// The values on the device: rank 1 or 2, flattened to rank 2 (`[1, n]` for vectors).
+    pub tensor: Tensor<2>,
+    /// The shape the checkpoint stores.
+    pub shape: Vec<usize>,
+    /// Whether the stored tensor is the transpose of `tensor`.
+    pub transpose: bool,
+    /// The parameter's id, which finds its gradient (`GradientsParams::get`).
+    pub id: ParamId,
+}
+
+fn vector(name: String, p: &Param<Tensor<1>>) -> NamedTensor {
+    let t = p.val();
+    let [n] = t.dims();
+    NamedTensor { name, id: p.id, tensor: t.reshape([1, n]), shape: vec![n], transpose: false }
+}
+
+/// `{name}.weight` and `{name}.bias` of a Linear layer.
+pub fn linear_tensors(name: &str, linear: &Linear) -> Vec<NamedTensor> {
+    let w = linear.weight.val();
+    let [d_in, d_out] = w.dims();
+    let mut out = vec![NamedTensor {
+        name: format!("{name}.weight"),
+        tensor: w,
+        shape: vec![d_out, d_in],
+        transpose: true,
+        id: linear.weight.id,
+    }];
+    if let Some(b) = &linear.bias {
+        out.push(vector(format!("{name}.bias"), b));
+    }
+    out
+}
+
+/// `{name}.weight` and `{name}.bias` of a LayerNorm.
+pub fn layer_norm_tensors(name: &str, ln: &LayerNorm) -> Vec<NamedTensor> {
+    vec![vector(format!("{name}.weight"), &ln.weight), vector(format!("{name}.bias"), &ln.bias)]
+}
+
+/// `{name}.weight` of an Embedding.
+pub fn embedding_tensor(name: &str, e: &Embedding) -> NamedTensor {
+    let w = e.weight.val();
+    let dims = w.dims();
+    NamedTensor { name: format!("{name}.weight"), tensor: w, shape: dims.to_vec(), transpose: false, id: e.weight.id }
+}
+
+/// A Linear layer initialised as transformers' `_init_weights` does for every family here:
+/// weight normal(0, std), bias 0; the values come from `rng`, so a seed fixes them.
+pub fn new_linear(rng: &mut crate::rng::SeededRng, d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
+    let weight: Vec<f32> = (0..d_in * d_out).map(|_| (rng.normal() * std) as f32).collect();
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device)),
+        bias: Some(Param::from_tensor(Tensor::zeros([d_out], device))),
+    }
+}
+
 /// Reads named tensors from a checkpoint onto a device.
 pub(crate) struct TensorLoader<'a> {
     pub weights: &'a mut Weights,
@@ -103,6 +295,17 @@ impl TensorLoader<'_> {
             bias: Param::from_tensor(self.tensor(&format!("{name}.bias"), [dim])?),
             eps,
         })
+    }
+
+    /// A fixed (untrained) `torch.nn.Embedding` of `rows` × `dim`: read when the checkpoint
+    /// stores it, else `make(rows, dim)` row-major.
+    pub fn frozen_embedding(&mut self, name: &str, rows: usize, dim: usize, make: impl FnOnce() -> Vec<f32>) -> Result<Embedding, WeightError> {
+        let values = match self.weights.take_optional(&format!("{name}.weight"), &[rows, dim])? {
+            Some(values) => values,
+            None => make(),
+        };
+        let weight = Tensor::from_data(TensorData::new(values, [rows, dim]), self.device);
+        Ok(Embedding { weight: Param::from_tensor(weight).set_require_grad(false) })
     }
 
     /// Whether the checkpoint has `{name}.weight`.

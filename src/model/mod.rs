@@ -1,15 +1,19 @@
-//! Architectures (one file each, names mirroring the checkpoint's) and task heads.
+//! Architectures (one file each, names mirroring the checkpoint's), the [`Encoder`] that
+//! holds any of them, and task heads.
 
 pub mod bert;
 mod classification;
+pub mod distilbert;
+mod encoder;
 mod error;
 mod layers;
+pub mod roberta;
 mod sentence_embedding;
 mod trace;
 
-pub use bert::BertModel;
-pub use classification::{BertForSequenceClassification, ClassifierReport};
+pub use classification::{BertClassificationHead, ClassificationHead, ClassifierReport, SequenceClassifier};
+pub use encoder::Encoder;
 pub use error::ModelError;
-pub use layers::{LayerNorm, gelu_exact, gelu_tanh, tanh_finite};
+pub use layers::{EncoderInput, LayerNorm, NamedTensor, PositionIds, gelu_exact, gelu_tanh, tanh_finite};
 pub use sentence_embedding::{Embedding, LoadReport, SentenceEmbedder};
 pub use trace::{NonFiniteOutput, Trace, first_non_finite};

@@ -1,16 +1,15 @@
 //! Sentence embeddings as sentence-transformers computes them: encoder, pooling over the
 //! attention mask, optional L2 normalisation.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use serde::Serialize;
 
 use super::ModelError;
-use super::bert::BertModel;
+use super::encoder::Encoder;
 use super::layers::TensorLoader;
 use super::trace::Trace;
 use crate::checkpoint::{
-    BertConfig, EncodedBatch, ModelConfig, ModelFiles, Pooling, SentenceEmbeddingConfig, TextInput,
-    TextTokenizer, Weights,
+    EncodedBatch, ModelConfig, ModelFiles, Pooling, SentenceEmbeddingConfig, TextInput, TextTokenizer, Weights,
 };
 
 /// What loading found: plain data for the UI and the CLI.
@@ -18,7 +17,7 @@ use crate::checkpoint::{
 pub struct LoadReport {
     /// Hugging Face `model_type`.
     pub model_type: String,
-    /// Number of parameters in the encoder (and pooler, if loaded).
+    /// Number of parameters in the encoder.
     pub parameters: usize,
     /// Vocabulary size.
     pub vocab_size: usize,
@@ -28,9 +27,9 @@ pub struct LoadReport {
     pub layers: usize,
     /// The truncation length in use.
     pub max_length: usize,
-    /// The model's own limit (max_position_embeddings).
+    /// The model's own limit in tokens (from max_position_embeddings).
     pub max_positions: usize,
-    /// Whether the weights were stored with the `bert.` prefix of `Bert*For*` checkpoints.
+    /// Whether the weights were stored under a task model's prefix (`bert.`, `roberta.`, …).
     pub prefixed_names: bool,
     /// Checkpoint tensors left unused (buffers, heads of other tasks).
     pub ignored_tensors: Vec<String>,
@@ -49,17 +48,18 @@ pub struct Embedding {
     pub vector: Vec<f32>,
 }
 
-/// A BERT encoder with the pooling and normalisation of its sentence-transformers recipe.
+/// An encoder of any supported family with the pooling and normalisation of its
+/// sentence-transformers recipe.
 #[derive(Debug)]
 pub struct SentenceEmbedder {
     /// The encoder.
-    pub bert: BertModel,
+    pub encoder: Encoder,
     /// Its tokenizer, truncating at the chosen length.
     pub tokenizer: TextTokenizer,
     /// Pooling and normalisation.
     pub recipe: SentenceEmbeddingConfig,
     /// The architecture's configuration.
-    pub config: BertConfig,
+    pub config: ModelConfig,
     device: Device,
 }
 
@@ -71,41 +71,28 @@ impl SentenceEmbedder {
         device: &Device,
         max_length: Option<usize>,
     ) -> Result<(Self, LoadReport), ModelError> {
-        let ModelConfig::Bert(config) = ModelConfig::from_json(files.require("config.json")?)?;
+        let config = ModelConfig::from_json(files.require("config.json")?)?;
         let recipe = SentenceEmbeddingConfig::from_files(files)?;
-        let max_length = max_length
-            .or(recipe.max_seq_length)
-            .unwrap_or(config.max_position_embeddings);
-        if max_length > config.max_position_embeddings {
-            return Err(ModelError::MaxLength {
-                requested: max_length,
-                available: config.max_position_embeddings,
-            });
+        let limit = config.max_tokens();
+        let max_length = max_length.or(recipe.max_seq_length).unwrap_or(limit);
+        if max_length > limit {
+            return Err(ModelError::MaxLength { requested: max_length, available: limit });
         }
-        let tokenizer = TextTokenizer::from_bytes(
-            files.require("tokenizer.json")?,
-            max_length,
-            config.pad_token_id,
-        )?;
+        let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json")?, max_length, config.pad_token_id())?;
         let safetensors = files.require("model.safetensors")?;
         let mut weights = Weights::from_bytes("model.safetensors", safetensors.into())?;
         let prefixed_names = weights.has_encoder_prefix();
-        let bert = BertModel::load(
-            &config,
-            &mut TensorLoader {
-                weights: &mut weights,
-                device,
-            },
-        )?;
-        let ignored_tensors = weights.finish("BertModel")?;
+        let encoder = Encoder::load(&config, &mut TensorLoader { weights: &mut weights, device })?;
+        let ignored_tensors = weights.finish(config.family().encoder_class())?;
+        let dims = config.dims();
         let report = LoadReport {
-            model_type: "bert".into(),
-            parameters: burn::module::Module::num_params(&bert),
-            vocab_size: config.vocab_size,
-            hidden_size: config.hidden_size,
-            layers: config.num_hidden_layers,
+            model_type: config.family().model_type().into(),
+            parameters: burn::module::Module::num_params(&encoder),
+            vocab_size: dims.vocab_size,
+            hidden_size: dims.hidden_size,
+            layers: dims.layers,
             max_length,
-            max_positions: config.max_position_embeddings,
+            max_positions: limit,
             prefixed_names,
             ignored_tensors,
             pooling: match recipe.pooling {
@@ -118,7 +105,7 @@ impl SentenceEmbedder {
         };
         Ok((
             Self {
-                bert,
+                encoder,
                 tokenizer,
                 recipe,
                 config,
@@ -149,7 +136,7 @@ impl SentenceEmbedder {
         let values: Vec<f32> = data
             .try_into_vec()
             .map_err(|e| ModelError::Conversion(format!("{e:?}")))?;
-        let width = self.config.hidden_size;
+        let width = self.config.dims().hidden_size;
         Ok(batch
             .ids
             .into_iter()
@@ -163,13 +150,9 @@ impl SentenceEmbedder {
 
     /// The pooled (and normalised) embeddings of an encoded batch, `[batch, hidden]`, on the device.
     pub fn forward_batch(&self, batch: &EncodedBatch) -> Tensor<2> {
-        let shape = [batch.batch_size, batch.seq_len];
-        let int = |v: &Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v.clone(), shape), &self.device);
-        let mask = int(&batch.attention_mask);
-        let hidden = self
-            .bert
-            .forward(int(&batch.input_ids), int(&batch.token_type_ids), mask.clone(), &mut Trace::off());
-        let pooled = pool(hidden, mask, self.recipe.pooling);
+        let input = self.encoder.input(batch, &self.device);
+        let hidden = self.encoder.forward(&input, &mut Trace::off());
+        let pooled = pool(hidden, input.attention_mask, self.recipe.pooling);
         if self.recipe.normalize { l2_normalize(pooled) } else { pooled }
     }
 }

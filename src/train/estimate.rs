@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::checkpoint::BertConfig;
+use crate::checkpoint::ModelConfig;
 
 /// Bytes per f32.
 const F32: u64 = 4;
@@ -28,27 +28,18 @@ pub struct MemoryEstimate {
     pub total: u64,
 }
 
-/// Parameters of a BERT encoder with a pooler and a `labels`-way classifier.
-pub fn bert_parameters(c: &BertConfig, labels: usize) -> u64 {
-    let (h, i) = (c.hidden_size as u64, c.intermediate_size as u64);
-    let embeddings = (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) as u64 * h + 2 * h;
-    let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
-    let pooler = h * h + h;
-    let classifier = h * labels as u64 + labels as u64;
-    embeddings + c.num_hidden_layers as u64 * layer + pooler + classifier
-}
-
 impl MemoryEstimate {
-    /// Full fine-tuning of `config` with `labels` classes at `batch` examples of `seq`
+    /// Full fine-tuning of a sequence classifier of `config` with `labels` classes at `batch` examples of `seq`
     /// tokens per micro-batch. Activations count what each layer keeps for backward
     /// (inputs of the linear maps, attention scores and probabilities, dropout masks).
-    pub fn bert(config: &BertConfig, labels: usize, batch: usize, seq: usize) -> Self {
-        let parameters = bert_parameters(config, labels);
+    pub fn classifier(config: &ModelConfig, labels: usize, batch: usize, seq: usize) -> Self {
+        let parameters = config.classifier_parameters(labels);
+        let d = config.dims();
         let (b, s) = (batch as u64, seq as u64);
-        let (h, i, heads) = (config.hidden_size as u64, config.intermediate_size as u64, config.num_attention_heads as u64);
+        let (h, i, heads) = (d.hidden_size as u64, d.intermediate_size as u64, d.heads as u64);
         let per_layer = b * s * (10 * h + 3 * i) + 3 * b * heads * s * s;
-        let activations = F32 * (config.num_hidden_layers as u64 * per_layer + 4 * b * s * h);
-        let largest_buffer = F32 * (config.vocab_size as u64 * h).max(b * heads * s * s).max(b * s * i);
+        let activations = F32 * (d.layers as u64 * per_layer + 4 * b * s * h);
+        let largest_buffer = F32 * (d.vocab_size as u64 * h).max(b * heads * s * s).max(b * s * i);
         let weights = F32 * parameters;
         let total = 4 * weights + activations;
         Self { parameters, weights, gradients: weights, optimizer: 2 * weights, activations, largest_buffer, total }
@@ -59,27 +50,25 @@ impl MemoryEstimate {
 mod tests {
     use super::*;
 
-    fn minilm() -> BertConfig {
+    fn minilm() -> ModelConfig {
         let json = br#"{"model_type": "bert", "vocab_size": 30522, "hidden_size": 384, "num_hidden_layers": 6,
             "num_attention_heads": 12, "intermediate_size": 1536, "max_position_embeddings": 512,
             "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "pad_token_id": 0}"#;
-        match crate::checkpoint::ModelConfig::from_json(json).unwrap() {
-            crate::checkpoint::ModelConfig::Bert(c) => c,
-        }
+        ModelConfig::from_json(json).unwrap()
     }
 
     #[test]
     fn counts_minilm_parameters_like_transformers() {
         // transformers: BertForSequenceClassification(all-MiniLM-L6-v2, num_labels=2).num_parameters()
-        assert_eq!(bert_parameters(&minilm(), 2), 22_713_986);
+        assert_eq!(minilm().classifier_parameters(2), 22_713_986);
     }
 
     #[test]
     fn attention_scores_dominate_long_inputs() {
-        let e = MemoryEstimate::bert(&minilm(), 2, 32, 512);
+        let e = MemoryEstimate::classifier(&minilm(), 2, 32, 512);
         assert_eq!(e.largest_buffer, 4 * 32 * 12 * 512 * 512);
         assert_eq!(e.total, 4 * e.weights + e.activations);
-        let short = MemoryEstimate::bert(&minilm(), 2, 32, 128);
+        let short = MemoryEstimate::classifier(&minilm(), 2, 32, 128);
         assert_eq!(short.largest_buffer, 4 * 30522 * 384, "the embedding table is the largest buffer at 128 tokens");
         assert!(short.activations * 8 < e.activations);
     }

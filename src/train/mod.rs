@@ -10,7 +10,7 @@ mod schedule;
 mod trainer;
 
 pub use config::{BestMetric, Schedule, SettingError, TrainConfig};
-pub use estimate::{MemoryEstimate, bert_parameters};
+pub use estimate::MemoryEstimate;
 pub use log::{LOG_CSV_HEADER, LogRow, log_csv};
 pub use metrics::{ClassMetrics, EvalReport};
 pub use optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, global_grad_norm, gradient_norms};

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::metrics::EvalReport;
 use crate::checkpoint::{EncodedBatch, TextInput, TextTokenizer};
 use crate::data::TokenizedSet;
-use crate::model::{BertForSequenceClassification, ModelError};
+use crate::model::{SequenceClassifier, ModelError};
 
 /// One input's prediction.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -20,7 +20,7 @@ pub struct Prediction {
     pub probs: Vec<f32>,
 }
 
-async fn logits(model: &BertForSequenceClassification, batch: &EncodedBatch, device: &Device) -> Result<Vec<Vec<f32>>, ModelError> {
+async fn logits(model: &SequenceClassifier, batch: &EncodedBatch, device: &Device) -> Result<Vec<Vec<f32>>, ModelError> {
     if batch.batch_size == 0 {
         return Ok(Vec::new());
     }
@@ -60,7 +60,7 @@ fn to_prediction(probs: Vec<f32>, labels: &[String]) -> Prediction {
 /// Evaluates `model` (validation mode, on `device`) on a labelled set: the metrics and each
 /// example's prediction, in set order.
 pub async fn score(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     set: &TokenizedSet,
     labels: &[String],
     batch_size: usize,
@@ -85,7 +85,7 @@ pub async fn score(
 
 /// Evaluates a labelled set (convenience for the CLI's `evaluate`).
 pub async fn evaluate_examples(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     set: &TokenizedSet,
     labels: &[String],
     batch_size: usize,
@@ -96,7 +96,7 @@ pub async fn evaluate_examples(
 
 /// Predicts labels for new inputs, in order, `batch_size` at a time.
 pub async fn predict(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     tokenizer: &TextTokenizer,
     inputs: &[TextInput],
     labels: &[String],

@@ -17,7 +17,7 @@ use super::optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, gradien
 use super::predict::score;
 use super::schedule::{learning_rate, warmup_steps};
 use crate::data::{TokenizedSet, batch_order};
-use crate::model::{BertForSequenceClassification, Trace, first_non_finite};
+use crate::model::{SequenceClassifier, Trace, first_non_finite};
 
 /// What one optimizer step did: plain data for charts, progress bars and logs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -155,7 +155,7 @@ impl TrainError {
 #[derive(Clone, Debug)]
 pub struct Best {
     /// The model at that evaluation (validation mode).
-    pub model: BertForSequenceClassification,
+    pub model: SequenceClassifier,
     /// Its evaluation.
     pub report: EvalReport,
     /// The step it was taken at.
@@ -180,7 +180,7 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 
 /// Fine-tunes a sequence classifier one optimizer step at a time.
 pub struct Trainer {
-    model: BertForSequenceClassification,
+    model: SequenceClassifier,
     optimizer: AdamW,
     config: TrainConfig,
     labels: Vec<String>,
@@ -205,7 +205,7 @@ impl Trainer {
     /// Prepares training. `model` must live on `device.autodiff()`; `device` is the plain
     /// device (evaluation runs there). Checks settings and data before any GPU work.
     pub fn new(
-        model: BertForSequenceClassification,
+        model: SequenceClassifier,
         labels: Vec<String>,
         train: TokenizedSet,
         valid: Option<TokenizedSet>,
@@ -302,7 +302,7 @@ impl Trainer {
 
     /// The model to export: the best checkpoint when there is one, else the current
     /// weights; in validation mode.
-    pub fn model_for_export(&self) -> BertForSequenceClassification {
+    pub fn model_for_export(&self) -> SequenceClassifier {
         match &self.best {
             Some(best) => best.model.clone(),
             None => self.model.valid(),

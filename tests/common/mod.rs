@@ -100,3 +100,54 @@ pub fn assert_loss_falls(label: &str, losses: &[f64]) {
     assert!(losses[2..].windows(2).all(|w| w[1] < w[0]), "{label}: loss should fall every step from the third: {losses:?}");
     assert!(losses[7] < losses[0] - 0.015, "{label}: loss should end clearly lower: {losses:?}");
 }
+
+// ---- `families.parity.json`: the non-BERT encoder families ----
+
+#[derive(serde::Deserialize)]
+pub struct FamilyParity {
+    pub max_length: usize,
+    pub models: std::collections::BTreeMap<String, FamilyModel>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct FamilyModel {
+    pub model_type: String,
+    pub cases: Vec<FamilyCase>,
+    pub batched_probabilities: Vec<Vec<f32>>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct FamilyCase {
+    pub text: String,
+    pub ids: Vec<u32>,
+    pub probabilities: Vec<f32>,
+    pub mean_pooled: Vec<f32>,
+}
+
+impl FamilyParity {
+    pub fn parse(json: &str) -> Self {
+        serde_json::from_str(json).expect("families.parity.json")
+    }
+}
+
+/// Softmax of each logits row, in f64 then back to f32.
+pub fn softmax_rows(logits: Vec<f32>, labels: usize) -> Vec<Vec<f32>> {
+    logits
+        .chunks(labels)
+        .map(|row| {
+            let max = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let exp: Vec<f64> = row.iter().map(|&x| (x as f64 - max).exp()).collect();
+            let sum: f64 = exp.iter().sum();
+            exp.iter().map(|e| (e / sum) as f32).collect()
+        })
+        .collect()
+}
+
+pub fn assert_probabilities(label: &str, got: &[Vec<f32>], want: &[Vec<f32>]) {
+    assert_eq!(got.len(), want.len(), "{label}: rows");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{label}: text {i}: probabilities {g:?}, transformers {w:?} (max diff {diff})");
+    }
+}
+
