@@ -49,7 +49,13 @@ fn main() -> ExitCode {
 
 /// The repository root (the folder above xtask/).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    // The checkout `cargo xtask` runs in, read when it runs (cargo sets CARGO_MANIFEST_DIR
+    // for `cargo run`), not the one this binary was compiled in: with a shared
+    // CARGO_TARGET_DIR, cargo can reuse an xtask built in another clone of the same
+    // commit (its hashes leave out the path, and older sources count as fresh), which then
+    // tested that other clone.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().unwrap().to_path_buf()
 }
 
 /// Prints and runs a command, failing with its description when it fails.
