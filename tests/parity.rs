@@ -138,14 +138,14 @@ fn classify(model: &webtune::model::SequenceClassifier, tokenizer: &webtune::che
     softmax_rows(logits, labels)
 }
 
-/// DistilBERT, RoBERTa and XLM-RoBERTa (WordPiece, byte-level BPE, Unigram/Metaspace
-/// tokenizers): token ids exactly as transformers' tokenizer, mean-pooled encoder states at
+/// DistilBERT, ModernBERT (rotary, local attention, GeGLU, mean pooling), RoBERTa and
+/// XLM-RoBERTa (WordPiece, byte-level BPE, Unigram/Metaspace tokenizers): token ids exactly as transformers' tokenizer, mean-pooled encoder states at
 /// cosine ≥ 0.9999, and the family's sequence-classification head's probabilities within
 /// 1e-4, one text at a time and as one padded batch.
 #[test]
 fn every_encoder_family_matches_transformers() {
     let parity = family_parity();
-    assert_eq!(parity.models.len(), 3);
+    assert_eq!(parity.models.len(), 4);
     for (name, reference) in &parity.models {
         let files = read_model_folder(&fixtures().join(name)).unwrap();
         let texts: Vec<String> = reference.cases.iter().map(|c| c.text.clone()).collect();
@@ -186,6 +186,7 @@ fn every_family_round_trips_through_export() {
     let heads = [
         ("tiny-bert-cls", "BertForSequenceClassification", vec!["bert.pooler.dense.weight", "classifier.weight"]),
         ("tiny-distilbert-cls", "DistilBertForSequenceClassification", vec!["pre_classifier.weight", "classifier.weight"]),
+        ("tiny-modernbert-cls", "ModernBertForSequenceClassification", vec!["head.dense.weight", "head.norm.bias", "classifier.weight"]),
         ("tiny-roberta-cls", "RobertaForSequenceClassification", vec!["classifier.dense.weight", "classifier.out_proj.weight"]),
         ("tiny-xlm-roberta-cls", "XLMRobertaForSequenceClassification", vec!["classifier.dense.weight", "classifier.out_proj.weight"]),
     ];

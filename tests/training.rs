@@ -42,11 +42,11 @@ struct GradStep {
     after: std::collections::BTreeMap<String, Vec<f32>>,
 }
 
-/// (param id, whether burn stores it transposed) of a transformers parameter name, through
-/// the export's name table.
-fn param(model: &SequenceClassifier, name: &str) -> (ParamId, bool) {
+/// (param id, whether it is a matrix, whether burn stores it transposed) of a transformers
+/// parameter name, through the export's name table.
+fn param(model: &SequenceClassifier, name: &str) -> (ParamId, bool, bool) {
     let t = model.named_tensors().into_iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no parameter named {name}"));
-    (t.id, t.transpose)
+    (t.id, t.shape.len() == 2, t.transpose)
 }
 
 /// Row-major values of a rank-1 or rank-2 tensor, transposed back to PyTorch's layout when asked.
@@ -89,6 +89,11 @@ fn roberta_loss_gradients_and_two_adamw_steps_match_pytorch() {
     two_adamw_steps_match_pytorch("tiny-roberta-cls");
 }
 
+#[test]
+fn modernbert_loss_gradients_and_two_adamw_steps_match_pytorch() {
+    two_adamw_steps_match_pytorch("tiny-modernbert-cls");
+}
+
 /// The loss, the gradients of the fixture's parameters, the global norm and the weights
 /// after two clipped AdamW steps of the classifier in `folder`, against PyTorch's.
 fn two_adamw_steps_match_pytorch(folder: &str) {
@@ -112,8 +117,7 @@ fn two_adamw_steps_match_pytorch(folder: &str) {
         let got_loss = loss.into_scalar::<f32>() as f64;
         assert!((got_loss - step.loss).abs() / step.loss < 1e-4, "step {n}: loss {got_loss} vs PyTorch {}", step.loss);
         for (name, want) in &step.grads {
-            let (id, transpose) = param(&model, name);
-            let matrix = name.ends_with(".weight") && !name.contains("LayerNorm");
+            let (id, matrix, transpose) = param(&model, name);
             let got = if matrix { values(grads.get::<2>(id).unwrap(), transpose) } else { values(grads.get::<1>(id).unwrap(), false) };
             let err = relative_error(&got, want);
             assert!(err < 1e-4, "step {n}: gradient of {name} differs from PyTorch: relative error {err}");

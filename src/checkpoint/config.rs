@@ -47,7 +47,7 @@ pub enum ConfigError {
 }
 
 /// The model types webtune implements, by Hugging Face `model_type`.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert", "distilbert", "roberta", "xlm-roberta"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["bert", "distilbert", "modernbert", "roberta", "xlm-roberta"];
 
 /// An encoder family: which transformers modeling file a checkpoint follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +61,8 @@ pub enum Family {
     XlmRoberta,
     /// `model_type: "distilbert"` (modeling_distilbert.py).
     DistilBert,
+    /// `model_type: "modernbert"` (modeling_modernbert.py).
+    ModernBert,
 }
 
 impl Family {
@@ -71,6 +73,7 @@ impl Family {
             Family::Roberta => "roberta",
             Family::XlmRoberta => "xlm-roberta",
             Family::DistilBert => "distilbert",
+            Family::ModernBert => "modernbert",
         }
     }
 
@@ -81,6 +84,7 @@ impl Family {
             Family::Bert => "bert.",
             Family::Roberta | Family::XlmRoberta => "roberta.",
             Family::DistilBert => "distilbert.",
+            Family::ModernBert => "model.",
         }
     }
 
@@ -91,6 +95,7 @@ impl Family {
             Family::Roberta => "RobertaModel",
             Family::XlmRoberta => "XLMRobertaModel",
             Family::DistilBert => "DistilBertModel",
+            Family::ModernBert => "ModernBertModel",
         }
     }
 
@@ -101,6 +106,7 @@ impl Family {
             Family::Roberta => "RobertaForSequenceClassification",
             Family::XlmRoberta => "XLMRobertaForSequenceClassification",
             Family::DistilBert => "DistilBertForSequenceClassification",
+            Family::ModernBert => "ModernBertForSequenceClassification",
         }
     }
 }
@@ -120,6 +126,8 @@ pub enum ModelConfig {
     },
     /// `distilbert`.
     DistilBert(DistilBertConfig),
+    /// `modernbert`.
+    ModernBert(ModernBertConfig),
 }
 
 impl ModelConfig {
@@ -143,6 +151,7 @@ impl ModelConfig {
                 ModelConfig::Roberta { config, xlm: t == "xlm-roberta" }
             }
             Some("distilbert") => ModelConfig::DistilBert(parse_json("config.json", bytes)?),
+            Some("modernbert") => ModelConfig::ModernBert(parse_json("config.json", bytes)?),
             Some(other) => {
                 return Err(ConfigError::UnsupportedModelType {
                     found: other.to_string(),
@@ -162,6 +171,7 @@ impl ModelConfig {
             ModelConfig::Roberta { xlm: false, .. } => Family::Roberta,
             ModelConfig::Roberta { xlm: true, .. } => Family::XlmRoberta,
             ModelConfig::DistilBert(_) => Family::DistilBert,
+            ModelConfig::ModernBert(_) => Family::ModernBert,
         }
     }
 
@@ -186,6 +196,16 @@ impl ModelConfig {
                 position_rows: c.max_position_embeddings,
                 token_types: 0,
             },
+            ModelConfig::ModernBert(c) => EncoderDims {
+                vocab_size: c.vocab_size,
+                hidden_size: c.hidden_size,
+                layers: c.num_hidden_layers,
+                heads: c.num_attention_heads,
+                intermediate_size: c.intermediate_size,
+                // Rotary: no position table.
+                position_rows: 0,
+                token_types: 0,
+            },
         }
     }
 
@@ -194,6 +214,7 @@ impl ModelConfig {
     pub fn max_tokens(&self) -> usize {
         match self {
             ModelConfig::Roberta { config, .. } => config.max_position_embeddings.saturating_sub(config.pad_token_id as usize + 1),
+            ModelConfig::ModernBert(c) => c.max_position_embeddings,
             other => other.dims().position_rows,
         }
     }
@@ -203,6 +224,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.pad_token_id,
             ModelConfig::DistilBert(c) => c.pad_token_id,
+            ModelConfig::ModernBert(c) => c.pad_token_id,
         }
     }
 
@@ -211,6 +233,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.initializer_range,
             ModelConfig::DistilBert(c) => c.initializer_range,
+            ModelConfig::ModernBert(c) => c.initializer_range,
         }
     }
 
@@ -219,6 +242,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.id2label.as_ref(),
             ModelConfig::DistilBert(c) => c.id2label.as_ref(),
+            ModelConfig::ModernBert(c) => c.id2label.as_ref(),
         }
     }
 
@@ -237,6 +261,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.classifier_dropout.unwrap_or(c.hidden_dropout_prob),
             ModelConfig::DistilBert(c) => c.seq_classif_dropout,
+            ModelConfig::ModernBert(c) => c.classifier_dropout,
         }
     }
 
@@ -245,6 +270,15 @@ impl ModelConfig {
     pub fn classifier_parameters(&self, labels: usize) -> u64 {
         let d = self.dims();
         let (h, i, l) = (d.hidden_size as u64, d.intermediate_size as u64, d.layers as u64);
+        if let ModelConfig::ModernBert(c) = self {
+            let norm = if c.norm_bias { 2 * h } else { h };
+            let (attn_b, mlp_b) = (if c.attention_bias { 4 * h } else { 0 }, if c.mlp_bias { 2 * i + h } else { 0 });
+            let layer = norm + 4 * h * h + attn_b + norm + 3 * h * i + mlp_b;
+            // Layer 0 has no attn_norm.
+            let layers = l * layer - norm;
+            let head = h * h + if c.classifier_bias { h } else { 0 } + norm + h * labels as u64 + labels as u64;
+            return d.vocab_size as u64 * h + norm + layers + norm + head;
+        }
         let layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
         let embeddings = (d.vocab_size as u64 + d.position_rows as u64 + d.token_types as u64) * h + 2 * h;
         // Every family's head is one hidden → hidden layer (BERT's pooler.dense, RoBERTa's
@@ -257,6 +291,7 @@ impl ModelConfig {
         match self {
             ModelConfig::Bert(c) | ModelConfig::Roberta { config: c, .. } => c.validate()?,
             ModelConfig::DistilBert(c) => c.validate()?,
+            ModelConfig::ModernBert(c) => c.validate()?,
         }
         if let ModelConfig::Roberta { config, .. } = self
             && config.max_position_embeddings <= config.pad_token_id as usize + 1
@@ -338,6 +373,223 @@ pub struct DistilBertConfig {
     /// Label names of a classification head, by class id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id2label: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The fields of a Hugging Face `ModernBertConfig` that the encoder uses, with its defaults.
+/// Both spellings of the attention layout are read: transformers 5 writes `layer_types` and
+/// `rope_parameters`, published checkpoints carry `global_attn_every_n_layers`,
+/// `global_rope_theta` and `local_rope_theta`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModernBertConfig {
+    /// Rows of `embeddings.tok_embeddings`.
+    #[serde(default = "default_modernbert_vocab")]
+    pub vocab_size: usize,
+    /// Hidden width.
+    #[serde(default = "default_modernbert_hidden")]
+    pub hidden_size: usize,
+    /// Width of each half of the GeGLU block (`mlp.Wi` is hidden → 2 × this).
+    #[serde(default = "default_modernbert_intermediate")]
+    pub intermediate_size: usize,
+    /// Transformer layers (`layers.N`).
+    #[serde(default = "default_modernbert_layers")]
+    pub num_hidden_layers: usize,
+    /// Attention heads; must divide `hidden_size`.
+    #[serde(default = "default_modernbert_heads")]
+    pub num_attention_heads: usize,
+    /// The GeGLU's activation.
+    #[serde(default = "default_act")]
+    pub hidden_activation: HiddenAct,
+    /// Longest input in tokens (rotary positions, no table).
+    #[serde(default = "default_modernbert_positions")]
+    pub max_position_embeddings: usize,
+    /// Std of the normal initialiser for newly created weights.
+    #[serde(default = "default_init_range")]
+    pub initializer_range: f64,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_modernbert_eps")]
+    pub norm_eps: f64,
+    /// Whether the LayerNorms have a bias.
+    #[serde(default)]
+    pub norm_bias: bool,
+    /// Id of the padding token.
+    #[serde(default = "default_modernbert_pad")]
+    pub pad_token_id: u32,
+    /// Whether `attn.Wqkv` and `attn.Wo` have biases.
+    #[serde(default)]
+    pub attention_bias: bool,
+    /// Whether `mlp.Wi` and `mlp.Wo` have biases.
+    #[serde(default)]
+    pub mlp_bias: bool,
+    /// Whether `head.dense` has a bias.
+    #[serde(default)]
+    pub classifier_bias: bool,
+    /// Dropout on attention probabilities and after `attn.Wo`.
+    #[serde(default)]
+    pub attention_dropout: f64,
+    /// Dropout after the embedding norm.
+    #[serde(default)]
+    pub embedding_dropout: f64,
+    /// Dropout inside the GeGLU block.
+    #[serde(default)]
+    pub mlp_dropout: f64,
+    /// Dropout before `classifier`.
+    #[serde(default)]
+    pub classifier_dropout: f64,
+    /// `head.act`.
+    #[serde(default = "default_act")]
+    pub classifier_activation: HiddenAct,
+    /// `cls` (first token) or `mean` (over the attention mask) before the head.
+    #[serde(default = "default_classifier_pooling")]
+    pub classifier_pooling: String,
+    /// Every this many layers (from layer 0) attention is global; the others are local.
+    #[serde(default = "default_global_every")]
+    pub global_attn_every_n_layers: usize,
+    /// The local attention window in tokens: a token sees those within half of it on each side.
+    #[serde(default = "default_local_attention")]
+    pub local_attention: usize,
+    /// Rotary base of global layers (older configs).
+    #[serde(default)]
+    pub global_rope_theta: Option<f64>,
+    /// Rotary base of local layers (older configs).
+    #[serde(default)]
+    pub local_rope_theta: Option<f64>,
+    /// `full_attention` / `sliding_attention` per layer (transformers 5).
+    #[serde(default)]
+    pub layer_types: Option<Vec<String>>,
+    /// Rotary settings per layer type (transformers 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_parameters: Option<serde_json::Value>,
+    /// Label names of a classification head, by class id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<std::collections::BTreeMap<String, String>>,
+}
+
+fn default_modernbert_vocab() -> usize {
+    50368
+}
+fn default_modernbert_hidden() -> usize {
+    768
+}
+fn default_modernbert_intermediate() -> usize {
+    1152
+}
+fn default_modernbert_layers() -> usize {
+    22
+}
+fn default_modernbert_heads() -> usize {
+    12
+}
+fn default_modernbert_positions() -> usize {
+    8192
+}
+fn default_modernbert_eps() -> f64 {
+    1e-5
+}
+fn default_modernbert_pad() -> u32 {
+    50283
+}
+fn default_classifier_pooling() -> String {
+    "cls".into()
+}
+fn default_global_every() -> usize {
+    3
+}
+fn default_local_attention() -> usize {
+    128
+}
+
+impl ModernBertConfig {
+    /// Whether layer `n` attends globally (`full_attention`) rather than in the local window.
+    pub fn is_global(&self, n: usize) -> bool {
+        match &self.layer_types {
+            Some(types) => types.get(n).is_some_and(|t| t == "full_attention"),
+            None => n.is_multiple_of(self.global_attn_every_n_layers),
+        }
+    }
+
+    /// The rotary base of global (`true`) or local layers: `rope_parameters`, else the
+    /// older fields, else transformers' defaults (160,000 and 10,000).
+    pub fn rope_theta(&self, global: bool) -> f64 {
+        let key = if global { "full_attention" } else { "sliding_attention" };
+        let from_parameters = self.rope_parameters.as_ref().and_then(|p| p.get(key)?.get("rope_theta")?.as_f64());
+        let older = if global { self.global_rope_theta } else { self.local_rope_theta };
+        from_parameters.or(older).unwrap_or(if global { 160_000.0 } else { 10_000.0 })
+    }
+
+    /// Whether the classification head pools by the mean over the mask (else the first token).
+    pub fn mean_pooling(&self) -> bool {
+        self.classifier_pooling == "mean"
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (setting, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("global_attn_every_n_layers", self.global_attn_every_n_layers),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid { setting, value: "0".into(), reason: "it must be at least 1".into() });
+            }
+        }
+        let head = self.hidden_size / self.num_attention_heads.max(1);
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) || head % 2 != 0 {
+            return Err(ConfigError::Invalid {
+                setting: "num_attention_heads",
+                value: self.num_attention_heads.to_string(),
+                reason: format!("it must divide hidden_size ({}) into heads of an even width (rotary embeddings rotate pairs)", self.hidden_size),
+            });
+        }
+        if let Some(types) = &self.layer_types
+            && (types.len() != self.num_hidden_layers || types.iter().any(|t| t != "full_attention" && t != "sliding_attention"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "layer_types",
+                value: format!("{types:?}"),
+                reason: format!("it must name \"full_attention\" or \"sliding_attention\" for each of the {} layers", self.num_hidden_layers),
+            });
+        }
+        if let Some(params) = &self.rope_parameters {
+            for key in ["full_attention", "sliding_attention"] {
+                let kind = params.get(key).and_then(|p| p.get("rope_type")).and_then(|t| t.as_str()).unwrap_or("default");
+                if kind != "default" {
+                    return Err(ConfigError::Invalid {
+                        setting: "rope_parameters",
+                        value: format!("{key}.rope_type = \"{kind}\""),
+                        reason: "webtune implements the default rotary embedding only".into(),
+                    });
+                }
+            }
+        }
+        if self.classifier_pooling != "cls" && self.classifier_pooling != "mean" {
+            return Err(ConfigError::Invalid {
+                setting: "classifier_pooling",
+                value: format!("\"{}\"", self.classifier_pooling),
+                reason: "it must be \"cls\" or \"mean\"".into(),
+            });
+        }
+        for (setting, p) in [
+            ("attention_dropout", self.attention_dropout),
+            ("embedding_dropout", self.embedding_dropout),
+            ("mlp_dropout", self.mlp_dropout),
+            ("classifier_dropout", self.classifier_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(ConfigError::Invalid { setting, value: p.to_string(), reason: "a dropout probability must be in [0, 1)".into() });
+            }
+        }
+        if self.pad_token_id as usize >= self.vocab_size {
+            return Err(ConfigError::Invalid {
+                setting: "pad_token_id",
+                value: self.pad_token_id.to_string(),
+                reason: format!("it must be below vocab_size ({})", self.vocab_size),
+            });
+        }
+        Ok(())
+    }
 }
 
 fn default_distil_vocab() -> usize {

@@ -10,7 +10,8 @@ mod weights;
 
 pub use card::{CardInfo, model_card};
 pub use config::{
-    BertConfig, ConfigError, DistilBertConfig, EncoderDims, Family, HiddenAct, ModelConfig, Pooling, SUPPORTED_MODEL_TYPES,
+    BertConfig, ConfigError, DistilBertConfig, EncoderDims, Family, HiddenAct, ModelConfig, ModernBertConfig, Pooling,
+    SUPPORTED_MODEL_TYPES,
     SentenceEmbeddingConfig,
 };
 pub use export::{ExportError, classifier_config, export_classifier, safetensors_bytes, zip_files};

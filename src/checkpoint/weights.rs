@@ -8,7 +8,7 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 /// The prefixes transformers' task models (`BertFor*`, `RobertaFor*`, `DistilBertFor*`) put
 /// before the encoder's tensor names: the attribute that holds the encoder.
-const ENCODER_PREFIXES: &[&str] = &["bert.", "roberta.", "distilbert."];
+const ENCODER_PREFIXES: &[&str] = &["bert.", "roberta.", "distilbert.", "model."];
 
 /// Checkpoint tensors that are not weights of the encoder and may be left unused:
 /// buffers that transformers saves, poolers the task does not use, and heads of other
@@ -26,6 +26,8 @@ const IGNORABLE: &[&str] = &[
     "classifier.",
     "pre_classifier.",
     "qa_outputs.",
+    "head.",
+    "decoder.",
 ];
 
 /// What is wrong with a weights file.

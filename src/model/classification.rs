@@ -11,7 +11,8 @@ use super::ModelError;
 use super::bert::BertPooler;
 use super::distilbert::DistilBertClassificationHead;
 use super::encoder::Encoder;
-use super::layers::{NamedTensor, TensorLoader, linear_tensors, new_linear};
+use super::layers::{Activation, EncoderInput, LayerNorm, NamedTensor, TensorLoader, linear_tensors, new_linear};
+use super::modernbert::ModernBertClassificationHead;
 use super::roberta::RobertaClassificationHead;
 use super::trace::Trace;
 use crate::checkpoint::{EncodedBatch, Family, ModelConfig, ModelFiles, Weights};
@@ -51,6 +52,8 @@ pub enum ClassificationHead {
     Roberta(RobertaClassificationHead),
     /// `DistilBertForSequenceClassification`.
     DistilBert(DistilBertClassificationHead),
+    /// `ModernBertForSequenceClassification`.
+    ModernBert(ModernBertClassificationHead),
 }
 
 impl ClassificationHead {
@@ -60,12 +63,25 @@ impl ClassificationHead {
             Family::Bert => ["pooler.dense", "classifier"],
             Family::Roberta | Family::XlmRoberta => ["classifier.dense", "classifier.out_proj"],
             Family::DistilBert => ["pre_classifier", "classifier"],
+            Family::ModernBert => ["head.dense", "classifier"],
         }
     }
 
-    /// Builds the family's head from its two layers.
-    fn new(family: Family, first: Linear, last: Linear, dropout: f64) -> Self {
-        match family {
+    /// Builds the family's head from its two layers (and ModernBERT's `head.norm`).
+    fn new(config: &ModelConfig, first: Linear, last: Linear, norm: Option<LayerNorm>) -> Self {
+        let dropout = config.classifier_dropout();
+        match config.family() {
+            Family::ModernBert => {
+                let ModelConfig::ModernBert(c) = config else { unreachable!("family and config agree") };
+                ClassificationHead::ModernBert(ModernBertClassificationHead {
+                    dense: first,
+                    act: Activation { kind: c.classifier_activation },
+                    norm: norm.expect("a ModernBERT head has a norm"),
+                    drop: DropoutConfig::new(dropout).init(),
+                    classifier: last,
+                    mean_pooling: c.mean_pooling(),
+                })
+            }
             Family::Bert => ClassificationHead::Bert(BertClassificationHead {
                 pooler: BertPooler { dense: first },
                 dropout: DropoutConfig::new(dropout).init(),
@@ -77,8 +93,9 @@ impl ClassificationHead {
     }
 
     /// `[batch, seq, hidden]` → logits `[batch, labels]`.
-    fn forward(&self, hidden: Tensor<3>, trace: &mut Trace) -> Tensor<2> {
+    fn forward(&self, hidden: Tensor<3>, input: &EncoderInput, trace: &mut Trace) -> Tensor<2> {
         match self {
+            ClassificationHead::ModernBert(h) => h.forward(hidden, input.attention_mask.clone(), trace),
             ClassificationHead::Bert(h) => {
                 let pooled = h.pooler.forward(hidden, trace);
                 trace.record("classifier (logits)", h.classifier.forward(h.dropout.forward(pooled)))
@@ -96,6 +113,7 @@ impl ClassificationHead {
             }
             ClassificationHead::Roberta(h) => h.named_tensors(out),
             ClassificationHead::DistilBert(h) => h.named_tensors(out),
+            ClassificationHead::ModernBert(h) => h.named_tensors(out),
         }
     }
 }
@@ -135,9 +153,11 @@ impl SequenceClassifier {
         let mut rng = SeededRng::new(seed);
         let mut newly_initialized = Vec::new();
         let [first_name, last_name] = ClassificationHead::layer_names(family);
-        // BERT's pooler belongs to the encoder checkpoint (`bert.pooler`), so a plain BERT
-        // keeps it while a new label set replaces only `classifier`, as transformers does.
-        let first_in_encoder = family == Family::Bert;
+        // BERT's pooler belongs to the encoder checkpoint (`bert.pooler`) and ModernBERT's
+        // `head` to its masked-LM checkpoint, so those are kept while a new label set
+        // replaces only `classifier`, as transformers does.
+        let first_in_encoder = matches!(family, Family::Bert | Family::ModernBert);
+        let first_bias = !matches!(&config, ModelConfig::ModernBert(c) if !c.classifier_bias);
         let saved = config.labels().filter(|_| load.has(last_name) && load.has(first_name));
         let keep_head = match (labels, &saved) {
             (None, Some(_)) => true,
@@ -146,11 +166,28 @@ impl SequenceClassifier {
             (Some(_), None) => false,
         };
         let exported_name = |name: &str| if first_in_encoder && name == "pooler.dense" { format!("{}{name}", family.encoder_prefix()) } else { name.to_string() };
-        let first = if (keep_head || first_in_encoder) && load.has(first_name) {
-            load.linear(first_name, h, h)?
+        let reuse_first = (keep_head || first_in_encoder) && load.has(first_name);
+        let first = if reuse_first {
+            load.linear_with(first_name, h, h, first_bias)?
         } else {
             newly_initialized.push(exported_name(first_name));
-            new_linear(&mut rng, h, h, std, device)
+            let mut fresh = new_linear(&mut rng, h, h, std, device);
+            if !first_bias {
+                fresh.bias = None;
+            }
+            fresh
+        };
+        let norm = match &config {
+            ModelConfig::ModernBert(c) if reuse_first => Some(load.layer_norm_with("head.norm", h, c.norm_eps, c.norm_bias)?),
+            ModelConfig::ModernBert(c) => {
+                newly_initialized.push("head.norm".to_string());
+                Some(LayerNorm {
+                    weight: burn::module::Param::from_tensor(Tensor::ones([h], device)),
+                    bias: c.norm_bias.then(|| burn::module::Param::from_tensor(Tensor::zeros([h], device))),
+                    eps: c.norm_eps,
+                })
+            }
+            _ => None,
         };
         let (names, last) = match (keep_head, saved, labels) {
             (true, Some(saved), _) => {
@@ -164,7 +201,7 @@ impl SequenceClassifier {
             (_, _, None) => return Err(ModelError::NoClassifier(files.source().to_string())),
         };
         let ignored_tensors = weights.finish(family.classifier_class())?;
-        let model = Self { encoder, head: ClassificationHead::new(family, first, last, config.classifier_dropout()), family };
+        let model = Self { encoder, head: ClassificationHead::new(&config, first, last, norm), family };
         let report = ClassifierReport { labels: names, newly_initialized, ignored_tensors, parameters: model.num_params() };
         Ok((model, report, config))
     }
@@ -178,7 +215,7 @@ impl SequenceClassifier {
     pub fn forward_batch_traced(&self, batch: &EncodedBatch, device: &Device, trace: &mut Trace) -> Tensor<2> {
         let input = self.encoder.input(batch, device);
         let hidden = self.encoder.forward(&input, trace);
-        self.head.forward(hidden, trace)
+        self.head.forward(hidden, &input, trace)
     }
 
     /// Every parameter under its transformers name, for export.

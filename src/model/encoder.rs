@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 use super::bert::BertModel;
 use super::distilbert::DistilBertModel;
 use super::layers::{EncoderInput, NamedTensor, PositionIds, TensorLoader};
+use super::modernbert::ModernBertModel;
 use super::roberta::RobertaModel;
 use super::trace::Trace;
 use crate::checkpoint::{EncodedBatch, ModelConfig, WeightError};
@@ -22,6 +23,8 @@ pub enum Encoder {
     Roberta(RobertaModel),
     /// `distilbert`.
     DistilBert(DistilBertModel),
+    /// `modernbert`.
+    ModernBert(ModernBertModel),
 }
 
 impl Encoder {
@@ -32,6 +35,7 @@ impl Encoder {
             ModelConfig::Bert(c) => Encoder::Bert(BertModel::load(c, load)?),
             ModelConfig::Roberta { config, .. } => Encoder::Roberta(RobertaModel::load(config, load)?),
             ModelConfig::DistilBert(c) => Encoder::DistilBert(DistilBertModel::load(c, load)?),
+            ModelConfig::ModernBert(c) => Encoder::ModernBert(ModernBertModel::load(c, load)?),
         })
     }
 
@@ -39,7 +43,7 @@ impl Encoder {
     pub fn position_ids(&self) -> PositionIds {
         match self {
             Encoder::Roberta(m) => m.position_ids(),
-            Encoder::Bert(_) | Encoder::DistilBert(_) => PositionIds::FromZero,
+            Encoder::Bert(_) | Encoder::DistilBert(_) | Encoder::ModernBert(_) => PositionIds::FromZero,
         }
     }
 
@@ -54,6 +58,7 @@ impl Encoder {
             Encoder::Bert(m) => m.forward(input, trace),
             Encoder::Roberta(m) => m.forward(input, trace),
             Encoder::DistilBert(m) => m.forward(input, trace),
+            Encoder::ModernBert(m) => m.forward(input, trace),
         }
     }
 
@@ -65,6 +70,7 @@ impl Encoder {
             Encoder::Bert(m) => m.named_tensors(prefix, &mut out),
             Encoder::Roberta(m) => m.named_tensors(prefix, &mut out),
             Encoder::DistilBert(m) => m.named_tensors(prefix, &mut out),
+            Encoder::ModernBert(m) => m.named_tensors(prefix, &mut out),
         }
         out
     }

@@ -16,8 +16,8 @@ use crate::checkpoint::{WeightError, Weights};
 pub struct LayerNorm {
     /// Scale, `[d]`.
     pub weight: Param<Tensor<1>>,
-    /// Shift, `[d]`.
-    pub bias: Param<Tensor<1>>,
+    /// Shift, `[d]` (absent in ModernBERT's bias-free norms, `norm_bias: false`).
+    pub bias: Option<Param<Tensor<1>>>,
     /// Added to the variance.
     pub eps: f64,
 }
@@ -25,7 +25,7 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// Normalises the last axis: `[..., d]` → `[..., d]`.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
-        layer_norm(input, self.weight.val(), Some(self.bias.val()), self.eps)
+        layer_norm(input, self.weight.val(), self.bias.as_ref().map(|b| b.val()), self.eps)
     }
 }
 
@@ -229,9 +229,13 @@ pub fn linear_tensors(name: &str, linear: &Linear) -> Vec<NamedTensor> {
     out
 }
 
-/// `{name}.weight` and `{name}.bias` of a LayerNorm.
+/// `{name}.weight` and (when it has one) `{name}.bias` of a LayerNorm.
 pub fn layer_norm_tensors(name: &str, ln: &LayerNorm) -> Vec<NamedTensor> {
-    vec![vector(format!("{name}.weight"), &ln.weight), vector(format!("{name}.bias"), &ln.bias)]
+    let mut out = vec![vector(format!("{name}.weight"), &ln.weight)];
+    if let Some(b) = &ln.bias {
+        out.push(vector(format!("{name}.bias"), b));
+    }
+    out
 }
 
 /// `{name}.weight` of an Embedding.
@@ -266,6 +270,11 @@ impl TensorLoader<'_> {
     /// A `torch.nn.Linear` stored as `{name}.weight` `[d_out, d_in]` and `{name}.bias` `[d_out]`.
     /// burn keeps the weight as `[d_in, d_out]`, so it is transposed here, once.
     pub fn linear(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, WeightError> {
+        self.linear_with(name, d_in, d_out, true)
+    }
+
+    /// A `torch.nn.Linear` with (`bias` true) or without a `{name}.bias`.
+    pub fn linear_with(&mut self, name: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear, WeightError> {
         let torch_layout = self.weights.take(&format!("{name}.weight"), &[d_out, d_in])?;
         let mut burn_layout = vec![0.0f32; d_in * d_out];
         for o in 0..d_out {
@@ -274,11 +283,8 @@ impl TensorLoader<'_> {
             }
         }
         let weight = Tensor::from_data(TensorData::new(burn_layout, [d_in, d_out]), self.device);
-        let bias = self.tensor(&format!("{name}.bias"), [d_out])?;
-        Ok(Linear {
-            weight: Param::from_tensor(weight),
-            bias: Some(Param::from_tensor(bias)),
-        })
+        let bias = if bias { Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d_out])?)) } else { None };
+        Ok(Linear { weight: Param::from_tensor(weight), bias })
     }
 
     /// A `torch.nn.Embedding` stored as `{name}.weight` `[rows, dim]`.
@@ -290,9 +296,14 @@ impl TensorLoader<'_> {
 
     /// A `torch.nn.LayerNorm` stored as `{name}.weight` and `{name}.bias`, both `[dim]`.
     pub fn layer_norm(&mut self, name: &str, dim: usize, eps: f64) -> Result<LayerNorm, WeightError> {
+        self.layer_norm_with(name, dim, eps, true)
+    }
+
+    /// A LayerNorm with (`bias` true) or without a `{name}.bias`.
+    pub fn layer_norm_with(&mut self, name: &str, dim: usize, eps: f64, bias: bool) -> Result<LayerNorm, WeightError> {
         Ok(LayerNorm {
             weight: Param::from_tensor(self.tensor(&format!("{name}.weight"), [dim])?),
-            bias: Param::from_tensor(self.tensor(&format!("{name}.bias"), [dim])?),
+            bias: if bias { Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [dim])?)) } else { None },
             eps,
         })
     }

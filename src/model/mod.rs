@@ -7,6 +7,7 @@ pub mod distilbert;
 mod encoder;
 mod error;
 mod layers;
+pub mod modernbert;
 pub mod roberta;
 mod sentence_embedding;
 mod trace;
