@@ -6,7 +6,7 @@ Hugging Face Trainer under webtune's settings, and report test accuracy as JSON.
 Needs: pip install torch transformers accelerate; cargo xtask fetch-model; cargo xtask fetch-dataset.
 
   python bench/hf_trainer_sentiment.py [--model www/models/all-MiniLM-L6-v2]
-      [--data www/datasets/sentiment-sentences] [--seed 42]
+      [--data www/datasets/sentiment-sentences] [--seed 42] [--lr 5e-5] [--batch-size 32]
 
 webtune's side of the comparison (same settings, no validation split, final weights):
   webtune train --model www/models/all-MiniLM-L6-v2 --train DATA/train.jsonl --valid-split 0 \
@@ -29,6 +29,8 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--model", default="www/models/all-MiniLM-L6-v2")
 parser.add_argument("--data", default="www/datasets/sentiment-sentences")
 parser.add_argument("--seed", type=int, default=42)
+parser.add_argument("--lr", type=float, default=5e-5)
+parser.add_argument("--batch-size", type=int, default=32)
 args = parser.parse_args()
 
 
@@ -60,9 +62,9 @@ model = AutoModelForSequenceClassification.from_pretrained(
 # webtune's defaults: lr 5e-5, batch 32, 3 epochs, warmup 0.1 then linear decay, weight
 # decay 0.01 (not on biases/LayerNorm), AdamW eps 1e-8, clipping at 1.0, seed 42.
 # transformers 5 takes warmup as steps: ceil(0.1 x total optimizer steps), as webtune computes it.
-total_steps = 3 * math.ceil(len(train_rows) / 32)
+total_steps = 3 * math.ceil(len(train_rows) / args.batch_size)
 training = TrainingArguments(
-    output_dir="/tmp/hf-sentiment", learning_rate=5e-5, per_device_train_batch_size=32, num_train_epochs=3,
+    output_dir="/tmp/hf-sentiment", learning_rate=args.lr, per_device_train_batch_size=args.batch_size, num_train_epochs=3,
     warmup_steps=math.ceil(0.1 * total_steps), lr_scheduler_type="linear", weight_decay=0.01, adam_epsilon=1e-8, max_grad_norm=1.0,
     seed=args.seed, save_strategy="no", report_to=[], logging_steps=25, use_cpu=not torch.cuda.is_available())
 trainer = Trainer(model=model, args=training, train_dataset=Rows(train_rows),
