@@ -83,13 +83,15 @@ pub enum WeightError {
         /// The first few names, comma-separated.
         names: String,
     },
-    /// The same tensor appears with and without the `bert.` prefix.
-    #[error("{file} holds both `{name}` and `bert.{name}`; keep one")]
+    /// The same tensor appears with and without a task model's prefix (`bert.`, `roberta.`, …).
+    #[error("{file} holds both `{first}` and `{second}`, the same tensor with and without a task model's prefix; keep one")]
     Duplicate {
         /// The file name.
         file: String,
-        /// The tensor's name without prefix.
-        name: String,
+        /// One stored name.
+        first: String,
+        /// The other stored name.
+        second: String,
     },
 }
 
@@ -140,11 +142,12 @@ impl Weights {
                 shape: view.shape().to_vec(),
                 bytes: start..start + view.data().len(),
             };
-            if entries.insert(canonical.clone(), entry).is_some() {
-                return Err(WeightError::Duplicate {
-                    file: file.to_string(),
-                    name: canonical,
-                });
+            if let Some(previous) = entries.insert(canonical, entry) {
+                // In name order: the file's tensor order is not fixed.
+                let mut both = [previous.stored_name, stored_name.to_string()];
+                both.sort();
+                let [first, second] = both;
+                return Err(WeightError::Duplicate { file: file.to_string(), first, second });
             }
         }
         drop(parsed);
@@ -284,5 +287,37 @@ fn describe(error: &SafeTensorError, len: usize) -> String {
             format!("its header is not valid safetensors JSON ({error}); the file is damaged or not a safetensors file")
         }
         other => format!("{other}; the file is damaged, download it again"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(names: &[&str]) -> Vec<u8> {
+        let bytes = vec![0u8; 8];
+        let views: Vec<(String, safetensors::tensor::TensorView)> = names
+            .iter()
+            .map(|n| (n.to_string(), safetensors::tensor::TensorView::new(Dtype::F32, vec![2], &bytes).unwrap()))
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    }
+
+    #[test]
+    fn names_both_copies_of_a_prefixed_duplicate() {
+        let bytes = file_with(&["embeddings.LayerNorm.bias", "roberta.embeddings.LayerNorm.bias"]);
+        let err = Weights::from_bytes("model.safetensors", bytes.into()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "model.safetensors holds both `embeddings.LayerNorm.bias` and `roberta.embeddings.LayerNorm.bias`, the same tensor with and without a task model's prefix; keep one"
+        );
+    }
+
+    #[test]
+    fn strips_each_family_prefix() {
+        let bytes = file_with(&["distilbert.embeddings.word_embeddings.weight", "model.final_norm.weight", "classifier.bias"]);
+        let weights = Weights::from_bytes("model.safetensors", bytes.into()).unwrap();
+        assert_eq!(weights.names().collect::<Vec<_>>(), vec!["classifier.bias", "embeddings.word_embeddings.weight", "final_norm.weight"]);
+        assert!(weights.has_encoder_prefix());
     }
 }
