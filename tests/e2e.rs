@@ -582,3 +582,69 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
         (http::Method::POST, Some(serde_json::json!({"cmd": self.cmd, "params": {}}).to_string()))
     }
 }
+
+/// Another family through the whole studio: a tiny RoBERTa (byte-level BPE, positions
+/// after padding, its own two-layer head) loads from files, trains on WebGPU, and exports a
+/// zip in RoBERTa's transformers layout that matches `webtune train`'s export of the same
+/// run on the CPU: the same settings, the same losses step by step, nearly the same weights.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the Trunk-built site and chromedriver: run by `cargo xtask test` after the site build"]
+async fn studio_trains_and_exports_a_roberta_classifier() {
+    let dist = dist();
+    assert!(dist.join("index.html").is_file(), "{} has no index.html: build the site with trunk first", dist.display());
+    let base = serve(dist);
+    let work = std::env::temp_dir().join(format!("webtune-e2e-roberta-{}", std::process::id()));
+    let downloads = work.join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let (_driver, client) = browser_with_downloads(Some(&downloads)).await;
+    client.goto(&base).await.unwrap();
+    wait_for(&client, "#model-facts", 600).await;
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-roberta-cls");
+    let paths: Vec<String> = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"].iter().map(|f| fixture.join(f).display().to_string()).collect();
+    client.find(Locator::Css("#model-files")).await.unwrap().send_keys(&paths.join("\n")).await.unwrap();
+    wait_until(&client, "the tiny RoBERTa loads", "return document.querySelector('#model-status.ready')?.textContent.includes('4 files from this computer') === true", 120).await;
+    assert!(text_of(&client, "#model-facts").await.contains("roberta (RobertaForSequenceClassification)"), "the facts name the family");
+
+    go_to(&client, "data").await;
+    let csv_path = work.join("reviews.csv");
+    let rows: String = (0..16).map(|i| if i % 2 == 0 { format!("i love this best day {i},pos\n") } else { format!("no way wait what {i},neg\n") }).collect();
+    std::fs::write(&csv_path, format!("text,label\n{rows}")).unwrap();
+    client.find(Locator::Css("#data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
+    wait_for(&client, "#train-report .summary", 60).await;
+    go_to(&client, "settings").await;
+    let settings = [("setting-epochs", "3"), ("setting-batch", "4"), ("setting-max-length", "32"), ("setting-valid-split", "0.25"), ("setting-lr", "1e-3"), ("setting-warmup", "0")];
+    for (id, value) in settings {
+        type_into(&client, id, value).await;
+    }
+    wait_until(&client, "settings accepted", "return document.getElementById('settings-error') === null", 10).await;
+    go_to(&client, "train").await;
+    client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "the run finishes", "return document.getElementById('train-status').textContent.startsWith('Finished.')", 600).await;
+    go_to(&client, "export").await;
+    client.find(Locator::Css("#export-zip")).await.unwrap().click().await.unwrap();
+    let exported = unzip(&downloaded(&downloads, "webtune-model.zip", 120).await);
+    let json = |name: &str| -> serde_json::Value { serde_json::from_slice(&exported[&format!("webtune-model/{name}")]).unwrap() };
+    assert_eq!(json("config.json")["architectures"], serde_json::json!(["RobertaForSequenceClassification"]));
+    assert_eq!(json("config.json")["model_type"], "roberta");
+    assert_eq!(json("config.json")["id2label"], serde_json::json!({"0": "neg", "1": "pos"}));
+
+    let native = work.join("native");
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
+        .args(["train", "--model", &fixture.display().to_string(), "--train", &csv_path.display().to_string(), "--out", &native.display().to_string()])
+        .args(["--device", "cpu", "--epochs", "3", "--batch-size", "4", "--max-length", "32", "--valid-split", "0.25", "--lr", "1e-3", "--warmup-ratio", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));
+    let native_json = |name: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(native.join(name)).unwrap()).unwrap() };
+    assert_eq!(json("training_args.json")["settings"], native_json("training_args.json")["settings"]);
+    let web_log = log_rows(std::str::from_utf8(&exported["webtune-model/training_log.csv"]).unwrap());
+    let cli_log = log_rows(&std::fs::read_to_string(native.join("training_log.csv")).unwrap());
+    assert_eq!(web_log.len(), 9, "3 epochs of 3 steps");
+    assert_eq!(web_log.len(), cli_log.len());
+    let worst = web_log.iter().zip(&cli_log).map(|(w, c)| (w.loss - c.loss).abs()).fold(0.0f64, f64::max);
+    let (weights, tensor) = max_weight_difference(&exported["webtune-model/model.safetensors"], &std::fs::read(native.join("model.safetensors")).unwrap());
+    eprintln!("e2e RoBERTa: browser (WebGPU) vs CLI (CPU): largest loss difference {worst:.2e}, largest relative weight difference {weights:.2e} ({tensor})");
+    assert!(worst < 1e-3, "the browser's losses drift from the CLI's by {worst}");
+    assert!(weights < 5e-2, "the browser's {tensor} differs from the CLI's by {weights} (relative)");
+    client.close().await.unwrap();
+}
