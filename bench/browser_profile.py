@@ -10,6 +10,10 @@ installs them); a built site (`trunk build` or `cargo xtask dist`). Run from the
 
   python bench/browser_profile.py [--dist dist] [--seconds 15] [--save profile.cpuprofile]
 
+With --steps-at 10,1000 it instead measures the main thread's busy time per training step
+over --window steps from each of those steps of one long run (they should be about equal:
+the page's cost per step must not grow with the run's length), and prints one JSON line.
+
 The saved profile opens in Chromium's DevTools (Performance panel, "Load profile").
 """
 
@@ -32,6 +36,8 @@ parser.add_argument("--dist", default="dist")
 parser.add_argument("--seconds", type=float, default=15)
 parser.add_argument("--save", help="write the raw profile (.cpuprofile) here")
 parser.add_argument("--top", type=int, default=25)
+parser.add_argument("--steps-at", help="comma-separated steps to measure main-thread ms per step at (e.g. 10,1000)")
+parser.add_argument("--window", type=int, default=20, help="steps per --steps-at measurement")
 args = parser.parse_args()
 
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +86,10 @@ try:
     wait("return !!document.querySelector('#train-report .summary')", 60)
 
     driver.find_element(By.CSS_SELECTOR, "#nav-step-settings").click()
-    for field, value in [("setting-epochs", "50"), ("setting-batch", "4"), ("setting-max-length", "32"), ("setting-valid-split", "0.25")]:
+    at = [int(n) for n in args.steps_at.split(",")] if args.steps_at else []
+    # 24 rows, a quarter held out, batches of 4: 5 steps per epoch.
+    epochs = str(max(50, (max(at, default=0) + args.window) // 5 + 2))
+    for field, value in [("setting-epochs", epochs), ("setting-batch", "4"), ("setting-max-length", "32"), ("setting-valid-split", "0.25")]:
         driver.execute_script(
             "const el = document.getElementById(arguments[0]); el.value = arguments[1]; el.dispatchEvent(new Event('input', {bubbles: true}));",
             field, value)
@@ -90,6 +99,23 @@ try:
     driver.execute_cdp_cmd("Profiler.enable", {})
     driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 1000})
     driver.find_element(By.CSS_SELECTOR, "#start-training").click()
+    step_now = "return Number(document.getElementById('train-step').textContent.split(' / ')[0])"
+    if at:
+        results = {}
+        for n in at:
+            wait(f"{step_now} >= {n}", 7200)
+            driver.execute_cdp_cmd("Profiler.start", {})
+            start = driver.execute_script(step_now)
+            wait(f"{step_now} >= {start + args.window}", 3600)
+            profile = driver.execute_cdp_cmd("Profiler.stop", {})["profile"]
+            end = driver.execute_script(step_now)
+            names = {x["id"]: x["callFrame"]["functionName"] for x in profile["nodes"]}
+            idle = sum(d for s_, d in zip(profile["samples"], profile["timeDeltas"]) if names[s_] == "(idle)")
+            total = sum(profile["timeDeltas"])
+            results[f"step_{n}"] = {"steps": end - start, "busy_ms_per_step": round((total - idle) / 1000 / (end - start), 2),
+                                    "wall_ms_per_step": round(total / 1000 / (end - start), 2)}
+        print(json.dumps({"main_thread_per_step": results}))
+        raise SystemExit(0)
     # Past the first step (kernel compilation): the steady state is what is measured.
     wait("return Number(document.querySelector('#chart-loss svg')?.dataset.points || 0) >= 3", 600)
     driver.execute_cdp_cmd("Profiler.start", {})

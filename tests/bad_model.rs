@@ -13,7 +13,7 @@ fn tiny() -> ModelFiles {
 }
 
 fn load_error(files: &ModelFiles) -> String {
-    match SentenceEmbedder::load(files, &cpu_device(), None) {
+    match webtune::checkpoint::Checkpoint::from_files(files.clone()).map_err(ModelError::from).and_then(|c| SentenceEmbedder::load(&c, &cpu_device(), None)) {
         Ok(_) => panic!("loading should fail"),
         Err(e) => e.to_string(),
     }
@@ -135,7 +135,7 @@ fn names_a_missing_file() {
 
 #[test]
 fn rejects_a_max_length_beyond_the_position_table() {
-    let err = SentenceEmbedder::load(&tiny(), &cpu_device(), Some(65)).unwrap_err();
+    let err = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(tiny()).unwrap(), &cpu_device(), Some(65)).unwrap_err();
     assert!(matches!(err, ModelError::MaxLength { requested: 65, available: 64 }));
     assert_eq!(
         err.to_string(),

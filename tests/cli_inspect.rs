@@ -140,3 +140,61 @@ fn train_scores_a_test_file_and_writes_a_model_card() {
         assert_eq!(&fields[7..], &["", "", ""], "{line}");
     }
 }
+
+/// One max-length policy and one metrics schema: a default length is lowered to the
+/// model's limit and said so, an explicit one beyond it is refused naming the flag, and
+/// `webtune evaluate` on the validation file prints what metrics.json holds for it.
+#[test]
+fn train_and_evaluate_share_the_length_policy_and_the_metrics_schema() {
+    let dir = temp_dir().join("train-evaluate");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = |n: usize, offset: usize| -> String {
+        let mut csv = String::from("text,label\n");
+        for i in 0..n {
+            let (word, label) = if i % 2 == 0 { ("good", "pos") } else { ("bad", "neg") };
+            csv.push_str(&format!("{word} {},{label}\n", i + offset));
+        }
+        csv
+    };
+    std::fs::write(dir.join("train.csv"), rows(16, 0)).unwrap();
+    std::fs::write(dir.join("valid.csv"), rows(6, 100)).unwrap();
+    let model = fixtures().join("tiny-bert-cls");
+    let model = model.to_str().unwrap();
+    let base = ["train", "--model", model, "--train", "train.csv", "--valid", "valid.csv", "--epochs", "2", "--batch-size", "8", "--device", "cpu"];
+
+    let refused = webtune_in(&dir, &[&base[..], &["--max-length", "65", "--out", "refused"]].concat());
+    assert!(!refused.status.success());
+    assert_eq!(
+        text(&refused.stderr).lines().last().unwrap(),
+        "error: setting --max-length = 65 is impossible: the model takes at most 64 tokens (max_position_embeddings in config.json); choose 64 or less"
+    );
+    assert!(!dir.join("refused").exists(), "nothing is written for a refused setting");
+
+    let out = webtune_in(&dir, &[&base[..], &["--out", "model"]].concat());
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("webtune: max length 64 instead of the default 128: this model takes at most 64 tokens\n"), "{stderr}");
+    let json = |name: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(dir.join("model").join(name)).unwrap()).unwrap() };
+    let (args, metrics) = (json("training_args.json"), json("metrics.json"));
+    assert_eq!(
+        (&args["task"], &args["model_type"], &args["base_model"], &args["train_file"], &args["valid_file"], &args["valid_split"]),
+        (&"sequence_classification".into(), &"bert".into(), &"tiny-bert-cls".into(), &"train.csv".into(), &"valid.csv".into(), &serde_json::Value::Null)
+    );
+    assert_eq!(args["settings"]["max_length"], 64);
+    assert_eq!(metrics["steps"], 4);
+    assert_eq!(metrics["stop_reason"], serde_json::json!({"reason": "completed"}));
+    assert_eq!(metrics["kept_step"], metrics["best_step"], "the exported weights are the best evaluation's");
+    assert!(metrics["training_seconds"].as_f64().unwrap() > 0.0);
+
+    let evaluated = webtune_in(&dir, &["evaluate", "--model", "model", "--data", "valid.csv", "--batch-size", "8", "--device", "cpu"]);
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+    let evaluated: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+    let validation = &metrics["validation"];
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&evaluated), keys(validation), "evaluate prints metrics.json's schema");
+    for key in ["confusion", "labels", "examples", "accuracy", "macro_f1", "per_class"] {
+        assert_eq!(evaluated[key], validation[key], "{key}");
+    }
+    let (a, b) = (evaluated["loss"].as_f64().unwrap(), validation["loss"].as_f64().unwrap());
+    assert!((a - b).abs() < 1e-6, "loss {a} from evaluate, {b} in metrics.json");
+}

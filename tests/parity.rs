@@ -26,14 +26,14 @@ fn tiny_parity() -> Parity {
 }
 
 fn embed(files: &ModelFiles, texts: &[String]) -> Vec<webtune::model::Embedding> {
-    let (model, _) = SentenceEmbedder::load(files, &cpu_device(), None).unwrap();
+    let (model, _) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap(), &cpu_device(), None).unwrap();
     pollster::block_on(model.embed(texts)).unwrap()
 }
 
 #[test]
 fn tiny_bert_matches_sentence_transformers() {
     let parity = tiny_parity();
-    let (model, report) = SentenceEmbedder::load(&tiny_files(), &cpu_device(), None).unwrap();
+    let (model, report) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(tiny_files()).unwrap(), &cpu_device(), None).unwrap();
     assert_eq!(report.max_length, 32, "max_seq_length comes from sentence_bert_config.json");
     assert_eq!(report.pooling, "mean");
     assert!(report.normalize);
@@ -46,7 +46,7 @@ fn tiny_bert_matches_sentence_transformers() {
 fn batch_composition_does_not_change_embeddings() {
     // Padding to the longest member must not leak into shorter members' embeddings.
     let parity = tiny_parity();
-    let (model, _) = SentenceEmbedder::load(&tiny_files(), &cpu_device(), None).unwrap();
+    let (model, _) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(tiny_files()).unwrap(), &cpu_device(), None).unwrap();
     for (i, case) in parity.cases.iter().enumerate() {
         let alone = pollster::block_on(model.embed(std::slice::from_ref(&case.text))).unwrap();
         assert_matches("tiny-bert alone", &alone, &parity.cases[i..=i], std::slice::from_ref(&case.embedding), 1e-4);
@@ -70,7 +70,7 @@ fn loads_bert_prefixed_names_of_bert_for_checkpoints() {
     let original = std::fs::read(fixtures().join("tiny-bert/model.safetensors")).unwrap();
     let prefixed = prefix_all(&original, "bert.", &[("classifier.weight", vec![2, 32]), ("classifier.bias", vec![2])]);
     let files = tiny_files().with("model.safetensors", prefixed);
-    let (model, report) = SentenceEmbedder::load(&files, &cpu_device(), None).unwrap();
+    let (model, report) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap(), &cpu_device(), None).unwrap();
     assert!(report.prefixed_names);
     // The pooler belongs to BERT's classification head; sentence embeddings never use it.
     assert_eq!(report.ignored_tensors, vec!["classifier.bias", "classifier.weight", "bert.pooler.dense.bias", "bert.pooler.dense.weight"]);
@@ -80,7 +80,7 @@ fn loads_bert_prefixed_names_of_bert_for_checkpoints() {
 
 #[test]
 fn explicit_max_length_truncates() {
-    let (model, report) = SentenceEmbedder::load(&tiny_files(), &cpu_device(), Some(5)).unwrap();
+    let (model, report) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(tiny_files()).unwrap(), &cpu_device(), Some(5)).unwrap();
     assert_eq!(report.max_length, 5);
     let got = pollster::block_on(model.embed(&["the quick brown fox jumps over".to_string()])).unwrap();
     // [CLS] the quick brown [SEP]
@@ -97,7 +97,7 @@ fn all_minilm_l6_v2_matches_sentence_transformers() {
     );
     let parity = Parity::parse(&std::fs::read_to_string(fixtures().join("minilm.parity.json")).unwrap());
     let files = read_model_folder(&dir).unwrap();
-    let (model, report) = SentenceEmbedder::load(&files, &cpu_device(), None).unwrap();
+    let (model, report) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap(), &cpu_device(), None).unwrap();
     assert_eq!(report.max_length, 256);
     // BertModel less its pooler (147,840 parameters that sentence embeddings never use;
     // sentence-transformers counts them: 22,713,216).
@@ -150,7 +150,7 @@ fn every_encoder_family_matches_transformers() {
         let files = read_model_folder(&fixtures().join(name)).unwrap();
         let texts: Vec<String> = reference.cases.iter().map(|c| c.text.clone()).collect();
 
-        let (embedder, report) = SentenceEmbedder::load(&files, &cpu_device(), Some(parity.max_length)).unwrap();
+        let (embedder, report) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap(), &cpu_device(), Some(parity.max_length)).unwrap();
         assert_eq!(report.model_type, reference.model_type, "{name}");
         assert_eq!((report.pooling.as_str(), report.normalize), ("mean", false), "{name}: a plain checkpoint pools by mean, unnormalised");
         assert!(report.prefixed_names, "{name}: a …ForSequenceClassification checkpoint");
@@ -165,10 +165,11 @@ fn every_encoder_family_matches_transformers() {
             assert!(diff < 1e-4, "{name}: mean-pooled state of {:?} differs by {diff}", case.text);
         }
 
-        let (classifier, report, config) = webtune::model::SequenceClassifier::load(&files, &cpu_device(), None, 0).unwrap();
+        let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+        let (classifier, report) = webtune::model::SequenceClassifier::load(&checkpoint, &cpu_device(), None, 0).unwrap();
         assert_eq!(report.labels, vec!["neg", "neu", "pos"], "{name}");
         assert!(report.newly_initialized.is_empty(), "{name}: {:?}", report.newly_initialized);
-        let tokenizer = webtune::checkpoint::TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), parity.max_length, config.pad_token_id()).unwrap();
+        let tokenizer = checkpoint.tokenizer(parity.max_length).unwrap();
         let one_by_one: Vec<Vec<f32>> = texts.iter().map(|t| classify(&classifier, &tokenizer, std::slice::from_ref(t), 3).remove(0)).collect();
         let want: Vec<Vec<f32>> = reference.cases.iter().map(|c| c.probabilities.clone()).collect();
         assert_probabilities(&format!("{name} one by one"), &one_by_one, &want);
@@ -193,10 +194,11 @@ fn every_family_round_trips_through_export() {
     let texts: Vec<String> = parity.models.values().next().unwrap().cases.iter().map(|c| c.text.clone()).collect();
     for (name, class, head_tensors) in heads {
         let files = read_model_folder(&fixtures().join(name)).unwrap();
-        let (model, report, config) = webtune::model::SequenceClassifier::load(&files, &cpu_device(), None, 0).unwrap();
-        let tokenizer = webtune::checkpoint::TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, config.pad_token_id()).unwrap();
+        let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+        let (model, report) = webtune::model::SequenceClassifier::load(&checkpoint, &cpu_device(), None, 0).unwrap();
+        let tokenizer = checkpoint.tokenizer(32).unwrap();
         let before = classify(&model, &tokenizer, &texts, 3);
-        let export = pollster::block_on(webtune::checkpoint::export_classifier(model.named_tensors(), &files, &report.labels, &serde_json::json!({}), &serde_json::json!({}))).unwrap();
+        let export = pollster::block_on(webtune::export::export_classifier(model.named_tensors(), &files, &report.labels, &serde_json::json!({}), &serde_json::json!({}))).unwrap();
         let config_json: serde_json::Value = serde_json::from_slice(export.get("config.json").unwrap()).unwrap();
         assert_eq!(config_json["architectures"], serde_json::json!([class]), "{name}");
         let stored = webtune::checkpoint::Weights::from_bytes("model.safetensors", export.get("model.safetensors").unwrap().to_vec().into()).unwrap();
@@ -208,7 +210,8 @@ fn every_family_round_trips_through_export() {
         for tensor in head_tensors {
             assert!(raw.names().iter().any(|n| *n == tensor), "{name}: export lacks {tensor}");
         }
-        let (reloaded, again, _) = webtune::model::SequenceClassifier::load(&export, &cpu_device(), None, 0).unwrap();
+        let checkpoint = webtune::checkpoint::Checkpoint::from_files(export.clone()).unwrap();
+        let (reloaded, again) = webtune::model::SequenceClassifier::load(&checkpoint, &cpu_device(), None, 0).unwrap();
         assert_eq!(again.labels, report.labels);
         assert!(again.newly_initialized.is_empty() && again.ignored_tensors.is_empty(), "{name}: {:?}", again.ignored_tensors);
         assert_eq!(classify(&reloaded, &tokenizer, &texts, 3), before, "{name}: probabilities after the round trip");

@@ -12,7 +12,8 @@ use burn::module::ParamId;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::Deserialize;
-use webtune::checkpoint::{ModelFiles, TextInput, TextTokenizer, export_classifier};
+use webtune::checkpoint::{ModelFiles, TextInput, TextTokenizer};
+use webtune::export::export_classifier;
 use webtune::data::{Example, LabelSet, TokenizedSet};
 use webtune::model::SequenceClassifier;
 use webtune::platform::{cpu_device, read_model_folder};
@@ -101,10 +102,11 @@ fn two_adamw_steps_match_pytorch(folder: &str) {
     let files = read_model_folder(&fixtures().join(folder)).unwrap();
     let device = cpu_device();
     let train_device = device.clone().autodiff();
-    let (mut model, report, config) = SequenceClassifier::load(&files, &train_device, None, 0).unwrap();
+    let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+    let (mut model, report) = SequenceClassifier::load(&checkpoint, &train_device, None, 0).unwrap();
     assert_eq!(report.labels, vec!["neg", "neu", "pos"]);
     assert!(report.newly_initialized.is_empty());
-    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, config.pad_token_id()).unwrap();
+    let tokenizer = checkpoint.tokenizer(32).unwrap();
     let inputs: Vec<TextInput> = fixture.texts.iter().map(|t| TextInput::single(t.clone())).collect();
     let batch = tokenizer.encode_batch(&inputs).unwrap();
     let padded: Vec<Vec<u32>> = batch.input_ids.chunks(batch.seq_len).map(|r| r.iter().map(|&i| i as u32).collect()).collect();
@@ -161,7 +163,7 @@ fn tiny_cls_files() -> ModelFiles {
 }
 
 struct Setup {
-    trainer: Trainer,
+    trainer: Trainer<webtune::train::SequenceClassification>,
     tokenizer: TextTokenizer,
     labels: Vec<String>,
 }
@@ -169,8 +171,9 @@ struct Setup {
 fn setup(files: &ModelFiles, train: &[Example], valid: &[Example], config: TrainConfig) -> Result<Setup, TrainError> {
     let device = cpu_device();
     let labels = LabelSet::from_examples(train);
-    let (model, report, bert) = SequenceClassifier::load(files, &device.clone().autodiff(), Some(&labels.names), config.seed).unwrap();
-    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), config.max_length, bert.pad_token_id()).unwrap();
+    let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+    let (model, report) = SequenceClassifier::load(&checkpoint, &device.clone().autodiff(), Some(&labels.names), config.seed).unwrap();
+    let tokenizer = checkpoint.tokenizer(config.max_length).unwrap();
     let train_set = TokenizedSet::new(train, &labels, &tokenizer).unwrap();
     let valid_set = (!valid.is_empty()).then(|| TokenizedSet::new(valid, &labels, &tokenizer).unwrap());
     let trainer = Trainer::new(model, report.labels.clone(), train_set, valid_set, config, device)?;
@@ -219,10 +222,10 @@ fn learns_a_learnable_task_to_95_percent_and_exports_what_it_learned() {
     let last: f64 = losses[losses.len() - 8..].iter().sum::<f64>() / 8.0;
     assert!(last < first * 0.5, "training loss should fall: first steps {first:.4}, last steps {last:.4}");
     let best = trainer.best().unwrap();
-    assert!(best.report.accuracy >= 0.95, "best validation accuracy {}", best.report.accuracy);
+    assert!(best.evaluation.report.accuracy >= 0.95, "best validation accuracy {}", best.evaluation.report.accuracy);
 
     // Export, load back, and predict the same as the best checkpoint.
-    let metrics = serde_json::json!({"validation": best.report});
+    let metrics = serde_json::json!({"validation": best.evaluation.report});
     let export = pollster::block_on(export_classifier(trainer.model_for_export().named_tensors(), &files, &labels, &config, &metrics)).unwrap();
     let config_json: serde_json::Value = serde_json::from_slice(export.get("config.json").unwrap()).unwrap();
     assert_eq!(config_json["architectures"], serde_json::json!(["BertForSequenceClassification"]));
@@ -231,7 +234,8 @@ fn learns_a_learnable_task_to_95_percent_and_exports_what_it_learned() {
     for name in ["model.safetensors", "tokenizer.json", "tokenizer_config.json", "training_args.json", "metrics.json"] {
         assert!(export.get(name).is_some(), "export lacks {name}");
     }
-    let (reloaded, report, _) = SequenceClassifier::load(&export, &cpu_device(), None, 0).unwrap();
+    let checkpoint = webtune::checkpoint::Checkpoint::from_files(export.clone()).unwrap();
+    let (reloaded, report) = SequenceClassifier::load(&checkpoint, &cpu_device(), None, 0).unwrap();
     assert_eq!(report.labels, labels);
     assert!(report.newly_initialized.is_empty() && report.ignored_tensors.is_empty());
     let inputs: Vec<TextInput> = valid.iter().map(|e| TextInput::single(e.text.clone())).collect();
@@ -335,7 +339,7 @@ fn rejects_impossible_data_before_any_gpu_work() {
     assert_eq!(err.to_string(), "line 3 of the validation data has a label not seen in training; the model knows: neg, pos");
 
     let err = setup(&files, &train, &[], TrainConfig { batch_size: 0, ..TrainConfig::default() }).err().unwrap();
-    assert!(err.to_string().starts_with("setting --batch-size = 0 is impossible"), "{err}");
+    assert!(err.to_string().starts_with("setting batch size = 0 is impossible"), "{err}");
 }
 
 #[test]

@@ -31,7 +31,7 @@ async fn tiny_bert_matches_reference_on_webgpu() {
     let files = fetch_model_files("/tests/fixtures/tiny-bert/", |_, _| {}).await.unwrap();
     let parity = fetch_bytes("/tests/fixtures/tiny-bert.parity.json").await.unwrap().unwrap();
     let parity = Parity::parse(std::str::from_utf8(&parity).unwrap());
-    let (model, report) = SentenceEmbedder::load(&files, &device, None).unwrap();
+    let (model, report) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap(), &device, None).unwrap();
     assert_eq!(report.max_length, 32);
     let got = model.embed(&parity.texts()).await.unwrap();
     let (cos, diff) = assert_matches("tiny-bert on WebGPU", &got, &parity.cases, &reference(&parity.cases), 1e-4);
@@ -53,15 +53,16 @@ async fn encoder_families_match_transformers_on_webgpu() {
     for (name, reference) in &parity.models {
         let files = fetch_model_files(&format!("/tests/fixtures/{name}/"), |_, _| {}).await.unwrap();
         let texts: Vec<String> = reference.cases.iter().map(|c| c.text.clone()).collect();
-        let (classifier, report, config) = SequenceClassifier::load(&files, &device, None, 0).unwrap();
-        let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), parity.max_length, config.pad_token_id()).unwrap();
+        let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+        let (classifier, report) = SequenceClassifier::load(&checkpoint, &device, None, 0).unwrap();
+        let tokenizer = checkpoint.tokenizer(parity.max_length).unwrap();
         let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::single(t.clone())).collect();
         let batch = tokenizer.encode_batch(&inputs).unwrap();
         let logits: Vec<f32> = classifier.forward_batch(&batch, &device).into_data_async().await.unwrap().try_into_vec().unwrap();
         let probabilities = common::softmax_rows(logits, report.labels.len());
         common::assert_probabilities(&format!("{name} on WebGPU"), &probabilities, &reference.batched_probabilities);
 
-        let (embedder, _) = SentenceEmbedder::load(&files, &device, Some(parity.max_length)).unwrap();
+        let (embedder, _) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap(), &device, Some(parity.max_length)).unwrap();
         let embedded = embedder.embed(&texts).await.unwrap();
         let worst = reference.cases.iter().zip(&embedded).map(|(c, e)| common::cosine(&e.vector, &c.mean_pooled)).fold(1.0f64, f64::min);
         assert!(worst >= 0.9999, "{name} on WebGPU: worst mean-pooled cosine {worst}");
@@ -81,8 +82,9 @@ async fn tiny_trainer(device: &burn::tensor::Device) -> webtune::train::Trainer 
     let labels = LabelSet::from_examples(&examples);
     // The same run as tests/training.rs's eight_examples_loss_falls_step_by_step on the CPU.
     let config = common::eight_examples_config();
-    let (model, report, bert) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), 1).unwrap();
-    let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 32, bert.pad_token_id()).unwrap();
+    let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+    let (model, report) = SequenceClassifier::load(&checkpoint, &device.clone().autodiff(), Some(&labels.names), 1).unwrap();
+    let tokenizer = checkpoint.tokenizer(32).unwrap();
     let set = TokenizedSet::new(&examples, &labels, &tokenizer).unwrap();
     Trainer::new(model, report.labels, set, None, config, device.clone()).unwrap()
 }
@@ -218,89 +220,6 @@ async fn bench_data_100k_rows() {
     web_sys::console::log_1(&line.to_string().into());
 }
 
-/// Settings are checked as typed: each bad field is named with what would work.
-#[wasm_bindgen_test]
-fn settings_form_names_the_bad_field() {
-    use webtune::app::settings_step::SettingsForm;
-
-    let (config, split) = SettingsForm::default().parse().unwrap();
-    assert_eq!((config.epochs, config.batch_size, config.learning_rate, split), (3, 32, 5e-5, 0.1));
-    let with = |id: &str, value: &str| {
-        let mut form = SettingsForm::default();
-        form.set(id, value.to_string());
-        form.parse().unwrap_err()
-    };
-    let e = with("setting-batch", "twelve");
-    assert_eq!((e.field, e.message.as_str()), ("setting-batch", "Batch size: \"twelve\" is not a whole number"));
-    let e = with("setting-lr", "-1");
-    assert_eq!(e.field, "setting-lr");
-    assert_eq!(e.message, "Learning rate = -1: the learning rate must be a positive number (try 5e-5)");
-    let e = with("setting-warmup", "1.5");
-    assert_eq!(e.field, "setting-warmup");
-    assert_eq!(with("setting-valid-split", "0.95").field, "setting-valid-split");
-    let mut form = SettingsForm::default();
-    form.set("setting-eval-every", "50".into());
-    form.set("setting-early-stopping", " 3 ".into());
-    let (config, _) = form.parse().unwrap();
-    assert_eq!((config.eval_every, config.early_stopping_patience), (Some(50), Some(3)));
-}
-
-/// Chart axes: nice ticks around the data, flat series still get an axis, points land
-/// inside the plot area.
-#[wasm_bindgen_test]
-fn chart_scaling_uses_nice_ticks() {
-    use webtune::app::components::chart::{Series, nice_step, polyline, scales, tick_label, ticks};
-
-    assert_eq!(nice_step(0.73, 4), 0.2);
-    assert_eq!(nice_step(1000.0, 6), 200.0);
-    let (values, domain) = ticks(0.31, 0.72, 4);
-    assert_eq!(domain, (0.2, 0.8));
-    assert_eq!(values.iter().map(|v| tick_label(*v, 0.2)).collect::<Vec<_>>(), vec!["0.2", "0.4", "0.6", "0.8"]);
-    assert_eq!(tick_label(0.15, 0.05), "0.15");
-    assert_eq!(tick_label(2e-5, 1e-5), "2.0e-5");
-    let (values, domain) = ticks(0.5, 0.5, 4);
-    assert!(domain.0 < 0.5 && domain.1 > 0.5 && values.len() >= 2, "{domain:?}");
-    let series = vec![Series { name: "loss".into(), class: "s1", points: vec![(1.0, 0.7), (2.0, 0.5), (3.0, 0.31)] }];
-    let (x, y, _, _) = scales(&series);
-    let drawn = polyline(&series[0].points, x, y);
-    let coords: Vec<(f64, f64)> =
-        drawn.split(' ').map(|p| p.split_once(',').map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())).unwrap()).collect();
-    assert_eq!(coords.len(), 3);
-    assert!(coords.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1), "x grows right, lower loss is drawn lower on screen: {coords:?}");
-    assert!(coords.iter().all(|&(a, b)| (56.0..=628.0).contains(&a) && (12.0..=188.0).contains(&b)), "{coords:?}");
-}
-
-/// The confusion matrix shades each cell by its share of the true label's row.
-#[wasm_bindgen_test]
-fn confusion_cells_have_row_shares() {
-    use webtune::app::components::confusion::cells;
-
-    let grid = cells(&[vec![3, 1], vec![0, 0]]);
-    assert_eq!((grid[0][0].count, grid[0][0].share, grid[0][0].correct), (3, 0.75, true));
-    assert_eq!((grid[0][1].share, grid[0][1].correct), (0.25, false));
-    assert_eq!(grid[1][1].share, 0.0, "an empty row has no shares");
-}
-
-/// What the user types in the Hub box becomes the folder URL files are fetched from.
-#[wasm_bindgen_test]
-fn hub_input_becomes_a_resolve_url() {
-    use webtune::app::model_step::hub_base_url;
-
-    let base = "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main/";
-    assert_eq!(hub_base_url(" sentence-transformers/all-MiniLM-L6-v2 ").unwrap(), base);
-    assert_eq!(hub_base_url("https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2").unwrap(), base);
-    assert_eq!(
-        hub_base_url("https://huggingface.co/prajjwal1/bert-tiny/tree/v1.0").unwrap(),
-        "https://huggingface.co/prajjwal1/bert-tiny/resolve/v1.0/"
-    );
-    assert_eq!(hub_base_url("owner/name@dev").unwrap(), "https://huggingface.co/owner/name/resolve/dev/");
-    assert_eq!(hub_base_url("./models/mine").unwrap(), "./models/mine/");
-    assert_eq!(
-        hub_base_url("not a repo").unwrap_err(),
-        "\"not a repo\" is not a repository id: write it as owner/name, e.g. sentence-transformers/all-MiniLM-L6-v2"
-    );
-}
-
 /// The bundled all-MiniLM-L6-v2 fine-tunes on WebGPU with the losses of the CPU backend
 /// (flex in wasm) on the same batches: one of long texts truncated at 64 tokens (no
 /// padding) and one of short, padded ones. Dropout is set to 0 in the config, so the two
@@ -327,8 +246,9 @@ async fn bundled_model_trains_on_webgpu_like_the_cpu() {
     let run = |device: burn::tensor::Device| {
         let (files, labels, dataset, settings) = (files.clone(), labels.clone(), &dataset, settings.clone());
         async move {
-            let (model, report, bert) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), settings.seed).unwrap();
-            let tokenizer = TextTokenizer::from_bytes(files.get("tokenizer.json").unwrap(), 64, bert.pad_token_id()).unwrap();
+            let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+            let (model, report) = SequenceClassifier::load(&checkpoint, &device.clone().autodiff(), Some(&labels.names), settings.seed).unwrap();
+            let tokenizer = checkpoint.tokenizer(64).unwrap();
             let set = TokenizedSet::new(&dataset.examples, &labels, &tokenizer).unwrap();
             let mut trainer = Trainer::new(model, report.labels, set, None, settings, device).unwrap();
             let mut steps = Vec::new();

@@ -38,7 +38,7 @@ fn tiny_bert_matches_reference_on_native_gpu() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let files = read_model_folder(&fixtures.join("tiny-bert")).unwrap();
     let parity = Parity::parse(&std::fs::read_to_string(fixtures.join("tiny-bert.parity.json")).unwrap());
-    let (model, _) = SentenceEmbedder::load(&files, &device, None).unwrap();
+    let (model, _) = SentenceEmbedder::load(&webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap(), &device, None).unwrap();
     let got = pollster::block_on(model.embed(&parity.texts())).unwrap();
     let (cos, diff) = assert_matches("tiny-bert on wgpu", &got, &parity.cases, &reference(&parity.cases), 1e-4);
     eprintln!("tiny-bert on {}: worst cosine {cos}, worst max abs diff {diff}", info.backend);

@@ -10,29 +10,40 @@ use super::components::Bars;
 use super::state::{DataView, ModelState, SAMPLE_DATA_URL, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
 use crate::checkpoint::{TextInput, TextTokenizer};
-use crate::data::{Columns, DataError, DataReport, Example, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
+use crate::data::{Columns, DataError, DataField, DataReport, Example, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
 use crate::platform::{fetch_bytes, read_file, yield_to_browser};
 
 /// A file's name and bytes.
 type NamedBytes = (String, Vec<u8>);
 
-/// The tokenizer of the chosen model at the settings' max length, for length statistics.
+/// The tokenizer of the chosen model at the max length training will use (the same
+/// policy: see [`crate::checkpoint::Checkpoint::max_length`]), for length statistics.
 fn tokenizer(studio: Studio) -> Option<TextTokenizer> {
-    let max_length = studio.settings.get_untracked().max_length.trim().parse().ok().unwrap_or(128usize);
-    studio.model_files.with_value(|files| {
-        let files = files.as_ref()?;
-        let ModelState::Ready(facts) = studio.model.get_untracked() else { return None };
-        TextTokenizer::from_bytes(files.get("tokenizer.json")?, max_length.min(facts.max_length), 0).ok()
-    })
+    let form = studio.settings.get_untracked().parse().ok();
+    let checkpoint = studio.checkpoint.get_value()?;
+    let length = match form {
+        Some(form) => checkpoint.max_length(form.max_length, form.settings.max_length).ok()?,
+        None => checkpoint.max_length(None, crate::train::TrainConfig::default().max_length).ok()?,
+    };
+    checkpoint.tokenizer(length.tokens).ok()
 }
 
-/// A data error worded for the page: the CLI's flag becomes the checkbox below it.
+/// A data option as the page names it: the control that changes it.
+fn control(field: DataField) -> &'static str {
+    match field {
+        DataField::TextColumn => "the Text column choice below",
+        DataField::LabelColumn => "the Label column choice below",
+        DataField::SkipBadRows => "tick \u{201c}Skip rows that cannot be used\u{201d} below",
+    }
+}
+
+/// A data error worded for the page: the options that fix it are the controls below it.
 fn page_message(e: &DataError) -> String {
     match e {
         DataError::BadRows { file, count, rows, details } => {
-            format!("{file}: {count} of {rows} rows cannot be used; fix them in the file and load it again, or tick \u{201c}Skip rows that cannot be used\u{201d} below{details}")
+            format!("{file}: {count} of {rows} rows cannot be used; fix them in the file and load it again, or {}{details}", control(DataField::SkipBadRows))
         }
-        other => other.to_string(),
+        other => other.worded(&control),
     }
 }
 
@@ -43,8 +54,8 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
     let started = web_time::Instant::now();
     let read = |(name, bytes): &NamedBytes| read_dataset(name, &bytes[..], options);
     let result = (|| {
-        let train_set = read(train).map_err(|e| e.to_string())?;
-        let mut valid_set = valid.map(read).transpose().map_err(|e| e.to_string())?;
+        let train_set = read(train).map_err(|e| page_message(&e))?;
+        let mut valid_set = valid.map(read).transpose().map_err(|e| page_message(&e))?;
         if let Some(v) = valid_set.as_mut() {
             v.report.add_findings(compare_splits(&train_set.examples, &v.examples, "validation"));
         }

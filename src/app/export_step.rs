@@ -7,7 +7,8 @@ use leptos::task::spawn_local;
 
 use super::state::{Step, Studio};
 use super::{StepSection, megabytes};
-use crate::checkpoint::{ExportError, export_classifier, zip_files};
+use crate::checkpoint::zip_files;
+use crate::export::ExportError;
 use crate::platform::download;
 use crate::train::log_csv;
 
@@ -23,20 +24,15 @@ pub fn ExportStep() -> impl IntoView {
     };
     let export = move |_| {
         let Some(trained) = studio.trained.get_value() else { return };
-        let Some(files) = studio.model_files.get_value() else { return };
         busy.set(true);
         status.set(Some(Ok("Reading the weights back from the device and packing the .zip…".into())));
         spawn_local(async move {
             let result = async {
-                let mut export = export_classifier(trained.model.named_tensors(), &files, &trained.labels, &trained.training_args, &trained.metrics)
-                    .await
-                    .map_err(|e| match e {
-                        ExportError::Readback { message, .. } => format!("The export failed: {}.", super::read_failed(&trained.device, &message)),
-                        e => e.to_string(),
-                    })?;
-                export.insert("README.md", trained.card.clone().into_bytes());
-                export.insert("training_log.csv", trained.log_csv.clone().into_bytes());
-                let zip = zip_files(&export, "webtune-model").map_err(|e| e.to_string())?;
+                let export = trained.export().await.map_err(|e| match e {
+                    ExportError::Readback { message, .. } => format!("The export failed: {}.", super::read_failed(&trained.device, &message)),
+                    e => e.to_string(),
+                })?;
+                let zip = zip_files(&export, "webtune-model")?;
                 download(&zip, "webtune-model.zip", "application/zip")?;
                 Ok::<_, String>(format!("Saved webtune-model.zip ({}): unzip it and load the folder with transformers.", megabytes(zip.len() as f64)))
             }
@@ -46,7 +42,7 @@ pub fn ExportStep() -> impl IntoView {
         });
     };
     let log = move |_| {
-        let csv = log_csv(&studio.run.get_untracked().log);
+        let csv = studio.log.with_value(|log| log_csv(log));
         match download(csv.as_bytes(), "webtune-training-log.csv", "text/csv") {
             Ok(()) => status.set(Some(Ok("Saved webtune-training-log.csv.".into()))),
             Err(e) => status.set(Some(Err(e))),
@@ -57,7 +53,7 @@ pub fn ExportStep() -> impl IntoView {
             <p class="hint">"The download is a Hugging Face model folder: "<code>"AutoModelForSequenceClassification.from_pretrained(folder)"</code>" loads it, labels included."</p>
             <div class="controls">
                 <button type="button" id="export-zip" disabled=move || !has_model() || busy.get() on:click=export>"Download the model (.zip)"</button>
-                <button type="button" id="export-log" class="secondary" disabled=move || studio.run.get().log.is_empty() on:click=log>"Download the training log (.csv)"</button>
+                <button type="button" id="export-log" class="secondary" disabled=move || studio.log_rows.get() == 0 on:click=log>"Download the training log (.csv)"</button>
             </div>
             {move || status.get().map(|s| match s {
                 Ok(m) => view! { <p class="status ready" id="export-status" role="status">{m}</p> }.into_any(),

@@ -250,17 +250,4 @@ pub fn NextButton(to: Step, #[prop(into)] enabled: Signal<bool>) -> impl IntoVie
     }
 }
 
-/// Bytes as "12.3 MB".
-pub fn megabytes(bytes: f64) -> String {
-    if bytes >= 1e9 { format!("{:.2} GB", bytes / 1e9) } else { format!("{:.1} MB", bytes / 1e6) }
-}
-
-/// Seconds as "1 h 02 min", "3 min 05 s" or "12 s".
-pub fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
-        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
-    }
-}
+pub use crate::studio::{duration, megabytes};

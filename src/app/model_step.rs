@@ -11,48 +11,15 @@ use wasm_bindgen::JsCast;
 use super::embed_panel::EmbedPanel;
 use super::state::{DEFAULT_MODEL_URL, FileProgress, ModelFacts, ModelState, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
-use crate::checkpoint::{KNOWN_FILES, ModelConfig, ModelFiles};
+use crate::checkpoint::{Checkpoint, KNOWN_FILES, ModelFiles};
 use crate::model::{SequenceClassifier, ModelError, SentenceEmbedder};
+use crate::studio::hub_base_url;
 use crate::platform::{clear_model_cache, dropped_entries, dropped_files, fetch_cached, fetch_model_files, read_file, stored_bytes, yield_to_browser};
-
-/// Turns what the user typed into the folder URL to fetch from: a repo id
-/// (`owner/name`, optionally `@revision`) becomes `https://huggingface.co/owner/name/resolve/revision/`;
-/// a URL (or a path on this site) is used as the folder itself.
-pub fn hub_base_url(input: &str) -> Result<String, String> {
-    let input = input.trim();
-    if input.is_empty() {
-        return Err("type a Hugging Face repository id such as sentence-transformers/all-MiniLM-L6-v2".into());
-    }
-    // A repository's page (https://huggingface.co/owner/name, maybe /tree/revision) means the repo.
-    if let Some(path) = input.strip_prefix("https://huggingface.co/")
-        && !path.contains("/resolve/")
-    {
-        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        match parts[..] {
-            [owner, name] => return hub_base_url(&format!("{owner}/{name}")),
-            [owner, name, "tree", revision] => return hub_base_url(&format!("{owner}/{name}@{revision}")),
-            _ => {}
-        }
-    }
-    if input.starts_with("https://") || input.starts_with("http://") || input.starts_with('/') || input.starts_with("./") {
-        let input = input.trim_end_matches('/');
-        let input = input.strip_suffix("/tree/main").unwrap_or(input);
-        return Ok(format!("{input}/"));
-    }
-    let (repo, revision) = input.split_once('@').unwrap_or((input, "main"));
-    let valid = |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    match repo.split('/').collect::<Vec<_>>()[..] {
-        [owner, name] if valid(owner) && valid(name) && valid(revision) => {
-            Ok(format!("https://huggingface.co/{owner}/{name}/resolve/{revision}/"))
-        }
-        _ => Err(format!("\"{input}\" is not a repository id: write it as owner/name, e.g. sentence-transformers/all-MiniLM-L6-v2")),
-    }
-}
 
 /// Reads `files` (checked on `studio`'s device) into the model step's facts, or says
 /// what is wrong. On success the files, facts and (for sentence-transformers models)
 /// the embedding check are stored.
-async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
+async fn finish_loading(studio: Studio, files: ModelFiles, source: String, name: String, hub_id: Option<String>) {
     studio.model.set(ModelState::Checking { source: source.clone() });
     yield_to_browser().await;
     let Some(device) = studio.device() else {
@@ -61,9 +28,14 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
     // A sentence-transformers model loads as an embedder (for the check panel); that load
     // already checks the encoder's tensors.
     let is_sentence_model = files.get("modules.json").is_some() || files.get("sentence_bert_config.json").is_some();
-    let embedder = if is_sentence_model { SentenceEmbedder::load(&files, &device, None).ok() } else { None };
+    let checkpoint = match Checkpoint::from_files(files) {
+        Ok(checkpoint) => checkpoint,
+        Err(e) => return studio.model.set(ModelState::Failed(format!("{source} cannot be used: {e}"))),
+    };
+    let embedder = if is_sentence_model { SentenceEmbedder::load(&checkpoint, &device, None).ok() } else { None };
+    let files = checkpoint.files();
     let facts = (|| -> Result<ModelFacts, String> {
-        let config = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let config = checkpoint.config();
         // A classifier head needs id2label; without one, an embedder that loaded has checked
         // the weights and a second upload to the device is skipped. Otherwise a checkpoint
         // with a head loads as it is, and one without gets a placeholder head, which checks
@@ -71,16 +43,15 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
         let labels = if embedder.is_some() && config.id2label().is_none() {
             None
         } else {
-            match SequenceClassifier::load(&files, &device, None, 0) {
-                Ok((_, report, _)) => Some(report.labels),
+            match SequenceClassifier::load(&checkpoint, &device, None, 0) {
+                Ok((_, report)) => Some(report.labels),
                 Err(ModelError::NoClassifier(_)) => {
-                    SequenceClassifier::load(&files, &device, Some(&["LABEL_0".into(), "LABEL_1".into()]), 0).map_err(|e| e.to_string())?;
+                    SequenceClassifier::load(&checkpoint, &device, Some(&["LABEL_0".into(), "LABEL_1".into()]), 0).map_err(|e| e.to_string())?;
                     None
                 }
                 Err(e) => return Err(e.to_string()),
             }
         };
-        files.require("tokenizer.json").map_err(|e| e.to_string())?;
         let dims = config.dims();
         let architectures = serde_json::from_slice::<serde_json::Value>(files.get("config.json").unwrap_or_default())
             .ok()
@@ -88,13 +59,15 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
             .unwrap_or_default();
         Ok(ModelFacts {
             source: source.clone(),
+            name: name.clone(),
+            hub_id: hub_id.clone(),
             architecture: {
                 let model_type = config.family().model_type();
                 if architectures.is_empty() { model_type.to_string() } else { format!("{model_type} ({})", architectures.join(", ")) }
             },
             parameters: config.classifier_parameters(2),
             vocabulary: dims.vocab_size,
-            max_length: config.max_tokens(),
+            max_length: checkpoint.limit(),
             shape: format!("{} hidden × {} layers × {} heads", dims.hidden_size, dims.layers, dims.heads),
             labels,
             bytes: files.total_bytes(),
@@ -111,7 +84,7 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String) {
         studio.embedder.set_value(Some(Rc::new(embedder)));
         facts.embedding = Some(report);
     }
-    studio.model_files.set_value(Some(files));
+    studio.checkpoint.set_value(Some(Rc::new(checkpoint)));
     studio.model.set(ModelState::Ready(facts));
 }
 
@@ -128,7 +101,7 @@ pub async fn load_bundled(studio: Studio) {
     })
     .await;
     match fetched {
-        Ok(files) => finish_loading(studio, files, source).await,
+        Ok(files) => finish_loading(studio, files, source, "all-MiniLM-L6-v2".into(), Some("sentence-transformers/all-MiniLM-L6-v2".into())).await,
         Err(e) => studio.model.set(ModelState::Failed(format!("{e}. Was the site built with `cargo xtask serve` or `cargo xtask dist`, which fetch the model?"))),
     }
 }
@@ -189,7 +162,9 @@ async fn load_hub(studio: Studio, input: String) {
         n if n == fetched => format!("{fetched} files from this browser's storage"),
         n => format!("{fetched} files ({n} from this browser's storage)"),
     };
-    finish_loading(studio, files, label).await;
+    let hub_id = base.starts_with("https://huggingface.co/").then(|| input.trim().split('@').next().unwrap_or_default().trim_start_matches("https://huggingface.co/").trim_end_matches('/').to_string());
+    let name = hub_id.clone().unwrap_or_else(|| input.trim().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string());
+    finish_loading(studio, files, label, name, hub_id).await;
     studio.model.update(|m| {
         if let ModelState::Ready(facts) = m {
             facts.fetched = Some(note);
@@ -220,6 +195,7 @@ fn strip_common_folder(files: Vec<(String, web_sys::File)>) -> (Option<String>, 
 /// or drop (`my-model/config.json`, or just `config.json`).
 async fn load_local(studio: Studio, picked: Vec<(String, web_sys::File)>) {
     let (folder, picked) = strip_common_folder(picked);
+    let name = folder.clone().unwrap_or_else(|| "model files from this computer".into());
     let source = match folder {
         Some(folder) => format!("the folder {folder} on this computer"),
         None => format!("{} files from this computer", picked.len()),
@@ -256,7 +232,7 @@ async fn load_local(studio: Studio, picked: Vec<(String, web_sys::File)>) {
             Err(e) => return studio.model.set(ModelState::Failed(e)),
         }
     }
-    finish_loading(studio, files, source).await;
+    finish_loading(studio, files, source, name, None).await;
 }
 
 /// The files of a file input, each with its path from the picked folder (or its name).

@@ -1,38 +1,32 @@
-//! The training run in the browser: builds the trainer from the chosen model, data and
-//! settings, then drives `step().await` on the page's executor, yielding to the browser
-//! between steps and honouring pause and stop. The page sees only [`RunView`] reports.
+//! The training run in the browser: a thin driver of the core's [`Session`]. It takes the
+//! chosen model, data and settings, drives `step().await` on the page's executor, yields to
+//! the browser between steps and honours pause and stop. The page sees only [`RunView`]
+//! reports and the appended run log.
 
 use std::rc::Rc;
 
-use burn::module::Module;
 use burn::tensor::Device;
 use leptos::prelude::*;
-use web_time::Instant;
 
-use super::settings_step::check_fit;
-use super::state::{Control, DeviceState, Mistake, ModelState, Results, RunPhase, RunView, Studio, Trained};
-use crate::checkpoint::{CardInfo, ModelConfig, TextTokenizer, model_card};
-use crate::data::{Example, LabelSet, TokenizedSet, stratified_split};
-use crate::model::SequenceClassifier;
-use crate::model::ModelError;
+use super::state::{Control, DeviceState, ModelState, Results, RunPhase, RunView, Studio};
 use crate::platform::{sleep_ms, yield_to_browser};
-use crate::train::{LogRow, MemoryEstimate, StopReason, TrainError, Trainer, log_csv};
+use crate::session::{Host, Plan, RunData, Session, SessionError, Sources};
+use super::settings_step::fit_device;
+use crate::studio::{check_fit, field_label, median};
+use crate::train::{MemoryEstimate, TrainError};
 
-fn median(mut xs: Vec<f64>) -> Option<f64> {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied()
-}
+/// The page as the session's host: preparation stages become the run's phase, and the
+/// browser gets the thread back between slices.
+struct Page(Studio);
 
-/// Tokenises `examples` a slice at a time, yielding to the browser between slices so a
-/// large dataset does not freeze the page.
-async fn tokenize(examples: &[Example], labels: &LabelSet, tokenizer: &TextTokenizer) -> Result<TokenizedSet, String> {
-    const SLICE: usize = 256;
-    let mut set = TokenizedSet::new(&examples[..examples.len().min(SLICE)], labels, tokenizer).map_err(|e| e.to_string())?;
-    for slice in examples.chunks(SLICE).skip(1) {
-        yield_to_browser().await;
-        set.extend(TokenizedSet::new(slice, labels, tokenizer).map_err(|e| e.to_string())?);
+impl Host for Page {
+    fn preparing(&self, what: &str) {
+        self.0.run.update(|r| r.phase = RunPhase::Preparing(what.to_string()));
     }
-    Ok(set)
+
+    async fn breathe(&self) {
+        yield_to_browser().await;
+    }
 }
 
 /// Moves this tab's training to the CPU backend (after the GPU failed to compute the
@@ -43,7 +37,7 @@ pub fn train_on_cpu(studio: Studio) {
     }
     studio.device_handle.set_value(Some(crate::platform::cpu_device()));
     studio.device.set(DeviceState::CpuChosen);
-    // A model trained earlier keeps the device it was trained on (`Trained::device`).
+    // A model trained earlier keeps the device it was trained on (`Finished::device`).
     start(studio);
 }
 
@@ -71,59 +65,69 @@ fn set_phase(studio: Studio, phase: RunPhase) {
     studio.run.update(|r| r.phase = phase);
 }
 
+/// A session error in the page's words: settings by their form labels.
+fn page_error(e: SessionError, device: &Device) -> String {
+    match e {
+        SessionError::Setting(e) => format!("Fix the settings first (step 3): {}", e.worded(field_label)),
+        SessionError::Train(TrainError::Setting(e)) => format!("Fix the settings first (step 3): {}", e.worded(field_label)),
+        SessionError::Train(TrainError::Device(detail)) => device_failed(device, &detail),
+        SessionError::Model(crate::model::ModelError::Readback(detail)) => device_failed(device, &detail),
+        e => e.to_string(),
+    }
+}
+
 async fn run(studio: Studio) -> Result<(), String> {
     studio.control.set(Control::Run);
     studio.results.set(None);
     studio.run.set(RunView { phase: RunPhase::Preparing("Preparing the data…".into()), ..RunView::default() });
+    studio.log.update_value(Vec::clear);
+    studio.log_rows.set(0);
     yield_to_browser().await;
-    let files = studio.model_files.get_value().ok_or("Pick a model first (step 1).")?;
-    let base_name = match studio.model.get_untracked() {
-        ModelState::Ready(facts) => facts.source,
+    let checkpoint = studio.checkpoint.get_value().ok_or("Pick a model first (step 1).")?;
+    let (base_model, base_model_id) = match studio.model.get_untracked() {
+        ModelState::Ready(facts) => (facts.name.clone(), facts.hub_id.clone()),
         _ => return Err("Pick a model first (step 1).".into()),
     };
     let (train, valid) = studio.examples.get_value().ok_or("Load usable data first (step 2).")?;
-    let data_source = studio.data.get_untracked().map(|d| d.source).unwrap_or_default();
-    let (config, split) = studio.settings.get_untracked().parse().map_err(|e| format!("Fix the settings first (step 3): {}", e.message))?;
+    let view = studio.data.get_untracked().ok_or("Load usable data first (step 2).")?;
+    let form = studio.settings.get_untracked().parse().map_err(|e| format!("Fix the settings first (step 3): {}", e.message))?;
     let device = studio.device().ok_or("The device is not ready yet.")?;
-    let (train, valid): (Vec<Example>, Vec<Example>) = match valid {
-        Some(valid) => (train, valid),
-        None if split > 0.0 => stratified_split(train, split, config.seed),
-        None => (train, Vec::new()),
+
+    let labels = view.train.labels.as_ref().map_or(2, |l| l.names.len());
+    let length = checkpoint.max_length(form.max_length, form.settings.max_length).map_err(|e| format!("Fix the settings first (step 3): {e}"))?;
+    let estimate = MemoryEstimate::classifier(checkpoint.config(), labels, form.settings.batch_size, length.tokens);
+    check_fit(&estimate, fit_device(&studio.device.get_untracked()), checkpoint.config(), length.tokens)?;
+
+    let sources = Sources {
+        base_model,
+        base_model_id,
+        train: view.train.file.clone(),
+        valid: view.valid.as_ref().map(|v| v.file.clone()),
+        test: None,
+        device: studio.device.with_untracked(|d| match d {
+            DeviceState::Gpu(info) => format!("webgpu: {}", info.summary()),
+            _ => "cpu (wasm)".into(),
+        }),
     };
-    let labels = LabelSet::from_examples(&train);
-    let model_config = ModelConfig::from_json(files.require("config.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let max_length = config.max_length.min(model_config.max_tokens());
-    let estimate = MemoryEstimate::classifier(&model_config, labels.names.len(), config.batch_size, max_length);
-    check_fit(&estimate, &studio.device.get_untracked(), &model_config, max_length)?;
-
-    set_phase(studio, RunPhase::Preparing(format!("Tokenising {} + {} examples…", train.len(), valid.len())));
-    yield_to_browser().await;
-    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(|e| e.to_string())?, max_length, model_config.pad_token_id())
-        .map_err(|e| e.to_string())?;
-    let train_set = tokenize(&train, &labels, &tokenizer).await?;
-    let valid_set = if valid.is_empty() { None } else { Some(tokenize(&valid, &labels, &tokenizer).await?) };
-
-    set_phase(studio, RunPhase::Preparing("Building the model on the device…".into()));
-    yield_to_browser().await;
-    let (model, report, _) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), config.seed)
-        .map_err(|e| e.to_string())?;
-    let base = (!report.newly_initialized.iter().any(|m| m == "classifier")).then(|| model.valid());
-    let label_names = report.labels.clone();
-    let mut trainer = Trainer::new(model, label_names.clone(), train_set, valid_set.clone(), config.clone(), device.clone())
-        .map_err(|e| e.to_string())?;
-    let total_steps = trainer.total_steps();
-    let steps_per_epoch = total_steps / config.epochs.max(1);
+    let data = RunData { train, train_report: view.train.clone(), valid, test: None };
+    let plan = Plan { settings: form.settings, max_length: form.max_length, valid_split: form.valid_split, keep_base: true };
+    let mut session = Session::prepare((*checkpoint).clone(), data, plan, sources, device.clone(), &Page(studio))
+        .await
+        .map_err(|e| page_error(e, &device))?;
+    let notes: Vec<String> = session.notes().iter().map(ToString::to_string).collect();
+    let total_steps = session.total_steps();
+    let epochs = session.settings().epochs;
+    let steps_per_epoch = total_steps / epochs.max(1);
     studio.run.update(|r| {
         r.total_steps = total_steps;
-        r.epochs = config.epochs;
-        r.examples = (train.len(), valid.len());
+        r.epochs = epochs;
+        r.examples = session.examples();
+        r.notes = notes;
         r.phase = RunPhase::Compiling;
         r.compiling_since = web_sys::window().and_then(|w| w.performance()).map(|p| p.now());
     });
-    let mut active = 0.0f64;
     let mut step_seconds: Vec<f64> = Vec::new();
-    let mut failure: Option<String> = None;
-    while !trainer.is_finished() {
+    while !session.is_finished() {
         match studio.control.get_untracked() {
             Control::Stop => break,
             Control::Pause => {
@@ -135,8 +139,7 @@ async fn run(studio: Studio) -> Result<(), String> {
             }
             Control::Run => {}
         }
-        let started = Instant::now();
-        let step = match trainer.step().await {
+        let step = match session.step().await {
             Ok(step) => step,
             // At step 1 nothing was learned, and the cause is the device, not the settings:
             // say so, and offer the CPU, when this is the GPU.
@@ -152,22 +155,22 @@ async fn run(studio: Studio) -> Result<(), String> {
                 }
                 return Err(format!("Training stopped: {e}. Nothing was trained."));
             }
-            Err(e @ TrainError::NonFinite { .. }) => {
-                failure = Some(format!("{e}. The best weights so far are kept."));
-                break;
-            }
+            // The session keeps the last good weights and ends the run.
+            Err(TrainError::NonFinite { .. }) => break,
             Err(TrainError::Device(detail)) => return Err(device_failed(&device, &detail)),
             Err(e) => return Err(format!("Training stopped: {e}")),
         };
-        active += started.elapsed().as_secs_f64();
         if step.step > 1 {
             step_seconds.push(step.seconds);
             if step_seconds.len() > 20 {
                 step_seconds.remove(0);
             }
         }
-        let typical = median(step_seconds.clone());
-        let row = LogRow::from_step(&step, active);
+        let typical = median(&step_seconds);
+        if let Some(row) = session.log().last() {
+            studio.log.update_value(|log| log.push(row.clone()));
+        }
+        let elapsed = session.training_seconds();
         studio.run.update(|r| {
             if step.step == 1 {
                 r.compile_seconds = Some(step.seconds);
@@ -176,104 +179,53 @@ async fn run(studio: Studio) -> Result<(), String> {
             r.step = step.step;
             r.epoch = step.epoch;
             r.samples_per_second = step.samples_per_second;
-            r.elapsed = active;
+            r.elapsed = elapsed;
             r.eta = typical.map(|t| t * (total_steps - step.step) as f64);
             r.epoch_seconds = typical.map(|t| t * steps_per_epoch as f64);
-            r.log.push(row);
             r.phase = RunPhase::Training;
         });
+        studio.log_rows.set(step.step);
         if step.eval_due {
             set_phase(studio, RunPhase::Evaluating);
             yield_to_browser().await;
-            let started = Instant::now();
-            let eval = trainer.evaluate().await.map_err(|e| match e {
+            let eval = session.evaluate().await.map_err(|e| match e {
                 TrainError::Device(detail) => device_failed(&device, &detail),
                 e => format!("Evaluation failed: {e}"),
             })?;
-            active += started.elapsed().as_secs_f64();
-            if let Some(eval) = eval {
-                studio.run.update(|r| {
-                    if let Some(last) = r.log.last_mut() {
-                        last.set_eval(&eval);
+            if eval.is_some()
+                && let Some(row) = session.log().last()
+            {
+                studio.log.update_value(|log| {
+                    if let Some(last) = log.last_mut() {
+                        *last = row.clone();
                     }
-                    r.phase = RunPhase::Training;
                 });
+                studio.log_rows.update(|n| *n = step.step);
             }
+            set_phase(studio, RunPhase::Training);
         }
         yield_to_browser().await;
     }
 
     set_phase(studio, RunPhase::Preparing("Scoring the kept model on the validation set…".into()));
     yield_to_browser().await;
-    let model = trainer.model_for_export();
-    let kept_step = trainer.best().map_or(trainer.steps_done(), |b| b.step);
-    let ended = match (&failure, trainer.stop_reason(), studio.control.get_untracked()) {
-        (Some(f), _, _) => f.clone(),
-        (None, Some(StopReason::EarlyStopping { step }), _) => format!("Stopped early at step {step}: validation stopped improving."),
-        (None, Some(StopReason::Completed), _) => "All epochs done.".to_string(),
-        (None, None, _) => format!("Stopped by you at step {}.", trainer.steps_done()),
-    };
-    let (report, mistakes) = match &valid_set {
-        Some(set) => {
-            let (report, predictions) = crate::train::score(&model, set, &label_names, config.batch_size, &device).await.map_err(|e| match e {
-                ModelError::Readback(detail) => device_failed(&device, &detail),
-                e => e.to_string(),
-            })?;
-            let mut mistakes: Vec<Mistake> = valid
-                .iter()
-                .zip(&predictions)
-                .filter(|(e, p)| e.label.as_deref() != Some(p.label.as_str()))
-                .map(|(e, p)| Mistake {
-                    line: e.line,
-                    text: e.text.clone(),
-                    pair: e.pair.clone(),
-                    truth: e.label.clone().unwrap_or_default(),
-                    predicted: p.label.clone(),
-                    confidence: p.probs.get(p.index).copied().unwrap_or(0.0),
-                })
-                .collect();
-            mistakes.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-            (Some(report), mistakes)
-        }
-        None => (None, Vec::new()),
-    };
-    let base_model_id = base_name.strip_suffix(" (Hugging Face Hub)").filter(|id| !id.starts_with("http")).map(str::to_string);
-    let card = model_card(&CardInfo {
-        base_model: base_name.clone(),
-        base_model_id,
-        data_source: data_source.clone(),
-        train_rows: train.len(),
-        valid_rows: valid.len(),
-        label_counts: labels.names.iter().cloned().zip(labels.counts.iter().copied()).collect(),
-        pairs: train.iter().any(|e| e.pair.is_some()),
-        settings: config.clone(),
-        steps: (trainer.steps_done(), kept_step),
-        metrics: report.clone(),
-    });
-    let metrics = serde_json::json!({
-        "best_step": trainer.best().map(|b| b.step),
-        "steps": trainer.steps_done(),
-        "stop_reason": trainer.stop_reason(),
-        "validation": report,
-    });
-    let training_args = serde_json::json!({
-        "webtune_version": env!("CARGO_PKG_VERSION"),
-        "base_model": base_name,
-        "data": data_source,
-        "valid_split": split,
-        "settings": config,
-    });
+    let finished = session.finish().await.map_err(|e| page_error(e, &device))?;
     // A GPU that failed and was replaced meanwhile: what was computed on it is gone.
     if studio.device().as_ref() != Some(&device) {
         return Err(device_failed(&device, "the device was replaced during the run"));
     }
-    let log_csv = log_csv(&studio.run.get_untracked().log);
-    studio.trained.set_value(Some(Rc::new(Trained { model, base, labels: label_names, tokenizer, device, training_args, metrics, card, log_csv })));
+    let ended = finished.metrics.stop_reason.clone();
+    studio.results.set(Some(Results {
+        report: finished.metrics.validation.clone(),
+        mistakes: finished.mistakes.clone(),
+        kept_step: finished.metrics.kept_step,
+        ended: ended.to_string(),
+    }));
+    studio.trained.set_value(Some(Rc::new(finished)));
     studio.trained_version.update(|v| *v += 1);
-    studio.results.set(Some(Results { report, mistakes, kept_step, ended: ended.clone() }));
-    match failure {
-        Some(f) => set_phase(studio, RunPhase::Failed(f)),
-        None => set_phase(studio, RunPhase::Finished(ended)),
+    match ended {
+        crate::session::Ended::Diverged { .. } => set_phase(studio, RunPhase::Failed(ended.to_string())),
+        _ => set_phase(studio, RunPhase::Finished(ended.to_string())),
     }
     Ok(())
 }

@@ -6,13 +6,14 @@ use std::rc::Rc;
 use burn::tensor::Device;
 use leptos::prelude::*;
 
-use crate::checkpoint::{ModelFiles, TextTokenizer};
+use crate::checkpoint::Checkpoint;
 use crate::data::{DataReport, Example};
-use crate::model::{SequenceClassifier, LoadReport, SentenceEmbedder};
+use crate::model::{LoadReport, SentenceEmbedder};
 use crate::platform::GpuInfo;
 use crate::train::{EvalReport, LogRow};
 
-use super::settings_step::SettingsForm;
+pub use crate::session::{Finished as Trained, Mistake};
+pub use crate::studio::SettingsForm;
 
 /// Where the bundled model is served, relative to the page (works under any sub-path).
 pub const DEFAULT_MODEL_URL: &str = "models/all-MiniLM-L6-v2/";
@@ -103,6 +104,11 @@ pub struct FileProgress {
 pub struct ModelFacts {
     /// Where it came from, in words.
     pub source: String,
+    /// Its name for `training_args.json` and the model card: the folder's name, the Hub
+    /// id, or the bundled model's name.
+    pub name: String,
+    /// The Hub id, when it came from the Hub (or is the bundled copy of a Hub model).
+    pub hub_id: Option<String>,
     /// `model_type` and architectures from config.json.
     pub architecture: String,
     /// Trainable parameters with a 2-label classifier.
@@ -186,8 +192,8 @@ pub struct RunView {
     pub epoch: usize,
     /// Epochs in the run.
     pub epochs: usize,
-    /// One row per step.
-    pub log: Vec<LogRow>,
+    /// What the session noted before training (leakage, truncation, the head).
+    pub notes: Vec<String>,
     /// Recent throughput.
     pub samples_per_second: f64,
     /// Seconds since start (pauses excluded).
@@ -215,7 +221,7 @@ impl Default for RunView {
             total_steps: 0,
             epoch: 0,
             epochs: 0,
-            log: Vec::new(),
+            notes: Vec::new(),
             samples_per_second: 0.0,
             elapsed: 0.0,
             compile_seconds: None,
@@ -239,23 +245,6 @@ pub enum Control {
     Stop,
 }
 
-/// A validation example the model got wrong.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Mistake {
-    /// Line in its file.
-    pub line: usize,
-    /// The text (and second text).
-    pub text: String,
-    /// The second text, for pairs.
-    pub pair: Option<String>,
-    /// The true label.
-    pub truth: String,
-    /// The predicted label.
-    pub predicted: String,
-    /// The predicted label's probability.
-    pub confidence: f32,
-}
-
 /// The finished run's results.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Results {
@@ -267,30 +256,6 @@ pub struct Results {
     pub kept_step: usize,
     /// Why the run ended.
     pub ended: String,
-}
-
-/// The fine-tuned model and what exporting and trying it needs.
-#[derive(Clone)]
-pub struct Trained {
-    /// The kept weights, in validation mode.
-    pub model: SequenceClassifier,
-    /// The model before fine-tuning, when its classifier head was already trained for the
-    /// same labels (so comparing is meaningful).
-    pub base: Option<SequenceClassifier>,
-    /// Label names by class id.
-    pub labels: Vec<String>,
-    /// Tokenizer at the training max length.
-    pub tokenizer: TextTokenizer,
-    /// Where it computes.
-    pub device: Device,
-    /// training_args.json content.
-    pub training_args: serde_json::Value,
-    /// metrics.json content.
-    pub metrics: serde_json::Value,
-    /// The model card.
-    pub card: String,
-    /// The training log of the run that made it, as CSV.
-    pub log_csv: String,
 }
 
 /// Training examples, and validation examples when a separate file gave them.
@@ -307,8 +272,8 @@ pub struct Studio {
     pub device_handle: StoredValue<Option<Device>, LocalStorage>,
     /// The model step.
     pub model: RwSignal<ModelState>,
-    /// The chosen model's files.
-    pub model_files: StoredValue<Option<ModelFiles>, LocalStorage>,
+    /// The chosen model, parsed once.
+    pub checkpoint: StoredValue<Option<Rc<Checkpoint>>, LocalStorage>,
     /// The embedding model, for sentence-transformers checkpoints.
     pub embedder: StoredValue<Option<Rc<SentenceEmbedder>>, LocalStorage>,
     /// The data step's reports.
@@ -319,8 +284,12 @@ pub struct Studio {
     pub examples: StoredValue<Option<TrainAndValid>, LocalStorage>,
     /// Settings as typed.
     pub settings: RwSignal<SettingsForm>,
-    /// The run.
+    /// The run's progress (small: copied by its readers).
     pub run: RwSignal<RunView>,
+    /// The run log, appended once per step and read in place (never copied per reader).
+    pub log: StoredValue<Vec<LogRow>, LocalStorage>,
+    /// Rows in `log`, bumped when it changes: what the charts subscribe to.
+    pub log_rows: RwSignal<usize>,
     /// Pause / stop requests.
     pub control: RwSignal<Control>,
     /// The results of the finished run.
@@ -353,13 +322,15 @@ impl Studio {
             device: RwSignal::new(DeviceState::Starting),
             device_handle: StoredValue::new_local(None),
             model: RwSignal::new(ModelState::Empty),
-            model_files: StoredValue::new_local(None),
+            checkpoint: StoredValue::new_local(None),
             embedder: StoredValue::new_local(None),
             data: RwSignal::new(None),
             data_error: RwSignal::new(None),
             examples: StoredValue::new_local(None),
             settings: RwSignal::new(SettingsForm::default()),
             run: RwSignal::new(RunView::default()),
+            log: StoredValue::new_local(Vec::new()),
+            log_rows: RwSignal::new(0),
             control: RwSignal::new(Control::Run),
             results: RwSignal::new(None),
             trained: StoredValue::new_local(None),
@@ -370,7 +341,7 @@ impl Studio {
 
     /// Whether a run is in progress (started, not finished or failed).
     pub fn training(&self) -> bool {
-        !matches!(self.run.get().phase, RunPhase::Idle | RunPhase::Finished(_) | RunPhase::Failed(_))
+        self.run.with(|r| !matches!(r.phase, RunPhase::Idle | RunPhase::Finished(_) | RunPhase::Failed(_)))
     }
 
     /// The device, once started.

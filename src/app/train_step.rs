@@ -28,12 +28,12 @@ pub fn TrainStep() -> impl IntoView {
             now.set(clock());
         }
     }, std::time::Duration::from_millis(500));
-    let status = move || match run.get().phase {
+    let status = move || match run.with(|r| r.phase.clone()) {
         RunPhase::Idle => "Not started.".to_string(),
         RunPhase::Preparing(what) => what,
         RunPhase::Compiling => format!(
             "Compiling and tuning GPU kernels for the first step ({:.0} s so far) — this happens once per run, then steps are fast…",
-            run.get().compiling_since.map_or(0.0, |since| (now.get() - since).max(0.0) / 1000.0)
+            run.with(|r| r.compiling_since).map_or(0.0, |since| (now.get() - since).max(0.0) / 1000.0)
         ),
         RunPhase::Training => "Training…".into(),
         RunPhase::Paused => "Paused.".into(),
@@ -41,15 +41,20 @@ pub fn TrainStep() -> impl IntoView {
         RunPhase::Finished(why) => format!("Finished. {why}"),
         RunPhase::Failed(why) => why,
     };
-    let status_class = move || match run.get().phase {
+    let status_class = move || match run.with(|r| r.phase.clone()) {
         RunPhase::Failed(_) => "status error",
         RunPhase::Finished(_) => "status ready",
         _ => "status busy",
     };
+    // The charts read the appended log in place, when its row count changes.
+    let log = move |read: fn(&[crate::train::LogRow]) -> Vec<Series>| {
+        studio.log_rows.track();
+        studio.log.with_value(|rows| read(rows))
+    };
     let loss_series = Signal::derive(move || {
-        run.with(|r| {
-            let mut series = vec![Series { name: "training loss".into(), class: "s1", points: r.log.iter().map(|l| (l.step as f64, l.loss)).collect() }];
-            let valid: Vec<(f64, f64)> = r.log.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.0))).collect();
+        log(|rows| {
+            let mut series = vec![Series { name: "training loss".into(), class: "s1", points: rows.iter().map(|l| (l.step as f64, l.loss)).collect() }];
+            let valid: Vec<(f64, f64)> = rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.0))).collect();
             if !valid.is_empty() {
                 series.push(Series { name: "validation loss".into(), class: "s2", points: valid });
             }
@@ -57,21 +62,19 @@ pub fn TrainStep() -> impl IntoView {
         })
     });
     let metric_series = Signal::derive(move || {
-        run.with(|r| {
+        log(|rows| {
             vec![
-                Series { name: "accuracy".into(), class: "s3", points: r.log.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.1))).collect() },
-                Series { name: "macro F1".into(), class: "s4", points: r.log.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.2))).collect() },
+                Series { name: "accuracy".into(), class: "s3", points: rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.1))).collect() },
+                Series { name: "macro F1".into(), class: "s4", points: rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.2))).collect() },
             ]
         })
     });
-    let lr_series = Signal::derive(move || {
-        run.with(|r| vec![Series { name: "learning rate".into(), class: "s5", points: r.log.iter().map(|l| (l.step as f64, l.learning_rate)).collect() }])
-    });
+    let lr_series = Signal::derive(move || log(|rows| vec![Series { name: "learning rate".into(), class: "s5", points: rows.iter().map(|l| (l.step as f64, l.learning_rate)).collect() }]));
     view! {
         <StepSection step=Step::Train>
             <div class="controls">
                 <button type="button" id="start-training" disabled=move || !ready() | studio.training() on:click=move |_| super::run::start(studio)>
-                    {move || if matches!(run.get().phase, RunPhase::Finished(_) | RunPhase::Failed(_)) { "Train again" } else { "Start training" }}
+                    {move || if matches!(run.with(|r| r.phase.clone()), RunPhase::Finished(_) | RunPhase::Failed(_)) { "Train again" } else { "Start training" }}
                 </button>
                 <button type="button" id="pause-training" class="secondary"
                     disabled=move || !studio.training() || studio.control.get() == Control::Stop
@@ -82,22 +85,25 @@ pub fn TrainStep() -> impl IntoView {
                     on:click=move |_| studio.control.set(Control::Stop)>"Stop (keep the best model)"</button>
             </div>
             {move || (!ready()).then(|| view! { <p class="hint">"Pick a model, load usable data and check the settings first."</p> })}
-            <p class=status_class id="train-status" role="status" aria-live="polite" data-phase=move || format!("{:?}", run.get().phase).split('(').next().unwrap_or("").to_string()>{status}</p>
-            {move || (run.get().offer_cpu && matches!(run.get().phase, RunPhase::Failed(_)) && !studio.training()).then(|| view! {
+            <p class=status_class id="train-status" role="status" aria-live="polite" data-phase=move || format!("{:?}", run.with(|r| r.phase.clone())).split('(').next().unwrap_or("").to_string()>{status}</p>
+            {move || (run.with(|r| r.offer_cpu) && matches!(run.with(|r| r.phase.clone()), RunPhase::Failed(_)) && !studio.training()).then(|| view! {
                 <div class="controls">
                     <button type="button" id="train-on-cpu" on:click=move |_| super::run::train_on_cpu(studio)>"Train on the CPU in this tab instead"</button>
                 </div>
             })}
+            {move || run.with(|r| (!r.notes.is_empty()).then(|| r.notes.clone())).map(|notes| view! {
+                <ul class="notes" id="train-notes">{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
+            })}
             <div class="progress-line">
-                <progress id="train-progress" max=move || run.get().total_steps.max(1) value=move || run.get().step></progress>
+                <progress id="train-progress" max=move || run.with(|r| r.total_steps).max(1) value=move || run.with(|r| r.step)></progress>
                 <dl class="stats" id="train-stats">
-                    <dt>"Step"</dt><dd id="train-step">{move || format!("{} / {}", run.get().step, run.get().total_steps)}</dd>
-                    <dt>"Epoch"</dt><dd>{move || format!("{} / {}", run.get().epoch, run.get().epochs)}</dd>
-                    <dt>"Speed"</dt><dd>{move || format!("{:.1} examples/s", run.get().samples_per_second)}</dd>
-                    <dt>"Elapsed"</dt><dd>{move || duration(run.get().elapsed)}</dd>
-                    <dt>"Time left"</dt><dd>{move || run.get().eta.map(duration).unwrap_or_else(|| "—".into())}</dd>
-                    <dt>"Per epoch"</dt><dd id="epoch-time">{move || run.get().epoch_seconds.map(duration).unwrap_or_else(|| "measured after the first steps".into())}</dd>
-                    <dt>"First step"</dt><dd id="compile-seconds">{move || run.get().compile_seconds.map(|s| format!("{s:.1} s (kernel compilation)")).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Step"</dt><dd id="train-step">{move || format!("{} / {}", run.with(|r| r.step), run.with(|r| r.total_steps))}</dd>
+                    <dt>"Epoch"</dt><dd>{move || format!("{} / {}", run.with(|r| r.epoch), run.with(|r| r.epochs))}</dd>
+                    <dt>"Speed"</dt><dd>{move || format!("{:.1} examples/s", run.with(|r| r.samples_per_second))}</dd>
+                    <dt>"Elapsed"</dt><dd>{move || duration(run.with(|r| r.elapsed))}</dd>
+                    <dt>"Time left"</dt><dd>{move || run.with(|r| r.eta).map(duration).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Per epoch"</dt><dd id="epoch-time">{move || run.with(|r| r.epoch_seconds).map(duration).unwrap_or_else(|| "measured after the first steps".into())}</dd>
+                    <dt>"First step"</dt><dd id="compile-seconds">{move || run.with(|r| r.compile_seconds).map(|s| format!("{s:.1} s (kernel compilation)")).unwrap_or_else(|| "—".into())}</dd>
                 </dl>
             </div>
             <div class="charts">

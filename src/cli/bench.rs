@@ -15,7 +15,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use web_time::Instant;
 
 use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::Encoded;
+use crate::checkpoint::{Checkpoint, Encoded};
 use crate::data::TokenizedSet;
 use crate::model::{SequenceClassifier, SentenceEmbedder};
 use crate::platform::read_model_folder;
@@ -130,12 +130,17 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
     }
 }
 
+fn checkpoint(model: &std::path::Path) -> Result<Checkpoint, CliError> {
+    Ok(Checkpoint::from_files(read_model_folder(model)?).map_err(crate::model::ModelError::from)?)
+}
+
 fn train(bench: TrainBench) -> Result<(), CliError> {
-    let files = read_model_folder(&bench.model)?;
+    let checkpoint = checkpoint(&bench.model)?;
+    let config = checkpoint.config();
     for choice in bench.device.list() {
         let device = pick_device(choice);
         let labels = vec!["a".to_string(), "b".to_string()];
-        let (model, _, config) = SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels), 0)?;
+        let (model, _) = SequenceClassifier::load(&checkpoint, &device.clone().autodiff(), Some(&labels), 0)?;
         // Random ids of exactly seq_len tokens ([CLS] … [SEP]); enough examples for every step.
         let mut rng = SeededRng::new(1);
         let n = bench.batch_size * (bench.steps + 1);
@@ -183,7 +188,7 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
 }
 
 fn embed(bench: EmbedBench) -> Result<(), CliError> {
-    let files = read_model_folder(&bench.model)?;
+    let checkpoint = checkpoint(&bench.model)?;
     // Sentences of varied length, like real input.
     let words = ["the", "model", "learns", "quickly", "from", "a", "few", "labelled", "examples", "in", "your", "browser"];
     let mut rng = SeededRng::new(2);
@@ -192,7 +197,7 @@ fn embed(bench: EmbedBench) -> Result<(), CliError> {
         .collect();
     for choice in bench.device.list() {
         let device = pick_device(choice);
-        let (embedder, _) = SentenceEmbedder::load(&files, &device, None)?;
+        let (embedder, _) = SentenceEmbedder::load(&checkpoint, &device, None)?;
         let warm = Instant::now();
         pollster::block_on(embedder.embed(&texts[..bench.batch_size]))?;
         let warm_s = warm.elapsed().as_secs_f64();
@@ -241,13 +246,7 @@ fn data(bench: DataBench) -> Result<(), CliError> {
         }
     };
     let rss_after_read = peak_rss();
-    let files = read_model_folder(&bench.model)?;
-    let tokenizer = crate::checkpoint::TextTokenizer::from_bytes(
-        files.require("tokenizer.json").map_err(crate::model::ModelError::from)?,
-        bench.max_length,
-        0,
-    )
-    .map_err(crate::model::ModelError::from)?;
+    let tokenizer = checkpoint(&bench.model)?.tokenizer(bench.max_length).map_err(crate::model::ModelError::from)?;
     let labels = dataset.report.labels.clone().unwrap_or(LabelSet { names: Vec::new(), counts: Vec::new() });
     let started = Instant::now();
     let set = TokenizedSet::new(&dataset.examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;

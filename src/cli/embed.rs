@@ -7,6 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{CliError, DeviceChoice, pick_device};
+use crate::checkpoint::Checkpoint;
 use crate::model::SentenceEmbedder;
 use crate::platform::read_model_folder;
 
@@ -62,7 +63,8 @@ pub fn run(args: EmbedArgs) -> Result<(), CliError> {
     let texts = read_lines(&args.input)?;
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
-    let (embedder, _report) = SentenceEmbedder::load(&files, &device, args.max_length)?;
+    let checkpoint = Checkpoint::from_files(files).map_err(crate::model::ModelError::from)?;
+    let (embedder, _report) = SentenceEmbedder::load(&checkpoint, &device, args.max_length)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for chunk in texts.chunks(BATCH) {

@@ -1,4 +1,5 @@
-//! `webtune evaluate`: metrics of a fine-tuned classifier on labelled data, as one JSON object.
+//! `webtune evaluate`: metrics of a fine-tuned classifier on labelled data, as one JSON object
+//! with the schema of `metrics.json`'s `validation` and `test` ([`crate::train::EvalReport`]).
 
 use std::path::PathBuf;
 
@@ -39,7 +40,7 @@ pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
     let examples = dataset.examples;
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
-    let (model, label_names, tokenizer) = super::classifier_for_inference(&files, &device, args.max_length)?;
+    let (model, label_names, tokenizer) = super::classifier_for_inference(files, &device, args.max_length)?;
     let labels = LabelSet {
         counts: vec![0; label_names.len()],
         names: label_names,
@@ -52,24 +53,8 @@ pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
     }
     let set = TokenizedSet::new(&examples, &labels, &tokenizer).map_err(ModelError::from)?;
     let metrics = pollster::block_on(evaluate_examples(&model, &set, &labels.names, args.batch_size, &device))?;
-    let per_class: serde_json::Map<String, serde_json::Value> = metrics
-        .per_class
-        .iter()
-        .map(|c| {
-            (c.label.clone(), serde_json::json!({"precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support}))
-        })
-        .collect();
-    let out = serde_json::json!({
-        "accuracy": metrics.accuracy,
-        "macro_f1": metrics.macro_f1,
-        "macro_precision": metrics.macro_precision,
-        "macro_recall": metrics.macro_recall,
-        "loss": metrics.loss,
-        "examples": metrics.examples,
-        "per_class": per_class,
-        "confusion": metrics.confusion,
-        "labels": metrics.labels,
-    });
+    // The schema of metrics.json's "validation" and "test".
+    let out = serde_json::to_string(&metrics).map_err(|e| CliError::Output(e.into()))?;
     println!("{out}");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::CliError;
-use crate::checkpoint::TextTokenizer;
+use crate::checkpoint::{Checkpoint, TextTokenizer};
 use crate::data::{DataReport, Dataset, Format, ReadOptions, RowPolicy, Severity, read_dataset};
 use crate::model::ModelError;
 use crate::platform::{open_data_file, read_model_folder};
@@ -35,11 +35,7 @@ impl DataArgs {
         let mut label_names = BTreeMap::new();
         for pair in &self.label_names {
             let (value, name) = pair.split_once('=').filter(|(v, n)| !v.is_empty() && !n.is_empty()).ok_or_else(|| {
-                CliError::Setting(crate::train::SettingError {
-                    setting: "--label-name",
-                    value: pair.clone(),
-                    reason: "write it as VALUE=NAME, e.g. 0=negative".into(),
-                })
+                CliError::Flag { flag: "--label-name", value: pair.clone(), reason: "write it as VALUE=NAME, e.g. 0=negative" }
             })?;
             label_names.insert(value.to_string(), name.to_string());
         }
@@ -77,12 +73,15 @@ pub struct InspectArgs {
     json: bool,
 }
 
+/// The tokenizer of a model folder at the max length training would use (the same policy
+/// as `webtune train`: see [`Checkpoint::max_length`]).
 fn tokenizer_of(model: &Path, max_length: Option<usize>) -> Result<TextTokenizer, CliError> {
-    let files = read_model_folder(model)?;
-    let config = crate::checkpoint::ModelConfig::from_json(files.require("config.json").map_err(ModelError::from)?).map_err(ModelError::from)?;
-    let max_length = max_length.unwrap_or(crate::train::TrainConfig::default().max_length).min(config.max_tokens());
-    Ok(TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id())
-        .map_err(ModelError::from)?)
+    let checkpoint = Checkpoint::from_files(read_model_folder(model)?).map_err(ModelError::from)?;
+    let length = checkpoint.max_length(max_length, crate::train::TrainConfig::default().max_length).map_err(ModelError::from)?;
+    if let Some(note) = length.note() {
+        eprintln!("webtune: {note}");
+    }
+    Ok(checkpoint.tokenizer(length.tokens).map_err(ModelError::from)?)
 }
 
 pub fn run(args: InspectArgs) -> Result<(), CliError> {

@@ -31,15 +31,25 @@ pub enum CliError {
         /// What is wrong.
         message: String,
     },
-    /// An impossible setting.
-    #[error(transparent)]
+    /// An impossible setting, named by its flag.
+    #[error("{}", .0.worded(flag))]
     Setting(#[from] crate::train::SettingError),
-    /// The data file is unusable.
-    #[error(transparent)]
+    /// A flag of the CLI alone (no training setting) has an impossible value.
+    #[error("setting {flag} = {value} is impossible: {reason}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What would work.
+        reason: &'static str,
+    },
+    /// The data file is unusable; the flags that fix it are named.
+    #[error("{}", .0.worded(&data_flag))]
     Data(#[from] crate::data::DataError),
     /// Training cannot go on.
     #[error(transparent)]
-    Train(#[from] crate::train::TrainError),
+    Train(crate::train::TrainError),
     /// Training failed at its first step, before any update: nothing was written.
     #[error("{error}{hint}; nothing was written")]
     NothingTrained {
@@ -50,10 +60,50 @@ pub enum CliError {
     },
     /// The export could not be written.
     #[error(transparent)]
-    Export(#[from] crate::checkpoint::ExportError),
+    Export(#[from] crate::export::ExportError),
     /// Writing the output failed.
     #[error("writing output failed: {0}")]
     Output(#[from] std::io::Error),
+}
+
+impl From<crate::train::TrainError> for CliError {
+    fn from(e: crate::train::TrainError) -> Self {
+        match e {
+            crate::train::TrainError::Setting(e) => Self::Setting(e),
+            e => Self::Train(e),
+        }
+    }
+}
+
+/// A setting as the CLI spells it: its flag (settings without one by their plain name).
+pub(crate) fn flag(setting: crate::train::Setting) -> &'static str {
+    use crate::train::Setting::*;
+    match setting {
+        Epochs => "--epochs",
+        LearningRate => "--lr",
+        BatchSize => "--batch-size",
+        MaxLength => "--max-length",
+        WarmupRatio => "--warmup-ratio",
+        WeightDecay => "--weight-decay",
+        GradAccum => "--grad-accum",
+        MaxGradNorm => "--max-grad-norm",
+        Schedule => "--schedule",
+        Seed => "--seed",
+        EvalEvery => "--eval-every",
+        EarlyStopping => "--early-stopping",
+        BestMetric => "--best-metric",
+        ValidSplit => "--valid-split",
+        other => other.name(),
+    }
+}
+
+/// A data option as the CLI spells it.
+fn data_flag(field: crate::data::DataField) -> &'static str {
+    match field {
+        crate::data::DataField::TextColumn => "--text-column",
+        crate::data::DataField::LabelColumn => "--label-column",
+        crate::data::DataField::SkipBadRows => "--skip-bad-rows",
+    }
 }
 
 #[derive(Parser)]
@@ -104,22 +154,18 @@ impl ColumnArgs {
     }
 }
 
-/// A fine-tuned classifier and its tokenizer (truncating at `max_length`, default the
-/// model's max_position_embeddings), for `evaluate` and `predict`.
+/// A fine-tuned classifier and its tokenizer (truncating at `max_length`, by default the
+/// model's limit; more is refused), for `evaluate` and `predict`.
 fn classifier_for_inference(
-    files: &crate::checkpoint::ModelFiles,
+    files: crate::checkpoint::ModelFiles,
     device: &burn::tensor::Device,
     max_length: Option<usize>,
 ) -> Result<(crate::model::SequenceClassifier, Vec<String>, crate::checkpoint::TextTokenizer), CliError> {
     use crate::model::ModelError;
-    let (model, report, config) = crate::model::SequenceClassifier::load(files, device, None, 0)?;
-    let limit = config.max_tokens();
-    let max_length = max_length.unwrap_or(limit);
-    if max_length > limit {
-        return Err(ModelError::MaxLength { requested: max_length, available: limit }.into());
-    }
-    let tokenizer = crate::checkpoint::TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, max_length, config.pad_token_id())
-        .map_err(ModelError::from)?;
+    let checkpoint = crate::checkpoint::Checkpoint::from_files(files).map_err(ModelError::from)?;
+    let length = checkpoint.max_length(max_length, checkpoint.limit()).map_err(ModelError::from)?;
+    let (model, report) = crate::model::SequenceClassifier::load(&checkpoint, device, None, 0)?;
+    let tokenizer = checkpoint.tokenizer(length.tokens).map_err(ModelError::from)?;
     Ok((model, report.labels, tokenizer))
 }
 

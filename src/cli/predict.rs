@@ -34,7 +34,7 @@ pub fn run(args: PredictArgs) -> Result<(), CliError> {
     let texts = read_lines(&args.input)?;
     let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
-    let (model, labels, tokenizer) = super::classifier_for_inference(&files, &device, args.max_length)?;
+    let (model, labels, tokenizer) = super::classifier_for_inference(files, &device, args.max_length)?;
     let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::single(t.clone())).collect();
     let predictions = pollster::block_on(predict(&model, &tokenizer, &inputs, &labels, args.batch_size, &device))?;
     let stdout = std::io::stdout();

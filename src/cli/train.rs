@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::{CardInfo, TextTokenizer, export_classifier, model_card};
 use super::inspect::{DataArgs, read_data};
-use crate::data::{DataReport, Finding, LabelSet, RowPolicy, Severity, TokenizedSet, compare_splits, stratified_split};
-use crate::model::SequenceClassifier;
+use super::{CliError, DeviceChoice, pick_device};
+use crate::checkpoint::Checkpoint;
+use crate::data::{DataReport, RowPolicy, Severity};
 use crate::platform::{read_model_folder, write_model_folder};
-use crate::train::{BestMetric, EvalReport, LogRow, Schedule, TrainConfig, Trainer, log_csv};
+use crate::session::{Host, Plan, RunData, Session, SessionError, Sources};
+use crate::train::{BestMetric, EvalReport, Schedule, Setting, TrainConfig};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -42,9 +42,10 @@ pub struct TrainArgs {
     /// Examples per optimizer step (per micro-batch with --grad-accum).
     #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     batch_size: usize,
-    /// Truncate inputs to this many tokens.
-    #[arg(long, default_value_t = TrainConfig::default().max_length)]
-    max_length: usize,
+    /// Truncate inputs to this many tokens [default: 128, or the model's limit if smaller;
+    /// more than the model's limit is refused].
+    #[arg(long)]
+    max_length: Option<usize>,
     /// Share of steps warming the learning rate up.
     #[arg(long, default_value_t = TrainConfig::default().warmup_ratio)]
     warmup_ratio: f64,
@@ -83,7 +84,7 @@ pub struct TrainArgs {
     out: PathBuf,
 }
 
-fn setting(name: &'static str, value: &str, reason: &str) -> CliError {
+fn setting(name: Setting, value: &str, reason: &str) -> CliError {
     CliError::Setting(crate::train::SettingError {
         setting: name,
         value: value.to_string(),
@@ -97,22 +98,18 @@ impl TrainArgs {
             "linear" => Schedule::Linear,
             "cosine" => Schedule::Cosine,
             "constant" => Schedule::Constant,
-            other => return Err(setting("--schedule", other, "choose linear, cosine or constant")),
+            other => return Err(setting(Setting::Schedule, other, "choose linear, cosine or constant")),
         };
         let best_metric = match self.best_metric.as_str() {
             "accuracy" => BestMetric::Accuracy,
             "macro_f1" => BestMetric::MacroF1,
             "loss" => BestMetric::Loss,
-            other => return Err(setting("--best-metric", other, "choose accuracy, macro_f1 or loss")),
+            other => return Err(setting(Setting::BestMetric, other, "choose accuracy, macro_f1 or loss")),
         };
-        if !(0.0..1.0).contains(&self.valid_split) {
-            return Err(setting("--valid-split", &self.valid_split.to_string(), "it is a share of the training data, in [0, 1)"));
-        }
         let config = TrainConfig {
             learning_rate: self.lr,
             batch_size: self.batch_size,
             epochs: self.epochs,
-            max_length: self.max_length,
             warmup_ratio: self.warmup_ratio,
             weight_decay: self.weight_decay,
             grad_accum: self.grad_accum,
@@ -153,111 +150,84 @@ fn announce(report: &DataReport, policy: RowPolicy) {
     }
 }
 
-fn announce_findings(file: &str, findings: &[Finding]) {
-    for finding in findings {
-        eprintln!("webtune: {file}: {finding}");
+/// The CLI's host: nothing to show while preparing, no page to let breathe.
+struct Terminal;
+
+impl Host for Terminal {
+    fn preparing(&self, _what: &str) {}
+    async fn breathe(&self) {}
+}
+
+/// A path's last component, as the studio names files and folders.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn session_error(e: SessionError) -> CliError {
+    match e {
+        SessionError::Setting(e) => CliError::Setting(e),
+        SessionError::Checkpoint(e) => CliError::Model(e.into()),
+        SessionError::Model(e) => CliError::Model(e),
+        SessionError::Row { file, line, message } => CliError::Input { path: format!("{file}:{line}"), message },
+        SessionError::Train(e) => e.into(),
+        SessionError::Export(e) => CliError::Export(e),
     }
 }
 
 pub fn run(args: TrainArgs) -> Result<(), CliError> {
-    let config = args.config()?;
+    let settings = args.config()?;
     let options = args.data.options(true)?;
     let policy = args.data.policy();
-    let train_data = read_data(&args.train, &options)?;
-    announce(&train_data.report, policy);
-    train_data.report.check(policy)?;
-    let mut train_report = train_data.report;
-    let (train_examples, valid_examples, valid_file) = match &args.valid {
-        Some(path) => {
-            let valid = read_data(path, &options)?;
-            announce(&valid.report, policy);
-            valid.report.check(policy)?;
-            (train_data.examples, valid.examples, valid.report.file)
-        }
-        None if args.valid_split > 0.0 => {
-            let (train, valid) = stratified_split(train_data.examples, args.valid_split, config.seed);
-            (train, valid, train_report.file.clone())
-        }
-        None => (train_data.examples, Vec::new(), String::new()),
+    let read = |path: &std::path::PathBuf| -> Result<crate::data::Dataset, CliError> {
+        let data = read_data(path, &options)?;
+        announce(&data.report, policy);
+        data.report.check(policy)?;
+        Ok(data)
     };
-    announce_findings(&valid_file, &compare_splits(&train_examples, &valid_examples, "validation"));
-    let test_examples = match &args.test {
-        Some(path) => {
-            let test = read_data(path, &options)?;
-            announce(&test.report, policy);
-            test.report.check(policy)?;
-            announce_findings(&test.report.file, &compare_splits(&train_examples, &test.examples, "test"));
-            Some((test.report.file, test.examples))
-        }
-        None => None,
+    let train = read(&args.train)?;
+    let valid = args.valid.as_ref().map(read).transpose()?;
+    let test = args.test.as_ref().map(read).transpose()?;
+    let sources = Sources {
+        base_model: file_name(&args.model),
+        base_model_id: None,
+        train: file_name(&args.train),
+        valid: args.valid.as_deref().map(file_name),
+        test: args.test.as_deref().map(file_name),
+        device: format!("{:?}", args.device).to_lowercase(),
     };
-    let labels = LabelSet::from_examples(&train_examples);
-    let files = read_model_folder(&args.model)?;
+    let data = RunData { train: train.examples, train_report: train.report, valid: valid.map(|d| d.examples), test: test.map(|d| d.examples) };
+    let plan = Plan { settings, max_length: args.max_length, valid_split: args.valid_split, keep_base: false };
+    let checkpoint = Checkpoint::from_files(read_model_folder(&args.model)?).map_err(crate::model::ModelError::from)?;
     let device = pick_device(args.device);
-    let (model, report, model_config) =
-        SequenceClassifier::load(&files, &device.clone().autodiff(), Some(&labels.names), config.seed)?;
-    if !report.newly_initialized.is_empty() {
-        eprintln!("webtune: newly initialised (not in the checkpoint): {}", report.newly_initialized.join(", "));
+    let mut session = pollster::block_on(Session::prepare(checkpoint, data, plan, sources, device, &Terminal)).map_err(session_error)?;
+    for note in session.notes() {
+        eprintln!("webtune: {note}");
     }
-    let max_length = config.max_length.min(model_config.max_tokens());
-    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(crate::model::ModelError::from)?, max_length, model_config.pad_token_id())
-        .map_err(crate::model::ModelError::from)?;
-    let train_set = TokenizedSet::new(&train_examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;
-    train_report.add_lengths(&train_set.full_lengths, &train_set.lines, max_length);
-    if let Some(lengths) = &train_report.lengths {
+    if let Some(lengths) = &session.train_report().lengths {
         eprintln!(
             "webtune: {}: token lengths: median {} · 95th percentile {} · longest {}",
-            train_report.file, lengths.p50, lengths.p95, lengths.max
+            session.train_report().file, lengths.p50, lengths.p95, lengths.max
         );
     }
-    let truncated: Vec<Finding> = train_report.findings.iter().filter(|f| f.kind == crate::data::FindingKind::Truncated).cloned().collect();
-    announce_findings(&train_report.file, &truncated);
-    let valid_set = if valid_examples.is_empty() {
-        None
-    } else {
-        Some(TokenizedSet::new(&valid_examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?)
-    };
-    let label_names = report.labels.clone();
-    let test_set = match &test_examples {
-        Some((file, examples)) => {
-            let set = TokenizedSet::new(examples, &labels, &tokenizer).map_err(crate::model::ModelError::from)?;
-            if let Some(i) = set.labels.iter().position(Option::is_none) {
-                return Err(CliError::Input {
-                    path: format!("{file}:{}", set.lines[i]),
-                    message: format!(
-                        "label \"{}\" does not occur in the training data ({}); a test label must be one the model learns",
-                        examples[i].label.as_deref().unwrap_or(""),
-                        labels.names.join(", ")
-                    ),
-                });
-            }
-            Some(set)
-        }
-        None => None,
-    };
+    let config = session.settings().clone();
+    let (train_rows, valid_rows) = session.examples();
     eprintln!(
-        "webtune: {} training / {} validation examples, labels: {} · lr {} · batch {} × {} · {} epochs · max length {}",
-        train_set.len(),
-        valid_set.as_ref().map_or(0, TokenizedSet::len),
-        label_names.join(", "),
+        "webtune: {train_rows} training / {valid_rows} validation examples, labels: {} · lr {} · batch {} × {} · {} epochs · max length {}",
+        session.labels().join(", "),
         config.learning_rate,
         config.batch_size,
         config.grad_accum,
         config.epochs,
-        max_length
+        config.max_length
     );
-    let mut trainer = Trainer::new(model, label_names.clone(), train_set, valid_set, config.clone(), device.clone())?;
-    let bar = ProgressBar::new(trainer.total_steps() as u64);
+    let bar = ProgressBar::new(session.total_steps() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps · {msg} · ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut last_eval = None;
     let mut diverged = None;
-    let mut log: Vec<LogRow> = Vec::new();
-    let mut elapsed = 0.0;
-    while !trainer.is_finished() {
-        let step = match pollster::block_on(trainer.step()) {
+    while !session.is_finished() {
+        let step = match pollster::block_on(session.step()) {
             Ok(step) => step,
             // Nothing was learned: there is nothing to export, and a GPU fault is the likely cause.
             Err(e) if e.before_any_update() => {
@@ -268,86 +238,44 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
                 };
                 return Err(CliError::NothingTrained { error: e, hint });
             }
-            // Keep what was learned: export the best (or last good) weights, then report.
+            // Keep what was learned: the session exports the best (or last good) weights.
             Err(e @ crate::train::TrainError::NonFinite { .. }) => {
                 diverged = Some(e);
                 break;
             }
             Err(e) => return Err(e.into()),
         };
-        elapsed += step.seconds;
-        log.push(LogRow::from_step(&step, elapsed));
         bar.set_position(step.step as u64);
         bar.set_message(format!(
             "epoch {} · loss {:.4} · lr {:.2e} · {:.1} samples/s",
             step.epoch, step.loss, step.learning_rate, step.samples_per_second
         ));
-        if step.eval_due {
-            let started = web_time::Instant::now();
-            let eval = pollster::block_on(trainer.evaluate())?;
-            elapsed += started.elapsed().as_secs_f64();
-            if let Some(eval) = eval {
-                if let Some(row) = log.last_mut() {
-                    row.set_eval(&eval);
-                }
-                bar.println(format!(
-                    "step {}: validation loss {:.4} · accuracy {:.4} · macro F1 {:.4}",
-                    step.step, eval.loss, eval.accuracy, eval.macro_f1
-                ));
-                last_eval = Some(eval);
-            }
+        if step.eval_due
+            && let Some(eval) = pollster::block_on(session.evaluate())?
+        {
+            bar.println(format!(
+                "step {}: validation loss {:.4} · accuracy {:.4} · macro F1 {:.4}",
+                step.step, eval.loss, eval.accuracy, eval.macro_f1
+            ));
         }
     }
     bar.finish_and_clear();
-    let final_metrics = trainer.best().map(|b| b.report.clone()).or(last_eval);
-    let model = trainer.model_for_export();
-    let test_metrics = match &test_set {
-        Some(set) => Some(pollster::block_on(crate::train::evaluate_examples(&model, set, &label_names, config.batch_size, &device))?),
-        None => None,
-    };
-    let metrics = serde_json::json!({
-        "best_step": trainer.best().map(|b| b.step),
-        "steps": trainer.steps_done(),
-        "stop_reason": trainer.stop_reason(),
-        "validation": final_metrics,
-        "test": test_metrics,
-    });
-    let training_args = serde_json::json!({
-        "webtune_version": env!("CARGO_PKG_VERSION"),
-        "base_model": args.model.display().to_string(),
-        "train_file": args.train.display().to_string(),
-        "valid_file": args.valid.as_ref().map(|p| p.display().to_string()),
-        "valid_split": if args.valid.is_none() { Some(args.valid_split) } else { None },
-        "test_file": args.test.as_ref().map(|p| p.display().to_string()),
-        "settings": config,
-    });
-    let mut export = pollster::block_on(export_classifier(model.named_tensors(), &files, &label_names, &training_args, &metrics))?;
-    let card = model_card(&CardInfo {
-        base_model: args.model.display().to_string(),
-        base_model_id: None,
-        data_source: args.train.display().to_string(),
-        train_rows: train_examples.len(),
-        valid_rows: valid_examples.len(),
-        label_counts: labels.names.iter().cloned().zip(labels.counts.iter().copied()).collect(),
-        pairs: train_examples.iter().any(|e| e.pair.is_some()),
-        settings: config.clone(),
-        steps: (trainer.steps_done(), trainer.best().map_or(trainer.steps_done(), |b| b.step)),
-        metrics: final_metrics.clone(),
-    });
-    export.insert("README.md", card.into_bytes());
-    export.insert("training_log.csv", log_csv(&log).into_bytes());
+    let finished = pollster::block_on(session.finish()).map_err(session_error)?;
+    let export = pollster::block_on(finished.export())?;
     write_model_folder(&export, &args.out)?;
-    match &final_metrics {
+    match &finished.metrics.validation {
         Some(report) => print_metrics(report),
         None => eprintln!("webtune: no validation set, so no validation metrics; evaluate with `webtune evaluate`"),
     }
-    if let Some(test) = &test_metrics {
+    if let Some(test) = &finished.metrics.test {
         eprintln!("test ({} examples): accuracy {:.4} · macro F1 {:.4} · loss {:.4}", test.examples, test.accuracy, test.macro_f1, test.loss);
     }
+    let kept = finished.metrics.kept_step;
     if let Some(error) = diverged {
-        eprintln!("webtune: wrote the last good weights (step {}) to {}", trainer.steps_done(), args.out.display());
+        let which = if finished.metrics.best_step.is_some() { "the best weights" } else { "the last good weights" };
+        eprintln!("webtune: wrote {which} (step {kept}) to {}", args.out.display());
         return Err(error.into());
     }
-    eprintln!("webtune: wrote the fine-tuned model to {}", args.out.display());
+    eprintln!("webtune: wrote the fine-tuned model (weights of step {kept}) to {}", args.out.display());
     Ok(())
 }

@@ -12,7 +12,7 @@ mod synthetic;
 pub use batches::{TokenizedSet, batch_order};
 pub use format::{Format, sniff_format};
 pub use read::{
-    ColumnRoles, Columns, DataError, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, RowPolicy,
+    ColumnProblem, ColumnRoles, Columns, DataError, DataField, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, RowPolicy,
     read_dataset,
 };
 pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits};

@@ -36,6 +36,19 @@ pub struct Columns {
     pub label: Option<String>,
 }
 
+impl DataError {
+    /// The message, with the options that fix it named by `name` (a flag, a control).
+    pub fn worded(&self, name: &dyn Fn(DataField) -> &'static str) -> String {
+        match self {
+            Self::Column { file, problem, columns } => format!("{file}: {} (columns: {columns})", problem.worded(name)),
+            Self::BadRows { file, count, rows, details } => {
+                format!("{file}: {count} of {rows} rows cannot be used; fix them, or skip them ({}){details}", name(DataField::SkipBadRows))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 /// What to do with rows that cannot be used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -74,7 +87,63 @@ pub const PREVIEW_ROWS: usize = 5;
 /// Bytes looked at to tell the format.
 const HEAD_BYTES: u64 = 64 * 1024;
 
-/// A file that cannot be used as it is.
+/// A choice about a data file that a front end offers (the CLI as a flag, the studio as a
+/// control), so a message can say which one fixes a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataField {
+    /// Which column holds the text.
+    TextColumn,
+    /// Which column holds the label.
+    LabelColumn,
+    /// Leave out the rows that cannot be used instead of refusing the file.
+    SkipBadRows,
+}
+
+impl DataField {
+    /// Plain words, for messages outside a front end.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TextColumn => "the text column option",
+            Self::LabelColumn => "the label column option",
+            Self::SkipBadRows => "the option to skip bad rows",
+        }
+    }
+}
+
+/// What is wrong with the columns of a file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnProblem {
+    /// No column is named or guessed as the text.
+    NoText,
+    /// No column is named or guessed as the label.
+    NoLabel,
+    /// Plain text has no label column at all.
+    PlainTextHasNoLabels,
+    /// A named column does not exist.
+    NoSuchColumn(String),
+    /// The same column was taken as text and label.
+    TextIsLabel(String),
+}
+
+impl ColumnProblem {
+    /// The problem and its fix, naming the fields with `name`.
+    pub fn worded(&self, name: &dyn Fn(DataField) -> &'static str) -> String {
+        match self {
+            Self::NoText => format!("no text column found; name it with {}", name(DataField::TextColumn)),
+            Self::NoLabel => format!("no label column found; name it with {}", name(DataField::LabelColumn)),
+            Self::PlainTextHasNoLabels => "plain text has no labels; for classification use CSV, TSV or JSON lines with a label column".into(),
+            Self::NoSuchColumn(column) => format!("there is no column \"{column}\""),
+            Self::TextIsLabel(column) => format!(
+                "\"{column}\" cannot be both the text and the label; name the columns with {} and {}",
+                name(DataField::TextColumn),
+                name(DataField::LabelColumn)
+            ),
+        }
+    }
+}
+
+/// A file that cannot be used as it is. Displayed in plain words; front ends name the
+/// options that fix it their own way with [`DataError::worded`].
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DataError {
     /// The bytes are not UTF-8.
@@ -98,12 +167,12 @@ pub enum DataError {
         message: String,
     },
     /// A needed column is absent or cannot be guessed.
-    #[error("{file}: {message} (columns: {columns})")]
+    #[error("{file}: {} (columns: {columns})", problem.worded(&DataField::name))]
     Column {
         /// File name.
         file: String,
-        /// What is wrong and what to do.
-        message: String,
+        /// What is wrong.
+        problem: ColumnProblem,
         /// The columns found, comma-separated.
         columns: String,
     },
@@ -114,7 +183,7 @@ pub enum DataError {
         file: String,
     },
     /// Some rows cannot be used and the policy is to fail.
-    #[error("{file}: {count} of {rows} rows cannot be used; fix them, or skip them (--skip-bad-rows){details}")]
+    #[error("{file}: {count} of {rows} rows cannot be used; fix them, or skip them ({}){details}", DataField::SkipBadRows.name())]
     BadRows {
         /// File name.
         file: String,
@@ -349,27 +418,23 @@ impl<'o> Builder<'o> {
     /// Sets the columns and decides which column plays which part.
     fn header(&mut self, columns: Vec<String>) -> Result<(), DataError> {
         let listed = columns.join(", ");
-        let column_error = |message: String| DataError::Column { file: self.file.clone(), message, columns: listed.clone() };
+        let column_error = |problem: ColumnProblem| DataError::Column { file: self.file.clone(), problem, columns: listed.clone() };
         let cols = &self.options.columns;
         let text = pick(&cols.text, TEXT_GUESSES, &columns)
             .or_else(|| (columns.len() == 1 && cols.label.is_none() && !self.options.require_labels).then(|| columns[0].clone()))
-            .ok_or_else(|| column_error("no text column found; name it with --text-column".into()))?;
+            .ok_or_else(|| column_error(ColumnProblem::NoText))?;
         let label = pick(&cols.label, LABEL_GUESSES, &columns);
         if label.is_none() && self.options.require_labels {
-            let message = if self.format == Format::PlainText {
-                "plain text has no labels; for classification use CSV, TSV or JSON lines with a label column".to_string()
-            } else {
-                "no label column found; name it with --label-column".to_string()
-            };
-            return Err(column_error(message));
+            let problem = if self.format == Format::PlainText { ColumnProblem::PlainTextHasNoLabels } else { ColumnProblem::NoLabel };
+            return Err(column_error(problem));
         }
         let text_pair = pick(&cols.text_pair, PAIR_GUESSES, &columns);
         let index = |name: &String| -> Result<usize, DataError> {
-            columns.iter().position(|c| c == name).ok_or_else(|| column_error(format!("there is no column \"{name}\"")))
+            columns.iter().position(|c| c == name).ok_or_else(|| column_error(ColumnProblem::NoSuchColumn(name.clone())))
         };
         let (ti, pi, li) = (index(&text)?, text_pair.as_ref().map(index).transpose()?, label.as_ref().map(index).transpose()?);
         if Some(ti) == li {
-            return Err(column_error(format!("\"{text}\" cannot be both the text and the label; name the columns with --text-column and --label-column")));
+            return Err(column_error(ColumnProblem::TextIsLabel(text)));
         }
         self.roles = Some((ColumnRoles { text, text_pair, label }, ti, pi, li));
         self.columns = columns;

@@ -180,6 +180,11 @@ fn empty_fields_missing_labels_and_non_scalars_are_errors_with_lines() {
     assert_eq!((dataset.report.rows, dataset.report.usable, dataset.report.bad_rows()), (7, 2, 5));
     assert_eq!(
         dataset.report.check(RowPolicy::Fail).unwrap_err().to_string().lines().next().unwrap(),
+        "d.jsonl: 5 of 7 rows cannot be used; fix them, or skip them (the option to skip bad rows)"
+    );
+    let flag = |f: DataField| if f == DataField::SkipBadRows { "--skip-bad-rows" } else { "--a-column" };
+    assert_eq!(
+        dataset.report.check(RowPolicy::Fail).unwrap_err().worded(&flag).lines().next().unwrap(),
         "d.jsonl: 5 of 7 rows cannot be used; fix them, or skip them (--skip-bad-rows)"
     );
     assert_eq!(dataset.report.check(RowPolicy::Skip), Ok(()));

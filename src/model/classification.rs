@@ -15,7 +15,7 @@ use super::layers::{Activation, EncoderInput, LayerNorm, NamedTensor, TensorLoad
 use super::modernbert::ModernBertClassificationHead;
 use super::roberta::RobertaClassificationHead;
 use super::trace::Trace;
-use crate::checkpoint::{EncodedBatch, Family, ModelConfig, ModelFiles, Weights};
+use crate::checkpoint::{Checkpoint, EncodedBatch, Family, ModelConfig, Weights};
 use crate::rng::SeededRng;
 
 /// What loading a classifier found: plain data for the UI and the CLI.
@@ -138,18 +138,18 @@ impl SequenceClassifier {
     /// training); otherwise a new head is created from `seed`. Without `labels`
     /// (evaluation, prediction), the checkpoint must have a head and `id2label`.
     pub fn load(
-        files: &ModelFiles,
+        checkpoint: &Checkpoint,
         device: &Device,
         labels: Option<&[String]>,
         seed: u64,
-    ) -> Result<(Self, ClassifierReport, ModelConfig), ModelError> {
-        let config = ModelConfig::from_json(files.require("config.json")?)?;
+    ) -> Result<(Self, ClassifierReport), ModelError> {
+        let (files, config) = (checkpoint.files(), checkpoint.config());
         let family = config.family();
         let mut weights = Weights::from_bytes("model.safetensors", files.require("model.safetensors")?.into())?;
         let h = config.dims().hidden_size;
         let std = config.initializer_range();
         let mut load = TensorLoader { weights: &mut weights, device };
-        let encoder = Encoder::load(&config, &mut load)?;
+        let encoder = Encoder::load(config, &mut load)?;
         let mut rng = SeededRng::new(seed);
         let mut newly_initialized = Vec::new();
         let [first_name, last_name] = ClassificationHead::layer_names(family);
@@ -157,7 +157,7 @@ impl SequenceClassifier {
         // `head` to its masked-LM checkpoint, so those are kept while a new label set
         // replaces only `classifier`, as transformers does.
         let first_in_encoder = matches!(family, Family::Bert | Family::ModernBert);
-        let first_bias = !matches!(&config, ModelConfig::ModernBert(c) if !c.classifier_bias);
+        let first_bias = !matches!(config, ModelConfig::ModernBert(c) if !c.classifier_bias);
         let saved = config.labels().filter(|_| load.has(last_name) && load.has(first_name));
         let keep_head = match (labels, &saved) {
             (None, Some(_)) => true,
@@ -177,7 +177,7 @@ impl SequenceClassifier {
             }
             fresh
         };
-        let norm = match &config {
+        let norm = match config {
             ModelConfig::ModernBert(c) if reuse_first => Some(load.layer_norm_with("head.norm", h, c.norm_eps, c.norm_bias)?),
             ModelConfig::ModernBert(c) => {
                 newly_initialized.push("head.norm".to_string());
@@ -201,9 +201,9 @@ impl SequenceClassifier {
             (_, _, None) => return Err(ModelError::NoClassifier(files.source().to_string())),
         };
         let ignored_tensors = weights.finish(family.classifier_class())?;
-        let model = Self { encoder, head: ClassificationHead::new(&config, first, last, norm), family };
+        let model = Self { encoder, head: ClassificationHead::new(config, first, last, norm), family };
         let report = ClassifierReport { labels: names, newly_initialized, ignored_tensors, parameters: model.num_params() };
-        Ok((model, report, config))
+        Ok((model, report))
     }
 
     /// Logits `[batch, labels]` for an encoded batch on `device`.

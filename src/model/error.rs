@@ -1,6 +1,6 @@
 //! The error of loading or running a model.
 
-use crate::checkpoint::{ConfigError, FileError, TokenizerError, WeightError};
+use crate::checkpoint::{CheckpointError, ConfigError, FileError, TokenizerError, WeightError};
 
 /// Why a model could not be loaded or run. Each variant's message names the file,
 /// tensor or setting involved.
@@ -35,4 +35,15 @@ pub enum ModelError {
     /// The device's values came back as an unexpected type: a bug, not a device failure.
     #[error("the device returned values of an unexpected type: {0} (a webtune bug; please report it)")]
     Conversion(String),
+}
+
+impl From<CheckpointError> for ModelError {
+    fn from(e: CheckpointError) -> Self {
+        match e {
+            CheckpointError::File(e) => Self::File(e),
+            CheckpointError::Config(e) => Self::Config(e),
+            CheckpointError::Tokenizer(e) => Self::Tokenizer(e),
+            CheckpointError::MaxLength { requested, available } => Self::MaxLength { requested, available },
+        }
+    }
 }

@@ -9,7 +9,7 @@ use super::encoder::Encoder;
 use super::layers::TensorLoader;
 use super::trace::Trace;
 use crate::checkpoint::{
-    EncodedBatch, ModelConfig, ModelFiles, Pooling, SentenceEmbeddingConfig, TextInput, TextTokenizer, Weights,
+    Checkpoint, EncodedBatch, ModelConfig, Pooling, SentenceEmbeddingConfig, TextInput, TextTokenizer, Weights,
 };
 
 /// What loading found: plain data for the UI and the CLI.
@@ -64,21 +64,18 @@ pub struct SentenceEmbedder {
 }
 
 impl SentenceEmbedder {
-    /// Loads a model from its files onto `device`. `max_length` defaults to
-    /// `max_seq_length` of sentence_bert_config.json, else max_position_embeddings.
+    /// Builds the model of `checkpoint` on `device`. `max_length` (explicit) must fit the
+    /// model; without it, `max_seq_length` of sentence_bert_config.json, else the model's
+    /// limit (see [`Checkpoint::max_length`]).
     pub fn load(
-        files: &ModelFiles,
+        checkpoint: &Checkpoint,
         device: &Device,
         max_length: Option<usize>,
     ) -> Result<(Self, LoadReport), ModelError> {
-        let config = ModelConfig::from_json(files.require("config.json")?)?;
-        let recipe = SentenceEmbeddingConfig::from_files(files)?;
-        let limit = config.max_tokens();
-        let max_length = max_length.or(recipe.max_seq_length).unwrap_or(limit);
-        if max_length > limit {
-            return Err(ModelError::MaxLength { requested: max_length, available: limit });
-        }
-        let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json")?, max_length, config.pad_token_id())?;
+        let (files, config, recipe) = (checkpoint.files(), checkpoint.config().clone(), checkpoint.sentence().clone());
+        let limit = checkpoint.limit();
+        let max_length = checkpoint.embedding_length(max_length)?.tokens;
+        let tokenizer = checkpoint.tokenizer(max_length)?;
         let safetensors = files.require("model.safetensors")?;
         let mut weights = Weights::from_bytes("model.safetensors", safetensors.into())?;
         let prefixed_names = weights.has_encoder_prefix();

@@ -1,4 +1,4 @@
-//! Training settings, their defaults (common practice for BERT-class fine-tuning, as in
+//! Training settings, their defaults (common practice for fine-tuning small encoders, as in
 //! Hugging Face `TrainingArguments`) and their validation before any GPU work.
 
 use serde::{Deserialize, Serialize};
@@ -101,16 +101,93 @@ impl Default for TrainConfig {
     }
 }
 
-/// An impossible setting, named, with what would work.
+/// A training setting, as a value: each front end words it its own way (the CLI as its
+/// flag, the studio as the form field it highlights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    /// [`TrainConfig::epochs`].
+    Epochs,
+    /// [`TrainConfig::learning_rate`].
+    LearningRate,
+    /// [`TrainConfig::batch_size`].
+    BatchSize,
+    /// [`TrainConfig::max_length`].
+    MaxLength,
+    /// [`TrainConfig::warmup_ratio`].
+    WarmupRatio,
+    /// [`TrainConfig::weight_decay`].
+    WeightDecay,
+    /// [`TrainConfig::grad_accum`].
+    GradAccum,
+    /// [`TrainConfig::max_grad_norm`].
+    MaxGradNorm,
+    /// [`TrainConfig::schedule`].
+    Schedule,
+    /// [`TrainConfig::beta1`].
+    Beta1,
+    /// [`TrainConfig::beta2`].
+    Beta2,
+    /// [`TrainConfig::epsilon`].
+    Epsilon,
+    /// [`TrainConfig::seed`].
+    Seed,
+    /// [`TrainConfig::eval_every`].
+    EvalEvery,
+    /// [`TrainConfig::early_stopping_patience`].
+    EarlyStopping,
+    /// [`TrainConfig::early_stopping_min_delta`].
+    MinDelta,
+    /// [`TrainConfig::best_metric`].
+    BestMetric,
+    /// The share of the training data held out for validation when there is no validation file.
+    ValidSplit,
+}
+
+impl Setting {
+    /// Plain words for the setting, for messages outside a front end.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Epochs => "epochs",
+            Self::LearningRate => "learning rate",
+            Self::BatchSize => "batch size",
+            Self::MaxLength => "max length",
+            Self::WarmupRatio => "warmup ratio",
+            Self::WeightDecay => "weight decay",
+            Self::GradAccum => "gradient accumulation",
+            Self::MaxGradNorm => "max gradient norm",
+            Self::Schedule => "schedule",
+            Self::Beta1 => "beta1",
+            Self::Beta2 => "beta2",
+            Self::Epsilon => "epsilon",
+            Self::Seed => "seed",
+            Self::EvalEvery => "evaluate every",
+            Self::EarlyStopping => "early stopping",
+            Self::MinDelta => "early stopping min delta",
+            Self::BestMetric => "best metric",
+            Self::ValidSplit => "validation split",
+        }
+    }
+}
+
+/// An impossible setting, named as a value, with what would work. Displayed in plain
+/// words; the CLI and the studio word it with [`SettingError::worded`].
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("setting {setting} = {value} is impossible: {reason}")]
+#[error("{}", self.worded(|s| s.name()))]
 pub struct SettingError {
-    /// The setting's name as the CLI spells it.
-    pub setting: &'static str,
+    /// The setting.
+    pub setting: Setting,
     /// The value given.
     pub value: String,
     /// Why, and what would work.
     pub reason: String,
+}
+
+impl SettingError {
+    /// The message with the setting named by `name` (a flag, a form label).
+    pub fn worded(&self, name: impl Fn(Setting) -> &'static str) -> String {
+        format!("setting {} = {} is impossible: {}", name(self.setting), self.value, self.reason)
+    }
 }
 
 impl TrainConfig {
@@ -124,45 +201,45 @@ impl TrainConfig {
             })
         };
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return fail("--lr", self.learning_rate.to_string(), "the learning rate must be a positive number (try 5e-5)");
+            return fail(Setting::LearningRate, self.learning_rate.to_string(), "the learning rate must be a positive number (try 5e-5)");
         }
         if self.batch_size == 0 {
-            return fail("--batch-size", "0".into(), "a batch needs at least one example (try 32, or 8 on small GPUs)");
+            return fail(Setting::BatchSize, "0".into(), "a batch needs at least one example (try 32, or 8 on small GPUs)");
         }
         if self.epochs == 0 {
-            return fail("--epochs", "0".into(), "training needs at least one epoch (try 3)");
+            return fail(Setting::Epochs, "0".into(), "training needs at least one epoch (try 3)");
         }
         if self.max_length < 2 {
-            return fail("--max-length", self.max_length.to_string(), "inputs need room for [CLS] and [SEP] (try 128)");
+            return fail(Setting::MaxLength, self.max_length.to_string(), "inputs need room for [CLS] and [SEP] (try 128)");
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
-            return fail("--warmup-ratio", self.warmup_ratio.to_string(), "it is a share of the steps, in [0, 1) (try 0.1)");
+            return fail(Setting::WarmupRatio, self.warmup_ratio.to_string(), "it is a share of the steps, in [0, 1) (try 0.1)");
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return fail("--weight-decay", self.weight_decay.to_string(), "it must be 0 or more (try 0.01)");
+            return fail(Setting::WeightDecay, self.weight_decay.to_string(), "it must be 0 or more (try 0.01)");
         }
         if self.grad_accum == 0 {
-            return fail("--grad-accum", "0".into(), "at least one micro-batch per step (1 turns accumulation off)");
+            return fail(Setting::GradAccum, "0".into(), "at least one micro-batch per step (1 turns accumulation off)");
         }
         if !(self.max_grad_norm.is_finite() && self.max_grad_norm >= 0.0) {
-            return fail("--max-grad-norm", self.max_grad_norm.to_string(), "it must be 0 (off) or positive (try 1.0)");
+            return fail(Setting::MaxGradNorm, self.max_grad_norm.to_string(), "it must be 0 (off) or positive (try 1.0)");
         }
-        for (setting, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+        for (setting, beta) in [(Setting::Beta1, self.beta1), (Setting::Beta2, self.beta2)] {
             if !(0.0..1.0).contains(&beta) {
                 return fail(setting, beta.to_string(), "Adam's betas are in [0, 1)");
             }
         }
         if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
-            return fail("epsilon", self.epsilon.to_string(), "it must be positive (try 1e-8)");
+            return fail(Setting::Epsilon, self.epsilon.to_string(), "it must be positive (try 1e-8)");
         }
         if self.eval_every == Some(0) {
-            return fail("--eval-every", "0".into(), "evaluate every N ≥ 1 steps, or leave it out to evaluate each epoch");
+            return fail(Setting::EvalEvery, "0".into(), "evaluate every N ≥ 1 steps, or leave it out to evaluate each epoch");
         }
         if self.early_stopping_patience == Some(0) {
-            return fail("--early-stopping", "0".into(), "patience counts evaluations without improvement: at least 1");
+            return fail(Setting::EarlyStopping, "0".into(), "patience counts evaluations without improvement: at least 1");
         }
         if !(self.early_stopping_min_delta.is_finite() && self.early_stopping_min_delta >= 0.0) {
-            return fail("--min-delta", self.early_stopping_min_delta.to_string(), "it must be 0 or more");
+            return fail(Setting::MinDelta, self.early_stopping_min_delta.to_string(), "it must be 0 or more");
         }
         Ok(())
     }
@@ -189,16 +266,19 @@ mod tests {
         };
         assert_eq!(
             bad(|c| c.batch_size = 0),
-            "setting --batch-size = 0 is impossible: a batch needs at least one example (try 32, or 8 on small GPUs)"
+            "setting batch size = 0 is impossible: a batch needs at least one example (try 32, or 8 on small GPUs)"
         );
         assert_eq!(
             bad(|c| c.learning_rate = f64::NAN),
-            "setting --lr = NaN is impossible: the learning rate must be a positive number (try 5e-5)"
+            "setting learning rate = NaN is impossible: the learning rate must be a positive number (try 5e-5)"
         );
         assert_eq!(
             bad(|c| c.learning_rate = -1e-5),
-            "setting --lr = -0.00001 is impossible: the learning rate must be a positive number (try 5e-5)"
+            "setting learning rate = -0.00001 is impossible: the learning rate must be a positive number (try 5e-5)"
         );
-        assert!(bad(|c| c.grad_accum = 0).starts_with("setting --grad-accum = 0"));
+        assert!(bad(|c| c.grad_accum = 0).starts_with("setting gradient accumulation = 0"));
+        let mut c = TrainConfig::default();
+        c.eval_every = Some(0);
+        assert_eq!(c.validate().unwrap_err().setting, Setting::EvalEvery);
     }
 }

@@ -1,5 +1,6 @@
 //! The step-wise trainer, its optimizer and schedule, metrics and early stopping.
 
+mod classification;
 mod config;
 mod estimate;
 mod log;
@@ -7,13 +8,16 @@ mod metrics;
 mod optimizer;
 mod predict;
 mod schedule;
+mod task;
 mod trainer;
 
-pub use config::{BestMetric, Schedule, SettingError, TrainConfig};
+pub use config::{BestMetric, Schedule, Setting, SettingError, TrainConfig};
 pub use estimate::MemoryEstimate;
 pub use log::{LOG_CSV_HEADER, LogRow, log_csv};
 pub use metrics::{ClassMetrics, EvalReport};
 pub use optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, global_grad_norm, gradient_norms};
 pub use predict::{Prediction, evaluate_examples, predict, score};
 pub use schedule::{learning_rate, warmup_steps};
-pub use trainer::{NonFiniteCause, StepReport, StopReason, TrainError, Trainer, cross_entropy};
+pub use classification::{ClassifierEvaluation, SequenceClassification, cross_entropy};
+pub use task::Task;
+pub use trainer::{Best, NonFiniteCause, StepReport, StopReason, TrainError, Trainer};

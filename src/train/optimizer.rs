@@ -51,7 +51,7 @@ impl AdamW {
     /// `grad_scale` is given (a one-element tensor), gradients are multiplied by it first.
     ///
     /// Weight decay applies to parameters of rank ≥ 2 (weight matrices, embeddings) and not
-    /// to rank-1 ones: in BERT-family models those are exactly the biases and LayerNorm
+    /// to rank-1 ones: in the encoder families webtune trains those are exactly the biases and LayerNorm
     /// parameters that transformers' Trainer exempts (`get_decay_parameter_names`).
     pub fn step<M: Module>(&mut self, model: M, grads: GradientsParams, lr: f64, grad_scale: Option<Tensor<1>>) -> M {
         self.steps += 1;

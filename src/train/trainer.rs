@@ -1,21 +1,21 @@
-//! The trainer: a step-wise async state machine. `step().await` runs one optimizer step
-//! (`grad_accum` micro-batches) and returns a [`StepReport`]; `evaluate().await` scores the
-//! validation set, keeps the best checkpoint and applies early stopping. The browser drives
+//! The trainer: a step-wise async state machine over any [`Task`]. `step().await` runs one
+//! optimizer step (`grad_accum` micro-batches) and returns a [`StepReport`];
+//! `evaluate().await` scores the validation set, keeps the best checkpoint and applies
+//! early stopping. The browser drives
 //! it from `spawn_local`, yielding between steps; the CLI drives it with a blocking
 //! executor. The only readbacks are asynchronous.
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::Serialize;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
-use super::config::{SettingError, TrainConfig};
-use super::metrics::EvalReport;
+use super::classification::SequenceClassification;
+use super::config::{BestMetric, Setting, SettingError, TrainConfig};
 use super::optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, gradient_norms};
-use super::predict::score;
 use super::schedule::{learning_rate, warmup_steps};
+use super::task::Task;
 use crate::data::{TokenizedSet, batch_order};
 use crate::model::{SequenceClassifier, Trace, first_non_finite};
 
@@ -47,7 +47,7 @@ pub struct StepReport {
 }
 
 /// Why training ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum StopReason {
     /// All epochs ran.
     Completed,
@@ -153,11 +153,11 @@ impl TrainError {
 
 /// The best checkpoint so far, by the configured metric.
 #[derive(Clone, Debug)]
-pub struct Best {
+pub struct Best<T: Task> {
     /// The model at that evaluation (validation mode).
-    pub model: SequenceClassifier,
+    pub model: T::Model,
     /// Its evaluation.
-    pub report: EvalReport,
+    pub evaluation: T::Evaluation,
     /// The step it was taken at.
     pub step: usize,
 }
@@ -172,20 +172,12 @@ async fn read_floats(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
         .map_err(|e| TrainError::Conversion(format!("{e:?}")))
 }
 
-/// Mean cross-entropy of `logits` `[batch, classes]` against class ids `[batch]`.
-pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
-    let [batch, _] = logits.dims();
-    log_softmax(logits, 1).gather(1, targets.reshape([batch, 1])).mean().neg()
-}
-
-/// Fine-tunes a sequence classifier one optimizer step at a time.
-pub struct Trainer {
-    model: SequenceClassifier,
+/// Trains a model on a task one optimizer step at a time.
+pub struct Trainer<T: Task> {
+    model: T::Model,
+    task: T,
     optimizer: AdamW,
     config: TrainConfig,
-    labels: Vec<String>,
-    train: TokenizedSet,
-    valid: Option<TokenizedSet>,
     device: Device,
     train_device: Device,
     epoch: usize,
@@ -195,15 +187,14 @@ pub struct Trainer {
     total_steps: usize,
     warmup: usize,
     samples_seen: usize,
-    best: Option<Best>,
+    best: Option<Best<T>>,
     evals_without_improvement: usize,
     stopped: Option<StopReason>,
     last_eval_step: Option<usize>,
 }
 
-impl Trainer {
-    /// Prepares training. `model` must live on `device.autodiff()`; `device` is the plain
-    /// device (evaluation runs there). Checks settings and data before any GPU work.
+impl Trainer<SequenceClassification> {
+    /// A sequence-classification trainer (see [`Trainer::with_task`]).
     pub fn new(
         model: SequenceClassifier,
         labels: Vec<String>,
@@ -212,27 +203,29 @@ impl Trainer {
         config: TrainConfig,
         device: Device,
     ) -> Result<Self, TrainError> {
+        Self::with_task(model, SequenceClassification { labels, train, valid }, config, device)
+    }
+
+    /// The label names in class-id order.
+    pub fn labels(&self) -> &[String] {
+        &self.task.labels
+    }
+}
+
+impl<T: Task> Trainer<T> {
+    /// Prepares training. `model` must live on `device.autodiff()`; `device` is the plain
+    /// device (evaluation runs there). Checks settings and data before any GPU work.
+    pub fn with_task(model: T::Model, task: T, config: TrainConfig, device: Device) -> Result<Self, TrainError> {
         config.validate()?;
-        if train.is_empty() {
-            return Err(TrainError::Data("the training set is empty; give it at least two labelled examples of two labels".into()));
+        task.check(&model)?;
+        if !T::measures(config.best_metric) {
+            return Err(TrainError::Setting(SettingError {
+                setting: Setting::BestMetric,
+                value: serde_json::to_value(config.best_metric).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                reason: "this task does not measure it; choose loss".into(),
+            }));
         }
-        if labels.len() < 2 {
-            return Err(TrainError::Data(format!(
-                "the label column has only one class ({}); classification needs at least two",
-                labels.first().map(String::as_str).unwrap_or("none")
-            )));
-        }
-        for (set, name) in [(Some(&train), "training"), (valid.as_ref(), "validation")] {
-            let Some(set) = set else { continue };
-            if let Some(i) = set.labels.iter().position(Option::is_none) {
-                return Err(TrainError::Data(format!(
-                    "line {} of the {name} data has a label not seen in training; the model knows: {}",
-                    set.lines[i],
-                    labels.join(", ")
-                )));
-            }
-        }
-        let batches_per_epoch = train.len().div_ceil(config.batch_size);
+        let batches_per_epoch = task.train_len().div_ceil(config.batch_size);
         let total_steps = config.epochs * batches_per_epoch.div_ceil(config.grad_accum);
         let optimizer = AdamW::new(AdamWSettings {
             beta1: config.beta1,
@@ -241,14 +234,12 @@ impl Trainer {
             weight_decay: config.weight_decay,
         });
         device.seed(config.seed);
-        let order = batch_order(&train.lengths(), config.batch_size, config.seed, 0, config.group_by_length);
+        let order = batch_order(&task.train_lengths(), config.batch_size, config.seed, 0, config.group_by_length);
         Ok(Self {
             model,
+            task,
             optimizer,
             warmup: warmup_steps(config.warmup_ratio, total_steps),
-            labels,
-            train,
-            valid,
             train_device: device.clone().autodiff(),
             device,
             epoch: 0,
@@ -275,9 +266,19 @@ impl Trainer {
         self.step
     }
 
-    /// The label names in class-id order.
-    pub fn labels(&self) -> &[String] {
-        &self.labels
+    /// The task.
+    pub fn task(&self) -> &T {
+        &self.task
+    }
+
+    /// The plain device (evaluation, export).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The step of the last evaluation, if any.
+    pub fn last_eval_step(&self) -> Option<usize> {
+        self.last_eval_step
     }
 
     /// The settings in use.
@@ -296,13 +297,13 @@ impl Trainer {
     }
 
     /// The best checkpoint so far, when there is a validation set.
-    pub fn best(&self) -> Option<&Best> {
+    pub fn best(&self) -> Option<&Best<T>> {
         self.best.as_ref()
     }
 
     /// The model to export: the best checkpoint when there is one, else the current
     /// weights; in validation mode.
-    pub fn model_for_export(&self) -> SequenceClassifier {
+    pub fn model_for_export(&self) -> T::Model {
         match &self.best {
             Some(best) => best.model.clone(),
             None => self.model.valid(),
@@ -322,14 +323,11 @@ impl Trainer {
         let mut losses = Vec::with_capacity(micro.len());
         let mut tokens = 0usize;
         for indices in &micro {
-            let batch = self.train.batch(indices);
-            tokens += batch.attention_mask.iter().filter(|&&m| m == 1).count();
-            let targets: Vec<i64> = indices.iter().map(|&i| self.train.labels[i].unwrap_or(0) as i64).collect();
-            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [indices.len()]), &self.train_device);
-            let logits = self.model.forward_batch(&batch, &self.train_device);
+            let (loss, batch_tokens) = self.task.loss(&self.model, indices, &self.train_device, &mut Trace::off());
+            tokens += batch_tokens;
             // Weighted by the micro-batch's share of the step's examples, the summed
             // gradients are those of the mean loss over all of them.
-            let loss = cross_entropy(logits, targets) * (indices.len() as f64 / step_samples as f64);
+            let loss = loss * (indices.len() as f64 / step_samples as f64);
             let grads = GradientsParams::from_grads(loss.backward(), &self.model);
             accumulator.accumulate(&self.model, grads);
             losses.push(loss.inner());
@@ -363,11 +361,11 @@ impl Trainer {
             if self.epoch >= self.config.epochs {
                 self.stopped = Some(StopReason::Completed);
             } else {
-                self.order = batch_order(&self.train.lengths(), self.config.batch_size, self.config.seed, self.epoch, self.config.group_by_length);
+                self.order = batch_order(&self.task.train_lengths(), self.config.batch_size, self.config.seed, self.epoch, self.config.group_by_length);
             }
         }
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
-        let eval_due = self.valid.is_some()
+        let eval_due = self.task.has_validation()
             && match self.config.eval_every {
                 Some(n) => self.step.is_multiple_of(n) || self.is_finished(),
                 None => epoch_ended,
@@ -395,13 +393,8 @@ impl Trainer {
         if !loss_finite {
             let losses = read_floats(micro_losses).await?;
             let failing = losses.iter().position(|l| !l.is_finite()).unwrap_or(0);
-            let indices = &micro[failing];
-            let batch = self.train.batch(indices);
             let mut trace = Trace::on();
-            let logits = self.model.forward_batch_traced(&batch, &self.train_device, &mut trace);
-            let targets: Vec<i64> = indices.iter().map(|&i| self.train.labels[i].unwrap_or(0) as i64).collect();
-            let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [indices.len()]), &self.train_device);
-            trace.record("cross-entropy loss", cross_entropy(logits, targets));
+            let _ = self.task.loss(&self.model, &micro[failing], &self.train_device, &mut trace);
             let first = first_non_finite(trace.into_outputs()).await.map_err(TrainError::Device)?;
             return Ok(NonFiniteCause::Loss { first: first.map(|f| f.to_string()) });
         }
@@ -409,7 +402,7 @@ impl Trainer {
             return Ok(NonFiniteCause::Gradients { parameters: Vec::new(), count: 0 });
         };
         let squared = read_floats(squared).await?;
-        let names: std::collections::HashMap<_, _> = self.model.named_tensors().into_iter().map(|t| (t.id, t.name)).collect();
+        let names: std::collections::HashMap<_, _> = self.task.named_tensors(&self.model).into_iter().map(|t| (t.id, t.name)).collect();
         // Backpropagation runs from the head down, so the parameter nearest the output is
         // where the gradients first stopped being finite: list in that order.
         let failing: Vec<String> = norms
@@ -425,43 +418,28 @@ impl Trainer {
     }
 
     /// Scores the validation set with dropout off, keeps the best checkpoint by the chosen
-    /// metric, and stops training when early stopping's patience runs out. `None` when there
-    /// is no validation set.
-    pub async fn evaluate(&mut self) -> Result<Option<EvalReport>, TrainError> {
-        let Some(valid) = &self.valid else { return Ok(None) };
+    /// metric (ties going to the lower loss), and stops training when early stopping's
+    /// patience runs out. `None` when there is no validation set.
+    pub async fn evaluate(&mut self) -> Result<Option<T::Evaluation>, TrainError> {
         let model = self.model.valid();
-        let (report, _) = score(&model, valid, &self.labels, self.config.batch_size, &self.device)
-            .await
-            .map_err(|e| TrainError::Device(e.to_string()))?;
+        let Some(evaluation) = self.task.evaluate(&model, self.config.batch_size, &self.device).await? else { return Ok(None) };
         self.last_eval_step = Some(self.step);
         let metric = self.config.best_metric;
-        let value = |r: &EvalReport| match metric {
-            super::BestMetric::Loss => r.loss,
-            super::BestMetric::Accuracy => r.accuracy,
-            super::BestMetric::MacroF1 => r.macro_f1,
-        };
+        let value = |e: &T::Evaluation, m: BestMetric| T::metric(e, m).unwrap_or(f64::NAN);
         let (improved, tie_with_lower_loss) = match &self.best {
             None => (true, false),
             Some(best) => {
-                let delta = if metric.higher_is_better() { value(&report) - value(&best.report) } else { value(&best.report) - value(&report) };
-                (delta > self.config.early_stopping_min_delta, delta == 0.0 && report.loss < best.report.loss)
+                let (now, then) = (value(&evaluation, metric), value(&best.evaluation, metric));
+                let delta = if metric.higher_is_better() { now - then } else { then - now };
+                (delta > self.config.early_stopping_min_delta, delta == 0.0 && value(&evaluation, BestMetric::Loss) < value(&best.evaluation, BestMetric::Loss))
             }
         };
-        if tie_with_lower_loss && !improved {
-            // Same accuracy (or F1), lower loss: a better checkpoint to keep, though not an
+        if improved || tie_with_lower_loss {
+            // A tie with lower loss is a better checkpoint to keep, though not an
             // improvement that resets early stopping's patience.
-            self.best = Some(Best {
-                model: model.clone(),
-                report: report.clone(),
-                step: self.step,
-            });
+            self.best = Some(Best { model, evaluation: evaluation.clone(), step: self.step });
         }
         if improved {
-            self.best = Some(Best {
-                model,
-                report: report.clone(),
-                step: self.step,
-            });
             self.evals_without_improvement = 0;
         } else {
             self.evals_without_improvement += 1;
@@ -472,6 +450,6 @@ impl Trainer {
                 self.stopped = Some(StopReason::EarlyStopping { step: self.step });
             }
         }
-        Ok(Some(report))
+        Ok(Some(evaluation))
     }
 }

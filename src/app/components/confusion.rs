@@ -2,31 +2,7 @@
 
 use leptos::prelude::*;
 
-/// One cell: its count, its share of the true class's row, and whether it is correct.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Cell {
-    /// Examples of the row's true label predicted as the column's label.
-    pub count: usize,
-    /// `count` over the row's total (0 for an empty row).
-    pub share: f64,
-    /// On the diagonal.
-    pub correct: bool,
-}
-
-/// Cells of `matrix` (`matrix[true][predicted]`) with row shares.
-pub fn cells(matrix: &[Vec<usize>]) -> Vec<Vec<Cell>> {
-    matrix
-        .iter()
-        .enumerate()
-        .map(|(t, row)| {
-            let total: usize = row.iter().sum();
-            row.iter()
-                .enumerate()
-                .map(|(p, &count)| Cell { count, share: if total == 0 { 0.0 } else { count as f64 / total as f64 }, correct: t == p })
-                .collect()
-        })
-        .collect()
-}
+pub use crate::studio::confusion::{Cell, cells};
 
 /// The table: rows are true labels, columns predicted labels.
 #[component]

@@ -1,0 +1,157 @@
+//! One parsed checkpoint: the files, the family's config, the sentence-transformers
+//! settings and the tokenizer, each read once, and the one max-length policy every command
+//! and the studio use.
+//!
+//! The policy: **a length asked for explicitly that the model cannot take is refused**
+//! with a message naming the limit; a default (a command's own, such as training's 128,
+//! or the sentence-transformers `max_seq_length`) is lowered to the model's limit, and
+//! [`MaxLength::lowered_from`] says so for the front end to show.
+
+use super::{ConfigError, FileError, ModelConfig, ModelFiles, SentenceEmbeddingConfig, TextTokenizer, TokenizerError};
+
+/// Why a checkpoint cannot be used, or a length cannot be given to it.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A required file is missing.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// config.json (or a sentence-transformers file) is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// tokenizer.json is wrong.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// An explicit maximum length beyond what the model takes.
+    #[error("max length {requested} is impossible: the model has {available} position embeddings (max_position_embeddings in config.json); choose {available} or less")]
+    MaxLength {
+        /// The requested length.
+        requested: usize,
+        /// The model's limit.
+        available: usize,
+    },
+}
+
+/// The truncation length a run or command uses, and whether a default was lowered to fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxLength {
+    /// Tokens per input, special tokens included.
+    pub tokens: usize,
+    /// The default that was lowered to the model's limit, when one was.
+    pub lowered_from: Option<usize>,
+}
+
+impl MaxLength {
+    /// What a front end says when a default was lowered.
+    pub fn note(&self) -> Option<String> {
+        self.lowered_from.map(|default| {
+            format!("max length {} instead of the default {default}: this model takes at most {} tokens", self.tokens, self.tokens)
+        })
+    }
+}
+
+/// A model's files, parsed: made once, shared by loading, tokenising and export.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    files: ModelFiles,
+    config: ModelConfig,
+    sentence: SentenceEmbeddingConfig,
+    tokenizer: TextTokenizer,
+}
+
+impl Checkpoint {
+    /// Parses `config.json`, the sentence-transformers files and `tokenizer.json` (the
+    /// weights are read when a model is built from it).
+    pub fn from_files(files: ModelFiles) -> Result<Self, CheckpointError> {
+        let config = ModelConfig::from_json(files.require("config.json")?)?;
+        let sentence = SentenceEmbeddingConfig::from_files(&files)?;
+        let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json")?, config.max_tokens().max(2), config.pad_token_id())?;
+        files.require("model.safetensors")?;
+        Ok(Self { files, config, sentence, tokenizer })
+    }
+
+    /// The files as given.
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// The family's configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Pooling and normalisation for embeddings.
+    pub fn sentence(&self) -> &SentenceEmbeddingConfig {
+        &self.sentence
+    }
+
+    /// The longest input the model takes, in tokens.
+    pub fn limit(&self) -> usize {
+        self.config.max_tokens()
+    }
+
+    /// The max-length policy: `requested` (given explicitly) must fit the model; without
+    /// it, `default` is used, lowered to the model's limit when it is larger.
+    pub fn max_length(&self, requested: Option<usize>, default: usize) -> Result<MaxLength, CheckpointError> {
+        let limit = self.limit();
+        match requested {
+            Some(requested) if requested > limit => Err(CheckpointError::MaxLength { requested, available: limit }),
+            Some(tokens) => Ok(MaxLength { tokens, lowered_from: None }),
+            None if default > limit => Ok(MaxLength { tokens: limit, lowered_from: Some(default) }),
+            None => Ok(MaxLength { tokens: default, lowered_from: None }),
+        }
+    }
+
+    /// The default truncation length of embeddings: `max_seq_length` of
+    /// sentence_bert_config.json, else the model's limit.
+    pub fn embedding_length(&self, requested: Option<usize>) -> Result<MaxLength, CheckpointError> {
+        self.max_length(requested, self.sentence.max_seq_length.unwrap_or(self.limit()))
+    }
+
+    /// The tokenizer, truncating at `max_length` (which must fit the model).
+    pub fn tokenizer(&self, max_length: usize) -> Result<TextTokenizer, CheckpointError> {
+        if max_length > self.limit() {
+            return Err(CheckpointError::MaxLength { requested: max_length, available: self.limit() });
+        }
+        let mut tokenizer = self.tokenizer.clone();
+        tokenizer.set_max_length(max_length)?;
+        Ok(tokenizer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Checkpoint {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-bert/");
+        let mut files = ModelFiles::new("tiny-bert");
+        for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+            files.insert(name, std::fs::read(format!("{dir}{name}")).unwrap());
+        }
+        Checkpoint::from_files(files).unwrap()
+    }
+
+    #[test]
+    fn explicit_lengths_beyond_the_model_are_refused_and_defaults_lowered() {
+        let c = tiny();
+        assert_eq!(c.limit(), 64);
+        assert_eq!(c.max_length(None, 128).unwrap(), MaxLength { tokens: 64, lowered_from: Some(128) });
+        assert_eq!(
+            c.max_length(None, 128).unwrap().note().unwrap(),
+            "max length 64 instead of the default 128: this model takes at most 64 tokens"
+        );
+        assert_eq!(c.max_length(Some(32), 128).unwrap(), MaxLength { tokens: 32, lowered_from: None });
+        assert_eq!(c.max_length(None, 16).unwrap().note(), None);
+        let err = c.max_length(Some(65), 128).unwrap_err();
+        assert!(matches!(err, CheckpointError::MaxLength { requested: 65, available: 64 }));
+        assert!(c.tokenizer(65).is_err());
+        assert_eq!(c.tokenizer(8).unwrap().max_length(), 8);
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let files = ModelFiles::new("somewhere").with("config.json", b"{\"model_type\": \"bert\"}".to_vec());
+        let err = Checkpoint::from_files(files).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json") || err.contains("config.json"), "{err}");
+    }
+}
