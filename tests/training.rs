@@ -173,7 +173,7 @@ fn setup(files: &ModelFiles, train: &[Example], valid: &[Example], config: Train
     let labels = LabelSet::from_examples(train);
     let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
     let (model, report) = SequenceClassifier::load(&checkpoint, &device.clone().autodiff(), Some(&labels.names), config.seed).unwrap();
-    let tokenizer = checkpoint.tokenizer(config.max_length).unwrap();
+    let tokenizer = checkpoint.tokenizer(config.max_length.min(checkpoint.limit())).unwrap();
     let train_set = TokenizedSet::new(train, &labels, &tokenizer).unwrap();
     let valid_set = (!valid.is_empty()).then(|| TokenizedSet::new(valid, &labels, &tokenizer).unwrap());
     let trainer = Trainer::new(model, report.labels.clone(), train_set, valid_set, config, device)?;
