@@ -44,7 +44,7 @@ async fn tiny_bert_matches_reference_on_webgpu() {
 /// byte-level BPE and Unigram tokenizers in wasm).
 #[wasm_bindgen_test]
 async fn encoder_families_match_transformers_on_webgpu() {
-    use webtune::checkpoint::{TextInput, TextTokenizer};
+    use webtune::checkpoint::TextInput;
     use webtune::model::SequenceClassifier;
 
     let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
@@ -71,8 +71,7 @@ async fn encoder_families_match_transformers_on_webgpu() {
 }
 
 /// A trainer for the tiny classifier on the eight-example task, on `device`.
-async fn tiny_trainer(device: &burn::tensor::Device) -> webtune::train::Trainer {
-    use webtune::checkpoint::TextTokenizer;
+async fn tiny_trainer(device: &burn::tensor::Device) -> webtune::train::Trainer<webtune::train::SequenceClassification> {
     use webtune::data::{LabelSet, TokenizedSet};
     use webtune::model::SequenceClassifier;
     use webtune::train::Trainer;
@@ -227,7 +226,6 @@ async fn bench_data_100k_rows() {
 /// from burn's GELU backward on SwiftShader, happened with dropout off too).
 #[wasm_bindgen_test]
 async fn bundled_model_trains_on_webgpu_like_the_cpu() {
-    use webtune::checkpoint::TextTokenizer;
     use webtune::data::{LabelSet, ReadOptions, TokenizedSet, read_dataset};
     use webtune::model::SequenceClassifier;
     use webtune::train::{TrainConfig, Trainer};

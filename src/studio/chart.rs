@@ -80,10 +80,10 @@ pub struct Series {
 pub const WIDTH: f64 = 640.0;
 /// Height, see [`WIDTH`].
 pub const HEIGHT: f64 = 220.0;
-const LEFT: f64 = 56.0;
-const RIGHT: f64 = 12.0;
-const TOP: f64 = 12.0;
-const BOTTOM: f64 = 32.0;
+pub const LEFT: f64 = 56.0;
+pub const RIGHT: f64 = 12.0;
+pub const TOP: f64 = 12.0;
+pub const BOTTOM: f64 = 32.0;
 
 /// The scales for `series` in the chart's plot area.
 pub fn scales(series: &[Series]) -> (Scale, Scale, Vec<f64>, Vec<f64>) {

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-pub use crate::studio::chart::{HEIGHT, Scale, Series, WIDTH, nice_step, polyline, scales, tick_label, ticks};
+pub use crate::studio::chart::{BOTTOM, HEIGHT, LEFT, RIGHT, Scale, Series, WIDTH, nice_step, polyline, scales, tick_label, ticks};
 
 /// A line chart of `series` (re-drawn whenever it changes), with a title and axis names.
 #[component]
