@@ -198,6 +198,8 @@ fn every_family_round_trips_through_export() {
         let (model, report) = webtune::model::SequenceClassifier::load(&checkpoint, &cpu_device(), None, 0).unwrap();
         let tokenizer = checkpoint.tokenizer(32).unwrap();
         let before = classify(&model, &tokenizer, &texts, 3);
+        let named: usize = model.named_tensors().iter().map(|t| t.shape.iter().product::<usize>()).sum();
+        assert_eq!(named, burn::module::Module::num_params(&model), "{name}: every parameter has a checkpoint name");
         let export = pollster::block_on(webtune::export::export_classifier(model.named_tensors(), &files, &report.labels, &serde_json::json!({}), &serde_json::json!({}))).unwrap();
         let config_json: serde_json::Value = serde_json::from_slice(export.get("config.json").unwrap()).unwrap();
         assert_eq!(config_json["architectures"], serde_json::json!([class]), "{name}");

@@ -1,7 +1,8 @@
 //! BERT encoder, following `transformers/models/bert/modeling_bert.py`.
 //! Struct and field names mirror the checkpoint's tensor names, so
 //! `encoder.layer.3.attention.self.query.weight` is `encoder.layer[3].attention.self_attention.query.weight`.
-//! Each block loads and names its own tensors under the prefix its parent gives it.
+//! Each block loads its own tensors under the prefix its parent gives it; the loader writes
+//! their names into the model's one name table ([`super::ParamNames`]), which export reads.
 //! RoBERTa and XLM-RoBERTa ([`super::roberta`]) reuse these blocks, as modeling_roberta.py
 //! copies them.
 
@@ -9,10 +10,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
 use burn::tensor::Tensor;
 
-use super::layers::{
-    Activation, EncoderInput, LayerNorm, NamedTensor, TensorLoader, attention_bias, embedding_tensor, layer_norm_tensors,
-    linear_tensors, multi_head_attention, tanh_finite,
-};
+use super::layers::{Activation, EncoderInput, LayerNorm, TensorLoader, attention_bias, multi_head_attention, tanh_finite};
 use super::trace::Trace;
 use crate::checkpoint::{BertConfig, WeightError};
 
@@ -57,14 +55,6 @@ impl BertEmbeddings {
             layer_norm: load.layer_norm(&format!("{p}LayerNorm"), h, c.layer_norm_eps)?,
             dropout: dropout(c.hidden_dropout_prob),
         })
-    }
-
-    /// The tensors under `p` (`"bert.embeddings."`): the inverse of `load`.
-    pub fn named_tensors(&self, p: &str, out: &mut Vec<NamedTensor>) {
-        out.push(embedding_tensor(&format!("{p}word_embeddings"), &self.word_embeddings));
-        out.push(embedding_tensor(&format!("{p}position_embeddings"), &self.position_embeddings));
-        out.push(embedding_tensor(&format!("{p}token_type_embeddings"), &self.token_type_embeddings));
-        out.extend(layer_norm_tensors(&format!("{p}LayerNorm"), &self.layer_norm));
     }
 }
 
@@ -199,18 +189,6 @@ impl BertLayer {
             },
         })
     }
-
-    fn named_tensors(&self, p: &str, out: &mut Vec<NamedTensor>) {
-        let a = &self.attention;
-        out.extend(linear_tensors(&format!("{p}attention.self.query"), &a.self_attention.query));
-        out.extend(linear_tensors(&format!("{p}attention.self.key"), &a.self_attention.key));
-        out.extend(linear_tensors(&format!("{p}attention.self.value"), &a.self_attention.value));
-        out.extend(linear_tensors(&format!("{p}attention.output.dense"), &a.output.dense));
-        out.extend(layer_norm_tensors(&format!("{p}attention.output.LayerNorm"), &a.output.layer_norm));
-        out.extend(linear_tensors(&format!("{p}intermediate.dense"), &self.intermediate.dense));
-        out.extend(linear_tensors(&format!("{p}output.dense"), &self.output.dense));
-        out.extend(layer_norm_tensors(&format!("{p}output.LayerNorm"), &self.output.layer_norm));
-    }
 }
 
 /// The stack of layers (`BertEncoder`).
@@ -234,13 +212,6 @@ impl BertEncoder {
     pub(crate) fn load(p: &str, c: &BertConfig, load: &mut TensorLoader<'_>) -> Result<Self, WeightError> {
         let layer = (0..c.num_hidden_layers).map(|n| BertLayer::load(&format!("{p}layer.{n}."), c, load)).collect::<Result<_, _>>()?;
         Ok(Self { layer })
-    }
-
-    /// The tensors under `p` (`"bert.encoder."`): the inverse of `load`.
-    pub fn named_tensors(&self, p: &str, out: &mut Vec<NamedTensor>) {
-        for (n, layer) in self.layer.iter().enumerate() {
-            layer.named_tensors(&format!("{p}layer.{n}."), out);
-        }
     }
 }
 
@@ -286,12 +257,5 @@ impl BertModel {
         let mask_bias = trace.record("attention mask bias", attention_bias(input.attention_mask.clone()));
         let hidden = self.embeddings.forward(input, trace);
         self.encoder.forward(hidden, mask_bias, trace)
-    }
-
-    /// Every parameter under its transformers name, each prefixed with `prefix`
-    /// (`"bert."` inside a task model): the inverse of [`BertModel::load`].
-    pub fn named_tensors(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
-        self.embeddings.named_tensors(&format!("{prefix}embeddings."), out);
-        self.encoder.named_tensors(&format!("{prefix}encoder."), out);
     }
 }

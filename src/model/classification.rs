@@ -2,7 +2,9 @@
 //! `…ForSequenceClassification`: the encoder under the family's prefix (`bert.`,
 //! `roberta.`, `distilbert.`) and the family's head.
 
-use burn::module::Module;
+use std::sync::Arc;
+
+use burn::module::{Module, ParamId};
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
@@ -11,7 +13,7 @@ use super::ModelError;
 use super::bert::BertPooler;
 use super::distilbert::DistilBertClassificationHead;
 use super::encoder::Encoder;
-use super::layers::{Activation, EncoderInput, LayerNorm, NamedTensor, TensorLoader, linear_tensors, new_linear};
+use super::layers::{Activation, EncoderInput, LayerNorm, NamedTensor, ParamNames, TensorLoader};
 use super::modernbert::ModernBertClassificationHead;
 use super::roberta::RobertaClassificationHead;
 use super::trace::Trace;
@@ -104,18 +106,6 @@ impl ClassificationHead {
             ClassificationHead::DistilBert(h) => h.forward(hidden, trace),
         }
     }
-
-    fn named_tensors(&self, out: &mut Vec<NamedTensor>) {
-        match self {
-            ClassificationHead::Bert(h) => {
-                out.extend(linear_tensors("bert.pooler.dense", &h.pooler.dense));
-                out.extend(linear_tensors("classifier", &h.classifier));
-            }
-            ClassificationHead::Roberta(h) => h.named_tensors(out),
-            ClassificationHead::DistilBert(h) => h.named_tensors(out),
-            ClassificationHead::ModernBert(h) => h.named_tensors(out),
-        }
-    }
 }
 
 /// An encoder of any supported family with its family's classification head.
@@ -125,9 +115,12 @@ pub struct SequenceClassifier {
     pub encoder: Encoder,
     /// The head.
     pub head: ClassificationHead,
-    /// The family, for names on export.
+    /// The family.
     #[module(skip)]
     pub family: Family,
+    /// Every parameter's checkpoint name, written by the loader.
+    #[module(skip)]
+    names: Arc<ParamNames>,
 }
 
 impl SequenceClassifier {
@@ -148,7 +141,10 @@ impl SequenceClassifier {
         let mut weights = Weights::from_bytes("model.safetensors", files.require("model.safetensors")?.into())?;
         let h = config.dims().hidden_size;
         let std = config.initializer_range();
-        let mut load = TensorLoader { weights: &mut weights, device };
+        let mut load = TensorLoader::new(&mut weights, device);
+        // The encoder is exported under the family's task prefix (`bert.`), which
+        // `Weights` strips on reading.
+        load.scope = family.encoder_prefix().to_string();
         let encoder = Encoder::load(config, &mut load)?;
         let mut rng = SeededRng::new(seed);
         let mut newly_initialized = Vec::new();
@@ -165,44 +161,42 @@ impl SequenceClassifier {
             (Some(wanted), Some(saved)) => same_set(wanted, saved),
             (Some(_), None) => false,
         };
-        let exported_name = |name: &str| if first_in_encoder && name == "pooler.dense" { format!("{}{name}", family.encoder_prefix()) } else { name.to_string() };
+        // Only BERT's pooler lives under the encoder's prefix; every other head layer is
+        // exported at the top level.
+        if family != Family::Bert {
+            load.scope.clear();
+        }
         let reuse_first = (keep_head || first_in_encoder) && load.has(first_name);
         let first = if reuse_first {
             load.linear_with(first_name, h, h, first_bias)?
         } else {
-            newly_initialized.push(exported_name(first_name));
-            let mut fresh = new_linear(&mut rng, h, h, std, device);
-            if !first_bias {
-                fresh.bias = None;
-            }
-            fresh
+            newly_initialized.push(format!("{}{first_name}", load.scope));
+            load.new_linear(first_name, &mut rng, (h, h), std, first_bias)
         };
+        load.scope.clear();
         let norm = match config {
             ModelConfig::ModernBert(c) if reuse_first => Some(load.layer_norm_with("head.norm", h, c.norm_eps, c.norm_bias)?),
             ModelConfig::ModernBert(c) => {
                 newly_initialized.push("head.norm".to_string());
-                Some(LayerNorm {
-                    weight: burn::module::Param::from_tensor(Tensor::ones([h], device)),
-                    bias: c.norm_bias.then(|| burn::module::Param::from_tensor(Tensor::zeros([h], device))),
-                    eps: c.norm_eps,
-                })
+                Some(load.new_layer_norm("head.norm", h, c.norm_eps, c.norm_bias))
             }
             _ => None,
         };
-        let (names, last) = match (keep_head, saved, labels) {
+        let (label_names, last) = match (keep_head, saved, labels) {
             (true, Some(saved), _) => {
                 let head = load.linear(last_name, h, saved.len())?;
                 (saved, head)
             }
             (_, _, Some(wanted)) => {
                 newly_initialized.push(last_name.to_string());
-                (wanted.to_vec(), new_linear(&mut rng, h, wanted.len(), std, device))
+                (wanted.to_vec(), load.new_linear(last_name, &mut rng, (h, wanted.len()), std, true))
             }
             (_, _, None) => return Err(ModelError::NoClassifier(files.source().to_string())),
         };
+        let names = Arc::new(load.into_names());
         let ignored_tensors = weights.finish(family.classifier_class())?;
-        let model = Self { encoder, head: ClassificationHead::new(config, first, last, norm), family };
-        let report = ClassifierReport { labels: names, newly_initialized, ignored_tensors, parameters: model.num_params() };
+        let model = Self { encoder, head: ClassificationHead::new(config, first, last, norm), family, names };
+        let report = ClassifierReport { labels: label_names, newly_initialized, ignored_tensors, parameters: model.num_params() };
         Ok((model, report))
     }
 
@@ -220,9 +214,13 @@ impl SequenceClassifier {
 
     /// Every parameter under its transformers name, for export.
     pub fn named_tensors(&self) -> Vec<NamedTensor> {
-        let mut out = self.encoder.named_tensors(self.family.encoder_prefix());
-        self.head.named_tensors(&mut out);
-        out
+        self.names.tensors(self)
+    }
+
+    /// The checkpoint name of parameter `id` (`classifier.weight`), if it is one of this
+    /// model's.
+    pub fn parameter_name(&self, id: ParamId) -> Option<&str> {
+        self.names.name(id)
     }
 }
 

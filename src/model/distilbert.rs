@@ -10,10 +10,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
-use super::layers::{
-    Activation, EncoderInput, LayerNorm, NamedTensor, TensorLoader, attention_bias, embedding_tensor, layer_norm_tensors,
-    linear_tensors, multi_head_attention,
-};
+use super::layers::{Activation, EncoderInput, LayerNorm, TensorLoader, attention_bias, multi_head_attention};
 use super::trace::Trace;
 use crate::checkpoint::{DistilBertConfig, WeightError};
 
@@ -110,17 +107,6 @@ impl TransformerBlock {
             output_layer_norm: load.layer_norm(&format!("{p}output_layer_norm"), d, eps)?,
         })
     }
-
-    fn named_tensors(&self, p: &str, out: &mut Vec<NamedTensor>) {
-        out.extend(linear_tensors(&format!("{p}attention.q_lin"), &self.q_lin));
-        out.extend(linear_tensors(&format!("{p}attention.k_lin"), &self.k_lin));
-        out.extend(linear_tensors(&format!("{p}attention.v_lin"), &self.v_lin));
-        out.extend(linear_tensors(&format!("{p}attention.out_lin"), &self.out_lin));
-        out.extend(layer_norm_tensors(&format!("{p}sa_layer_norm"), &self.sa_layer_norm));
-        out.extend(linear_tensors(&format!("{p}ffn.lin1"), &self.lin1));
-        out.extend(linear_tensors(&format!("{p}ffn.lin2"), &self.lin2));
-        out.extend(layer_norm_tensors(&format!("{p}output_layer_norm"), &self.output_layer_norm));
-    }
 }
 
 /// The DistilBERT encoder (`DistilBertModel`).
@@ -166,17 +152,6 @@ impl DistilBertModel {
         }
         hidden
     }
-
-    /// Every parameter under its transformers name, prefixed with `prefix` (`"distilbert."`).
-    pub fn named_tensors(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
-        let e = &self.embeddings;
-        out.push(embedding_tensor(&format!("{prefix}embeddings.word_embeddings"), &e.word_embeddings));
-        out.push(embedding_tensor(&format!("{prefix}embeddings.position_embeddings"), &e.position_embeddings));
-        out.extend(layer_norm_tensors(&format!("{prefix}embeddings.LayerNorm"), &e.layer_norm));
-        for (n, block) in self.layer.iter().enumerate() {
-            block.named_tensors(&format!("{prefix}transformer.layer.{n}."), out);
-        }
-    }
 }
 
 /// DistilBERT's sequence-classification head: first token → `pre_classifier` → ReLU →
@@ -204,11 +179,5 @@ impl DistilBertClassificationHead {
         let pre = trace.record("pre_classifier", self.pre_classifier.forward(first));
         let activated = self.dropout.forward(relu(pre));
         trace.record("classifier (logits)", self.classifier.forward(activated))
-    }
-
-    /// `pre_classifier.*` and `classifier.*`.
-    pub fn named_tensors(&self, out: &mut Vec<NamedTensor>) {
-        out.extend(linear_tensors("pre_classifier", &self.pre_classifier));
-        out.extend(linear_tensors("classifier", &self.classifier));
     }
 }

@@ -1,5 +1,5 @@
-//! Any supported encoder family behind one type: loading by `model_type`, the forward pass,
-//! and the names of its tensors. Task heads ([`super::SequenceClassifier`]) and sentence
+//! Any supported encoder family behind one type: loading by `model_type` and the forward
+//! pass (the names of its tensors are recorded by the loader, [`super::ParamNames`]). Task heads ([`super::SequenceClassifier`]) and sentence
 //! embeddings ([`super::SentenceEmbedder`]) hold an [`Encoder`] and never name a family's
 //! internals.
 
@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::bert::BertModel;
 use super::distilbert::DistilBertModel;
-use super::layers::{EncoderInput, NamedTensor, PositionIds, TensorLoader};
+use super::layers::{EncoderInput, PositionIds, TensorLoader};
 use super::modernbert::ModernBertModel;
 use super::roberta::RobertaModel;
 use super::trace::Trace;
@@ -61,18 +61,4 @@ impl Encoder {
             Encoder::ModernBert(m) => m.forward(input, trace),
         }
     }
-
-    /// Every parameter under its transformers name, each prefixed with `prefix` (the
-    /// family's task prefix such as `"bert."`, or `""` for a plain encoder).
-    pub fn named_tensors(&self, prefix: &str) -> Vec<NamedTensor> {
-        let mut out = Vec::new();
-        match self {
-            Encoder::Bert(m) => m.named_tensors(prefix, &mut out),
-            Encoder::Roberta(m) => m.named_tensors(prefix, &mut out),
-            Encoder::DistilBert(m) => m.named_tensors(prefix, &mut out),
-            Encoder::ModernBert(m) => m.named_tensors(prefix, &mut out),
-        }
-        out
-    }
-
 }

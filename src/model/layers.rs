@@ -1,6 +1,8 @@
 //! Building blocks loaded from checkpoint tensors by name.
 
-use burn::module::{Module, Param, ParamId};
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::nn::{Dropout, Embedding, Linear};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::module::layer_norm;
@@ -206,65 +208,100 @@ pub struct NamedTensor {
     pub id: ParamId,
 }
 
-fn vector(name: String, p: &Param<Tensor<1>>) -> NamedTensor {
-    let t = p.val();
-    let [n] = t.dims();
-    NamedTensor { name, id: p.id, tensor: t.reshape([1, n]), shape: vec![n], transpose: false }
+/// The one name table of a model: every parameter's checkpoint name, written down by
+/// [`TensorLoader`] as it reads (or creates) the parameter, and read back on export and to
+/// name a failing gradient. Loading and export therefore cannot disagree on a name:
+/// there is no second list. Parameter ids survive training steps and device moves, so
+/// the table made at load time names the trained model's parameters too.
+#[derive(Clone, Debug, Default)]
+pub struct ParamNames {
+    by_id: HashMap<ParamId, (String, bool)>,
 }
 
-/// `{name}.weight` and `{name}.bias` of a Linear layer.
-pub fn linear_tensors(name: &str, linear: &Linear) -> Vec<NamedTensor> {
-    let w = linear.weight.val();
-    let [d_in, d_out] = w.dims();
-    let mut out = vec![NamedTensor {
-        name: format!("{name}.weight"),
-        tensor: w,
-        shape: vec![d_out, d_in],
-        transpose: true,
-        id: linear.weight.id,
-    }];
-    if let Some(b) = &linear.bias {
-        out.push(vector(format!("{name}.bias"), b));
+impl ParamNames {
+    /// The checkpoint name of parameter `id` (`classifier.weight`), if it has one.
+    pub fn name(&self, id: ParamId) -> Option<&str> {
+        self.by_id.get(&id).map(|(name, _)| name.as_str())
     }
-    out
-}
 
-/// `{name}.weight` and (when it has one) `{name}.bias` of a LayerNorm.
-pub fn layer_norm_tensors(name: &str, ln: &LayerNorm) -> Vec<NamedTensor> {
-    let mut out = vec![vector(format!("{name}.weight"), &ln.weight)];
-    if let Some(b) = &ln.bias {
-        out.push(vector(format!("{name}.bias"), b));
+    /// How many parameters the table names.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
     }
-    out
-}
 
-/// `{name}.weight` of an Embedding.
-pub fn embedding_tensor(name: &str, e: &Embedding) -> NamedTensor {
-    let w = e.weight.val();
-    let dims = w.dims();
-    NamedTensor { name: format!("{name}.weight"), tensor: w, shape: dims.to_vec(), transpose: false, id: e.weight.id }
-}
+    /// Whether the table names no parameter.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
 
-/// A Linear layer initialised as transformers' `_init_weights` does for every family here:
-/// weight normal(0, std), bias 0; the values come from `rng`, so a seed fixes them.
-pub fn new_linear(rng: &mut crate::rng::SeededRng, d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
-    let weight: Vec<f32> = (0..d_in * d_out).map(|_| (rng.normal() * std) as f32).collect();
-    Linear {
-        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device)),
-        bias: Some(Param::from_tensor(Tensor::zeros([d_out], device))),
+    /// Every named parameter of `model` with its current values, in the module's order.
+    pub fn tensors<M: Module>(&self, model: &M) -> Vec<NamedTensor> {
+        let mut visitor = Collect { names: self, out: Vec::new() };
+        model.visit(&mut visitor);
+        visitor.out
+    }
+
+    fn insert(&mut self, id: ParamId, name: String, transpose: bool) {
+        self.by_id.insert(id, (name, transpose));
     }
 }
 
-/// Reads named tensors from a checkpoint onto a device.
+struct Collect<'a> {
+    names: &'a ParamNames,
+    out: Vec<NamedTensor>,
+}
+
+impl ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some((name, transpose)) = self.names.by_id.get(&param.id) else { return };
+        let tensor = param.val();
+        let dims = tensor.dims();
+        let (tensor, shape) = match dims.as_slice() {
+            [n] => (tensor.reshape([1, *n]), vec![*n]),
+            [rows, cols] if *transpose => (tensor.reshape([*rows, *cols]), vec![*cols, *rows]),
+            [rows, cols] => (tensor.reshape([*rows, *cols]), vec![*rows, *cols]),
+            // Every layer here stores vectors and matrices only.
+            _ => return,
+        };
+        self.out.push(NamedTensor { name: name.clone(), tensor, shape, transpose: *transpose, id: param.id });
+    }
+}
+
+/// Reads named tensors from a checkpoint onto a device, and makes the new layers a task
+/// adds, writing every parameter's checkpoint name into the model's [`ParamNames`].
 pub(crate) struct TensorLoader<'a> {
-    pub weights: &'a mut Weights,
-    pub device: &'a Device,
+    weights: &'a mut Weights,
+    device: &'a Device,
+    names: ParamNames,
+    /// Prepended to the names recorded from here on (not to the names read): the task
+    /// prefix (`"bert."`) under which an encoder is exported, or `""`.
+    pub scope: String,
 }
 
-impl TensorLoader<'_> {
+impl<'a> TensorLoader<'a> {
+    /// A loader reading from `weights` onto `device`, with an empty scope.
+    pub fn new(weights: &'a mut Weights, device: &'a Device) -> Self {
+        Self { weights, device, names: ParamNames::default(), scope: String::new() }
+    }
+
+    /// The names of every parameter loaded or created.
+    pub fn into_names(self) -> ParamNames {
+        self.names
+    }
+
+    fn named<const D: usize>(&mut self, name: &str, param: Param<Tensor<D>>, transpose: bool) -> Param<Tensor<D>> {
+        self.names.insert(param.id, format!("{}{name}", self.scope), transpose);
+        param
+    }
+
     fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>, WeightError> {
         let values = self.weights.take(name, &shape)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), self.device))
+    }
+
+    fn vector(&mut self, name: String, dim: usize) -> Result<Param<Tensor<1>>, WeightError> {
+        let values = self.tensor(&name, [dim])?;
+        Ok(self.named(&name, Param::from_tensor(values), false))
     }
 
     /// A `torch.nn.Linear` stored as `{name}.weight` `[d_out, d_in]` and `{name}.bias` `[d_out]`.
@@ -275,7 +312,8 @@ impl TensorLoader<'_> {
 
     /// A `torch.nn.Linear` with (`bias` true) or without a `{name}.bias`.
     pub fn linear_with(&mut self, name: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear, WeightError> {
-        let torch_layout = self.weights.take(&format!("{name}.weight"), &[d_out, d_in])?;
+        let weight_name = format!("{name}.weight");
+        let torch_layout = self.weights.take(&weight_name, &[d_out, d_in])?;
         let mut burn_layout = vec![0.0f32; d_in * d_out];
         for o in 0..d_out {
             for i in 0..d_in {
@@ -283,15 +321,27 @@ impl TensorLoader<'_> {
             }
         }
         let weight = Tensor::from_data(TensorData::new(burn_layout, [d_in, d_out]), self.device);
-        let bias = if bias { Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [d_out])?)) } else { None };
-        Ok(Linear { weight: Param::from_tensor(weight), bias })
+        let weight = self.named(&weight_name, Param::from_tensor(weight), true);
+        let bias = if bias { Some(self.vector(format!("{name}.bias"), d_out)?) } else { None };
+        Ok(Linear { weight, bias })
+    }
+
+    /// A new Linear layer `{name}` initialised as transformers' `_init_weights` does for
+    /// every family here: weight normal(0, std), bias (when `bias`) 0; the values come from
+    /// `rng`, so a seed fixes them.
+    pub fn new_linear(&mut self, name: &str, rng: &mut crate::rng::SeededRng, (d_in, d_out): (usize, usize), std: f64, bias: bool) -> Linear {
+        let values: Vec<f32> = (0..d_in * d_out).map(|_| (rng.normal() * std) as f32).collect();
+        let weight = Param::from_tensor(Tensor::from_data(TensorData::new(values, [d_in, d_out]), self.device));
+        let weight = self.named(&format!("{name}.weight"), weight, true);
+        let bias = bias.then(|| self.named(&format!("{name}.bias"), Param::from_tensor(Tensor::zeros([d_out], self.device)), false));
+        Linear { weight, bias }
     }
 
     /// A `torch.nn.Embedding` stored as `{name}.weight` `[rows, dim]`.
     pub fn embedding(&mut self, name: &str, rows: usize, dim: usize) -> Result<Embedding, WeightError> {
-        Ok(Embedding {
-            weight: Param::from_tensor(self.tensor(&format!("{name}.weight"), [rows, dim])?),
-        })
+        let weight_name = format!("{name}.weight");
+        let weight = Param::from_tensor(self.tensor(&weight_name, [rows, dim])?);
+        Ok(Embedding { weight: self.named(&weight_name, weight, false) })
     }
 
     /// A `torch.nn.LayerNorm` stored as `{name}.weight` and `{name}.bias`, both `[dim]`.
@@ -302,21 +352,32 @@ impl TensorLoader<'_> {
     /// A LayerNorm with (`bias` true) or without a `{name}.bias`.
     pub fn layer_norm_with(&mut self, name: &str, dim: usize, eps: f64, bias: bool) -> Result<LayerNorm, WeightError> {
         Ok(LayerNorm {
-            weight: Param::from_tensor(self.tensor(&format!("{name}.weight"), [dim])?),
-            bias: if bias { Some(Param::from_tensor(self.tensor(&format!("{name}.bias"), [dim])?)) } else { None },
+            weight: self.vector(format!("{name}.weight"), dim)?,
+            bias: if bias { Some(self.vector(format!("{name}.bias"), dim)?) } else { None },
             eps,
         })
     }
 
+    /// A new LayerNorm `{name}` as `torch.nn.LayerNorm` starts: weight 1, bias (when
+    /// `bias`) 0.
+    pub fn new_layer_norm(&mut self, name: &str, dim: usize, eps: f64, bias: bool) -> LayerNorm {
+        let weight = self.named(&format!("{name}.weight"), Param::from_tensor(Tensor::ones([dim], self.device)), false);
+        let bias = bias.then(|| self.named(&format!("{name}.bias"), Param::from_tensor(Tensor::zeros([dim], self.device)), false));
+        LayerNorm { weight, bias, eps }
+    }
+
     /// A fixed (untrained) `torch.nn.Embedding` of `rows` × `dim`: read when the checkpoint
-    /// stores it, else `make(rows, dim)` row-major.
+    /// stores it, else `make(rows, dim)` row-major. Exported either way, as transformers
+    /// saves it.
     pub fn frozen_embedding(&mut self, name: &str, rows: usize, dim: usize, make: impl FnOnce() -> Vec<f32>) -> Result<Embedding, WeightError> {
-        let values = match self.weights.take_optional(&format!("{name}.weight"), &[rows, dim])? {
+        let weight_name = format!("{name}.weight");
+        let values = match self.weights.take_optional(&weight_name, &[rows, dim])? {
             Some(values) => values,
             None => make(),
         };
         let weight = Tensor::from_data(TensorData::new(values, [rows, dim]), self.device);
-        Ok(Embedding { weight: Param::from_tensor(weight).set_require_grad(false) })
+        let weight = self.named(&weight_name, Param::from_tensor(weight).set_require_grad(false), false);
+        Ok(Embedding { weight })
     }
 
     /// Whether the checkpoint has `{name}.weight`.

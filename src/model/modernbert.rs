@@ -13,7 +13,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::layers::{Activation, EncoderInput, LayerNorm, NamedTensor, TensorLoader, embedding_tensor, layer_norm_tensors, linear_tensors};
+use super::layers::{Activation, EncoderInput, LayerNorm, TensorLoader};
 use super::trace::Trace;
 use crate::checkpoint::{ModernBertConfig, WeightError};
 
@@ -171,17 +171,6 @@ impl ModernBertEncoderLayer {
             },
         })
     }
-
-    fn named_tensors(&self, p: &str, out: &mut Vec<NamedTensor>) {
-        if let Some(norm) = &self.attn_norm {
-            out.extend(layer_norm_tensors(&format!("{p}attn_norm"), norm));
-        }
-        out.extend(linear_tensors(&format!("{p}attn.Wqkv"), &self.attn.wqkv));
-        out.extend(linear_tensors(&format!("{p}attn.Wo"), &self.attn.wo));
-        out.extend(layer_norm_tensors(&format!("{p}mlp_norm"), &self.mlp_norm));
-        out.extend(linear_tensors(&format!("{p}mlp.Wi"), &self.mlp.wi));
-        out.extend(linear_tensors(&format!("{p}mlp.Wo"), &self.mlp.wo));
-    }
 }
 
 /// The ModernBERT encoder (`ModernBertModel`).
@@ -226,16 +215,6 @@ impl ModernBertModel {
         }
         trace.record("final_norm", self.final_norm.forward(hidden))
     }
-
-    /// Every parameter under its transformers name, prefixed with `prefix` (`"model."`).
-    pub fn named_tensors(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
-        out.push(embedding_tensor(&format!("{prefix}embeddings.tok_embeddings"), &self.tok_embeddings));
-        out.extend(layer_norm_tensors(&format!("{prefix}embeddings.norm"), &self.embedding_norm));
-        for (n, layer) in self.layers.iter().enumerate() {
-            layer.named_tensors(&format!("{prefix}layers.{n}."), out);
-        }
-        out.extend(layer_norm_tensors(&format!("{prefix}final_norm"), &self.final_norm));
-    }
 }
 
 /// `ModernBertForSequenceClassification`'s head: pooled state → `head.dense` → activation →
@@ -269,12 +248,5 @@ impl ModernBertClassificationHead {
         let dense = trace.record("head.dense", self.dense.forward(pooled));
         let normed = trace.record("head.norm", self.norm.forward(self.act.forward(dense)));
         trace.record("classifier (logits)", self.classifier.forward(self.drop.forward(normed)))
-    }
-
-    /// `head.dense.*`, `head.norm.*` and `classifier.*`.
-    pub fn named_tensors(&self, out: &mut Vec<NamedTensor>) {
-        out.extend(linear_tensors("head.dense", &self.dense));
-        out.extend(layer_norm_tensors("head.norm", &self.norm));
-        out.extend(linear_tensors("classifier", &self.classifier));
     }
 }

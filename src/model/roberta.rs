@@ -11,7 +11,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::Tensor;
 
 use super::bert::{BertEmbeddings, BertEncoder};
-use super::layers::{EncoderInput, NamedTensor, PositionIds, TensorLoader, attention_bias, linear_tensors, tanh_finite};
+use super::layers::{EncoderInput, PositionIds, TensorLoader, attention_bias, tanh_finite};
 use super::trace::Trace;
 use crate::checkpoint::{BertConfig, WeightError};
 
@@ -49,12 +49,6 @@ impl RobertaModel {
         let hidden = self.embeddings.forward(input, trace);
         self.encoder.forward(hidden, mask_bias, trace)
     }
-
-    /// Every parameter under its transformers name, prefixed with `prefix` (`"roberta."`).
-    pub fn named_tensors(&self, prefix: &str, out: &mut Vec<NamedTensor>) {
-        self.embeddings.named_tensors(&format!("{prefix}embeddings."), out);
-        self.encoder.named_tensors(&format!("{prefix}encoder."), out);
-    }
 }
 
 /// `RobertaClassificationHead`: the first token's state → dropout → `dense` → tanh →
@@ -82,11 +76,5 @@ impl RobertaClassificationHead {
         let dense = trace.record("classifier.dense", self.dense.forward(first));
         let activated = self.dropout.forward(trace.record("classifier tanh", tanh_finite(dense)));
         trace.record("classifier.out_proj (logits)", self.out_proj.forward(activated))
-    }
-
-    /// `classifier.dense.*` and `classifier.out_proj.*`.
-    pub fn named_tensors(&self, out: &mut Vec<NamedTensor>) {
-        out.extend(linear_tensors("classifier.dense", &self.dense));
-        out.extend(linear_tensors("classifier.out_proj", &self.out_proj));
     }
 }

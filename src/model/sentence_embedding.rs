@@ -79,7 +79,7 @@ impl SentenceEmbedder {
         let safetensors = files.require("model.safetensors")?;
         let mut weights = Weights::from_bytes("model.safetensors", safetensors.into())?;
         let prefixed_names = weights.has_encoder_prefix();
-        let encoder = Encoder::load(&config, &mut TensorLoader { weights: &mut weights, device })?;
+        let encoder = Encoder::load(&config, &mut TensorLoader::new(&mut weights, device))?;
         let ignored_tensors = weights.finish(config.family().encoder_class())?;
         let dims = config.dims();
         let report = LoadReport {

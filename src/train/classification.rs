@@ -1,6 +1,7 @@
 //! Sequence classification as a [`Task`]: cross-entropy over the labels, scored by
 //! accuracy, macro F1 and loss. The model is a [`SequenceClassifier`] of any family.
 
+use burn::module::ParamId;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -10,7 +11,7 @@ use super::predict::{Prediction, score};
 use super::task::Task;
 use super::trainer::TrainError;
 use crate::data::TokenizedSet;
-use crate::model::{NamedTensor, SequenceClassifier, Trace};
+use crate::model::{SequenceClassifier, Trace};
 
 /// Mean cross-entropy of `logits` `[batch, classes]` against class ids `[batch]`.
 pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
@@ -87,8 +88,8 @@ impl Task for SequenceClassification {
         (trace.record("cross-entropy loss", cross_entropy(logits, targets)), tokens)
     }
 
-    fn named_tensors(&self, model: &SequenceClassifier) -> Vec<NamedTensor> {
-        model.named_tensors()
+    fn parameter_name(&self, model: &SequenceClassifier, id: ParamId) -> Option<String> {
+        model.parameter_name(id).map(str::to_string)
     }
 
     async fn evaluate(&self, model: &SequenceClassifier, batch_size: usize, device: &Device) -> Result<Option<ClassifierEvaluation>, TrainError> {

@@ -5,12 +5,12 @@
 //! classification, embeddings) plugs in here and a new architecture plugs into the task's
 //! model, neither touching the trainer.
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::tensor::{Device, Tensor};
 
 use super::config::BestMetric;
 use super::trainer::TrainError;
-use crate::model::{NamedTensor, Trace};
+use crate::model::Trace;
 
 /// A training task over a fixed training set and an optional validation set.
 #[allow(async_fn_in_trait)] // driven on one thread in both front ends
@@ -37,8 +37,8 @@ pub trait Task {
     /// outputs when on, the loss last.
     fn loss(&self, model: &Self::Model, indices: &[usize], device: &Device, trace: &mut Trace) -> (Tensor<1>, usize);
 
-    /// The model's parameters under their checkpoint names (to name failing gradients).
-    fn named_tensors(&self, model: &Self::Model) -> Vec<NamedTensor>;
+    /// The checkpoint name of the model's parameter `id` (to name a failing gradient).
+    fn parameter_name(&self, model: &Self::Model, id: ParamId) -> Option<String>;
 
     /// Scores `model` (validation mode, on the plain `device`) on the validation set,
     /// `batch_size` examples at a time; `None` without a validation set.

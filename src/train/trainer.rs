@@ -402,7 +402,6 @@ impl<T: Task> Trainer<T> {
             return Ok(NonFiniteCause::Gradients { parameters: Vec::new(), count: 0 });
         };
         let squared = read_floats(squared).await?;
-        let names: std::collections::HashMap<_, _> = self.task.named_tensors(&self.model).into_iter().map(|t| (t.id, t.name)).collect();
         // Backpropagation runs from the head down, so the parameter nearest the output is
         // where the gradients first stopped being finite: list in that order.
         let failing: Vec<String> = norms
@@ -411,7 +410,7 @@ impl<T: Task> Trainer<T> {
             .zip(&squared)
             .rev()
             .filter(|(_, s)| !s.is_finite())
-            .map(|(id, _)| names.get(id).cloned().unwrap_or_else(|| format!("parameter {id}")))
+            .map(|(id, _)| self.task.parameter_name(&self.model, *id).unwrap_or_else(|| format!("parameter {id}")))
             .collect();
         const SHOWN: usize = 4;
         Ok(NonFiniteCause::Gradients { count: failing.len(), parameters: failing.into_iter().take(SHOWN).collect() })
