@@ -93,10 +93,15 @@ fn names_unexpected_tensors() {
 
 #[test]
 fn rejects_another_model_type() {
+    let config = br#"{"model_type": "mistral", "vocab_size": 32000}"#;
+    assert_eq!(
+        load_error(&tiny().with("config.json", config.to_vec())),
+        "config.json has model_type \"mistral\"; webtune supports: bert, distilbert, modernbert, roberta, xlm-roberta. Pick a checkpoint of a supported architecture (for example sentence-transformers/all-MiniLM-L6-v2)"
+    );
     let config = br#"{"model_type": "gpt2", "vocab_size": 50257, "n_embd": 768}"#;
     assert_eq!(
         load_error(&tiny().with("config.json", config.to_vec())),
-        "config.json has model_type \"gpt2\"; webtune supports: bert, distilbert, modernbert, roberta, xlm-roberta. Pick a checkpoint of a supported architecture (for example sentence-transformers/all-MiniLM-L6-v2)"
+        "config.json has model_type \"gpt2\", a generative model; classification and embeddings need an encoder (bert, distilbert, modernbert, roberta, xlm-roberta). Continue text with it with `webtune generate`"
     );
 }
 

@@ -10,7 +10,7 @@ mod weights;
 mod write;
 
 pub use config::{
-    BertConfig, ConfigError, DistilBertConfig, EncoderDims, Family, HiddenAct, ModelConfig, ModernBertConfig, Pooling,
+    BertConfig, CAUSAL_MODEL_TYPES, CausalConfig, ConfigError, Gpt2Config, LlamaConfig, Rope, RopeScaling, TokenIds, stop_token_ids, DistilBertConfig, EncoderDims, Family, HiddenAct, ModelConfig, ModernBertConfig, Pooling,
     SUPPORTED_MODEL_TYPES,
     SentenceEmbeddingConfig,
 };

@@ -18,6 +18,9 @@ pub enum TokenizerError {
         /// Why.
         reason: String,
     },
+    /// Token ids cannot be turned back into text.
+    #[error("cannot decode generated tokens: {0}")]
+    Decode(String),
     /// The tokenizer failed on one input.
     #[error("cannot tokenise input {index}: {message}")]
     Encode {
@@ -152,6 +155,12 @@ impl TextTokenizer {
             })?;
         self.max_length = max_length;
         Ok(())
+    }
+
+    /// The text of `ids` (special tokens left out when `skip_special`), as the tokenizer's
+    /// decoder writes it (byte-level BPE back to UTF-8, `##` pieces joined, `▁` to spaces).
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizerError> {
+        self.inner.decode(ids, skip_special).map_err(|e| TokenizerError::Decode(e.to_string()))
     }
 
     /// Tokens of one input after truncation, with special tokens, without padding.

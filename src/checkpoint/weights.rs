@@ -30,6 +30,11 @@ const IGNORABLE: &[&str] = &[
     "decoder.",
 ];
 
+/// Ends of names of buffers that transformers saves in some checkpoints and that are not
+/// weights: GPT-2's causal mask (`h.N.attn.bias`, `h.N.attn.masked_bias`) and older LLaMA
+/// checkpoints' rotary frequencies.
+const IGNORABLE_SUFFIXES: &[&str] = &[".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq"];
+
 /// What is wrong with a weights file.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WeightError {
@@ -180,6 +185,21 @@ impl Weights {
         self.entries.keys().map(String::as_str)
     }
 
+    /// Re-keys the tensors stored under `prefix` without it (GPT-2's `GPT2LMHeadModel`
+    /// stores its body as `transformer.`; a bare `GPT2Model` does not). A name that would
+    /// then appear twice is kept as stored.
+    pub fn strip_prefix(&mut self, prefix: &str) {
+        let keys: Vec<String> = self.entries.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+        for key in keys {
+            let short = key[prefix.len()..].to_string();
+            if !self.entries.contains_key(&short)
+                && let Some(entry) = self.entries.remove(&key)
+            {
+                self.entries.insert(short, entry);
+            }
+        }
+    }
+
     /// Takes tensor `name`, checking that its shape is `expected`, as row-major f32 values.
     pub fn take(&mut self, name: &str, expected: &[usize]) -> Result<Vec<f32>, WeightError> {
         let entry = self.entries.get(name).ok_or_else(|| WeightError::Missing {
@@ -242,7 +262,9 @@ impl Weights {
             if self.taken.contains(name) {
                 continue;
             }
-            if IGNORABLE.iter().any(|p| name == p || (p.ends_with('.') && name.starts_with(p))) {
+            if IGNORABLE.iter().any(|p| name == p || (p.ends_with('.') && name.starts_with(p)))
+                || IGNORABLE_SUFFIXES.iter().any(|s| name.ends_with(s))
+            {
                 ignored.push(entry.stored_name.clone());
             } else {
                 unexpected.push(entry.stored_name.clone());

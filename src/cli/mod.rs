@@ -4,6 +4,7 @@ mod bench;
 mod device;
 mod embed;
 mod evaluate;
+mod generate;
 mod inspect;
 mod predict;
 mod train;
@@ -126,6 +127,8 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Label and class probabilities for each line of a text file, as JSON lines.
     Predict(predict::PredictArgs),
+    /// Continue prompts with a generative model (GPT-2, LLaMA family, Qwen2), as JSON lines.
+    Generate(generate::GenerateArgs),
     /// Measure speed on fixed workloads (JSON lines).
     Bench(bench::BenchArgs),
 }
@@ -178,6 +181,7 @@ pub fn run() -> ExitCode {
         Command::Train(args) => train::run(*args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -26,6 +26,19 @@ pub enum ModelError {
         /// The model's limit.
         available: usize,
     },
+    /// A prompt and the tokens asked for do not fit the model's positions.
+    #[error("a prompt of {prompt} tokens plus {new_tokens} new tokens needs {} positions, but this model takes {available}; shorten the prompt or ask for at most {} new tokens", prompt + new_tokens, available.saturating_sub(*prompt))]
+    TooLong {
+        /// Tokens of the longest prompt.
+        prompt: usize,
+        /// New tokens asked for.
+        new_tokens: usize,
+        /// The model's limit.
+        available: usize,
+    },
+    /// Generation was asked to continue an empty prompt.
+    #[error("a prompt has no tokens: give it some text (a generative model continues text, it cannot start from nothing)")]
+    EmptyPrompt,
     /// The model has no classification head to evaluate or predict with.
     #[error("{0} has no classification head (no classifier weights or no id2label in config.json); fine-tune it first with `webtune train`")]
     NoClassifier(String),

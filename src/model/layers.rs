@@ -81,6 +81,7 @@ impl Activation {
             HiddenAct::Gelu => gelu_exact(x),
             HiddenAct::GeluNew | HiddenAct::GeluPytorchTanh => gelu_tanh(x),
             HiddenAct::Relu => relu(x),
+            HiddenAct::Silu => burn::tensor::activation::silu(x),
         }
     }
 }
@@ -335,6 +336,25 @@ impl<'a> TensorLoader<'a> {
         let weight = self.named(&format!("{name}.weight"), weight, true);
         let bias = bias.then(|| self.named(&format!("{name}.bias"), Param::from_tensor(Tensor::zeros([d_out], self.device)), false));
         Linear { weight, bias }
+    }
+
+    /// GPT-2's `Conv1D`, stored as `{name}.weight` `[d_in, d_out]` (burn's own layout, so
+    /// nothing is transposed) and `{name}.bias` `[d_out]`.
+    pub fn conv1d(&mut self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, WeightError> {
+        let weight_name = format!("{name}.weight");
+        let weight = Param::from_tensor(self.tensor(&weight_name, [d_in, d_out])?);
+        let weight = self.named(&weight_name, weight, false);
+        Ok(Linear { weight, bias: Some(self.vector(format!("{name}.bias"), d_out)?) })
+    }
+
+    /// An RMSNorm (`LlamaRMSNorm`) stored as `{name}.weight` `[dim]`.
+    pub fn rms_norm(&mut self, name: &str, dim: usize, eps: f64) -> Result<crate::model::causal::llama::RmsNorm, WeightError> {
+        Ok(crate::model::causal::llama::RmsNorm { weight: self.vector(format!("{name}.weight"), dim)?, eps })
+    }
+
+    /// Reads names stored under `prefix` (GPT-2's `transformer.`) without it.
+    pub fn strip_stored_prefix(&mut self, prefix: &str) {
+        self.weights.strip_prefix(prefix);
     }
 
     /// A `torch.nn.Embedding` stored as `{name}.weight` `[rows, dim]`.

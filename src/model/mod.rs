@@ -2,6 +2,7 @@
 //! holds any of them, and task heads.
 
 pub mod bert;
+pub mod causal;
 mod classification;
 pub mod distilbert;
 mod encoder;
@@ -12,6 +13,7 @@ pub mod roberta;
 mod sentence_embedding;
 mod trace;
 
+pub use causal::{CausalInput, CausalLm, CausalLoadReport, GenerationSettings, KvCache, Sampling, generate};
 pub use classification::{BertClassificationHead, ClassificationHead, ClassifierReport, SequenceClassifier};
 pub use encoder::Encoder;
 pub use error::ModelError;

@@ -4,11 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 mod bert;
+mod causal;
 mod distilbert;
 mod modernbert;
 mod sentence;
 
 pub use bert::BertConfig;
+pub use causal::{CAUSAL_MODEL_TYPES, CausalConfig, Gpt2Config, LlamaConfig, Rope, RopeScaling, TokenIds, stop_token_ids};
 pub use distilbert::DistilBertConfig;
 pub use modernbert::ModernBertConfig;
 pub use sentence::{Pooling, SentenceEmbeddingConfig};
@@ -34,6 +36,22 @@ pub enum ConfigError {
         /// The model_type found.
         found: String,
         /// The model types webtune supports, comma-separated.
+        supported: String,
+    },
+    /// A generative model was given where an encoder is needed.
+    #[error("config.json has model_type \"{found}\", a generative model; classification and embeddings need an encoder ({supported}). Continue text with it with `webtune generate`")]
+    NotAnEncoder {
+        /// The model_type found.
+        found: String,
+        /// The encoder types webtune supports, comma-separated.
+        supported: String,
+    },
+    /// An encoder was given where a generative model is needed.
+    #[error("config.json has model_type \"{found}\", an encoder, which cannot continue text; generation needs a generative model ({supported}), for example HuggingFaceTB/SmolLM2-135M")]
+    NotGenerative {
+        /// The model_type found.
+        found: String,
+        /// The generative types webtune supports, comma-separated.
         supported: String,
     },
     /// `model_type` is absent.
@@ -160,6 +178,9 @@ impl ModelConfig {
             }
             Some("distilbert") => ModelConfig::DistilBert(parse_json("config.json", bytes)?),
             Some("modernbert") => ModelConfig::ModernBert(parse_json("config.json", bytes)?),
+            Some(other) if CAUSAL_MODEL_TYPES.contains(&other) => {
+                return Err(ConfigError::NotAnEncoder { found: other.to_string(), supported });
+            }
             Some(other) => {
                 return Err(ConfigError::UnsupportedModelType {
                     found: other.to_string(),
@@ -365,6 +386,8 @@ pub enum HiddenAct {
     GeluPytorchTanh,
     /// ReLU.
     Relu,
+    /// SiLU (swish), `x · σ(x)`: the LLaMA family's SwiGLU activation.
+    Silu,
 }
 
 

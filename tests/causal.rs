@@ -1,0 +1,295 @@
+//! Generative models against transformers (`tests/fixtures/causal.parity.json`, written by
+//! `generate.py --only causal`): for a tiny random GPT-2, LLaMA (grouped-query attention,
+//! llama3 rotary scaling, untied head) and Qwen2 (q/k/v biases, linear rotary scaling, tied
+//! head), token ids exactly, every next-token log-probability and the last logits within
+//! 1e-4, greedy generations (plain and with a repetition penalty) token for token, and the
+//! sampling warpers' probabilities; then what transformers cannot be asked: the cache gives
+//! the tokens of recomputing, and a left-padded batch gives each row what it gets alone.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+use webtune::checkpoint::{CausalConfig, ModelFiles, TextInput, TextTokenizer};
+use webtune::model::{CausalInput, CausalLm, GenerationSettings, KvCache, Sampling, Trace, generate};
+use webtune::platform::{cpu_device, read_model_folder};
+
+const MODELS: [&str; 3] = ["tiny-gpt2", "tiny-llama", "tiny-qwen2"];
+
+#[derive(Deserialize)]
+struct Record {
+    max_length: usize,
+    new_tokens: usize,
+    models: std::collections::BTreeMap<String, ModelRecord>,
+}
+
+#[derive(Deserialize)]
+struct ModelRecord {
+    model_type: String,
+    cases: Vec<Case>,
+    generations: Vec<Generation>,
+    warpers: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    text: String,
+    ids: Vec<u32>,
+    next_token_logprobs: Vec<f32>,
+    last_logits: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct Generation {
+    prompt: String,
+    ids: Vec<u32>,
+    greedy: Vec<u32>,
+    #[serde(rename = "repetition_penalty_1.5")]
+    penalised: Vec<u32>,
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn record() -> Record {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("causal.parity.json")).unwrap()).unwrap()
+}
+
+struct Loaded {
+    config: CausalConfig,
+    model: CausalLm,
+    tokenizer: TextTokenizer,
+}
+
+fn load(name: &str, max_length: usize) -> Loaded {
+    let files: ModelFiles = read_model_folder(&fixtures().join(name)).unwrap();
+    let config = CausalConfig::from_json(files.require("config.json").unwrap()).unwrap();
+    let (model, report) = CausalLm::load(&files, &config, &cpu_device()).unwrap();
+    assert_eq!(report.ignored_tensors, Vec::<String>::new(), "{name}");
+    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").unwrap(), max_length, config.pad_token_id()).unwrap();
+    Loaded { config, model, tokenizer }
+}
+
+/// Log-softmax of each row of `logits` (row-major `[rows, vocab]`).
+fn log_softmax(logits: &[f32], vocab: usize) -> Vec<Vec<f32>> {
+    logits
+        .chunks_exact(vocab)
+        .map(|row| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = row.iter().map(|x| ((x - max) as f64).exp()).sum();
+            row.iter().map(|x| x - max - sum.ln() as f32).collect()
+        })
+        .collect()
+}
+
+/// The logits `[rows, seq, vocab]` of a batch of id rows padded on the left (`left`) or right.
+fn batch_logits(m: &Loaded, rows: &[Vec<u32>], left: bool) -> (Vec<f32>, usize) {
+    let seq = rows.iter().map(Vec::len).max().unwrap();
+    let pad = m.config.pad_token_id();
+    let (mut ids, mut mask) = (Vec::new(), Vec::new());
+    for row in rows {
+        let fill = seq - row.len();
+        let (padding, real) = (vec![pad; fill], row.clone());
+        let (ones, zeros) = (vec![1i64; row.len()], vec![0i64; fill]);
+        if left {
+            ids.extend(padding.into_iter().chain(real));
+            mask.extend(zeros.into_iter().chain(ones));
+        } else {
+            ids.extend(real.into_iter().chain(padding));
+            mask.extend(ones.into_iter().chain(zeros));
+        }
+    }
+    let input = CausalInput::new(&ids, &mask, rows.len(), 0, &cpu_device());
+    let logits = m.model.forward(&input, &mut KvCache::new(), &mut Trace::off());
+    (logits.into_data().try_into_vec::<f32>().unwrap(), seq)
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn every_family_matches_transformers_token_by_token() {
+    let record = record();
+    for name in MODELS {
+        let want = &record.models[name];
+        let m = load(name, record.max_length);
+        assert_eq!(m.config.model_type(), want.model_type);
+        let vocab = m.config.vocab_size();
+        let mut worst = (0.0f32, 0.0f32);
+        for case in &want.cases {
+            let ids = m.tokenizer.encode(0, &TextInput::single(case.text.clone())).unwrap().ids;
+            assert_eq!(ids, case.ids, "{name}: ids of {:?}", case.text);
+            let (logits, seq) = batch_logits(&m, std::slice::from_ref(&ids), false);
+            let logprobs = log_softmax(&logits, vocab);
+            let next: Vec<f32> = (0..seq - 1).map(|t| logprobs[t][ids[t + 1] as usize]).collect();
+            let d_next = max_diff(&next, &case.next_token_logprobs);
+            let d_last = max_diff(&logits[(seq - 1) * vocab..], &case.last_logits);
+            assert!(d_next < 1e-4 && d_last < 1e-4, "{name} {:?}: next-token log-probs off by {d_next}, last logits by {d_last}", case.text);
+            worst = (worst.0.max(d_next), worst.1.max(d_last));
+        }
+        eprintln!("{name}: worst next-token log-prob diff {:.1e}, last-logit diff {:.1e}", worst.0, worst.1);
+    }
+}
+
+#[test]
+fn padding_on_either_side_changes_no_row() {
+    let record = record();
+    for name in MODELS {
+        let want = &record.models[name];
+        let m = load(name, record.max_length);
+        let vocab = m.config.vocab_size();
+        let rows: Vec<Vec<u32>> = want.cases.iter().map(|c| c.ids.clone()).collect();
+        for left in [true, false] {
+            let (logits, seq) = batch_logits(&m, &rows, left);
+            for (r, case) in want.cases.iter().enumerate() {
+                let n = case.ids.len();
+                let offset = if left { seq - n } else { 0 };
+                let row = &logits[r * seq * vocab..(r + 1) * seq * vocab];
+                let logprobs = log_softmax(&row[offset * vocab..(offset + n) * vocab], vocab);
+                let next: Vec<f32> = (0..n - 1).map(|t| logprobs[t][case.ids[t + 1] as usize]).collect();
+                let d = max_diff(&next, &case.next_token_logprobs).max(max_diff(&row[(offset + n - 1) * vocab..(offset + n) * vocab], &case.last_logits));
+                assert!(d < 1e-4, "{name}, {} padding, row {r}: off by {d}", if left { "left" } else { "right" });
+            }
+        }
+    }
+}
+
+fn settings(m: &Loaded, new_tokens: usize, penalty: f32, use_cache: bool) -> GenerationSettings {
+    GenerationSettings {
+        max_new_tokens: new_tokens,
+        sampling: None,
+        repetition_penalty: penalty,
+        eos_token_ids: m.config.eos_token_ids(),
+        pad_token_id: m.config.pad_token_id(),
+        use_cache,
+    }
+}
+
+#[test]
+fn greedy_generation_equals_transformers_with_and_without_the_cache_alone_and_batched() {
+    let record = record();
+    let device = cpu_device();
+    for name in MODELS {
+        let want = &record.models[name];
+        let m = load(name, record.max_length);
+        let prompts: Vec<Vec<u32>> = want.generations.iter().map(|g| g.ids.clone()).collect();
+        for g in &want.generations {
+            assert_eq!(m.tokenizer.encode(0, &TextInput::single(g.prompt.clone())).unwrap().ids, g.ids, "{name}: prompt ids");
+        }
+        for (penalty, expected) in [(1.0, want.generations.iter().map(|g| g.greedy.clone()).collect::<Vec<_>>()), (1.5, want.generations.iter().map(|g| g.penalised.clone()).collect())] {
+            for use_cache in [true, false] {
+                let s = settings(&m, record.new_tokens, penalty, use_cache);
+                let batched = pollster::block_on(generate(&m.model, &prompts, &s, &device)).unwrap();
+                assert_eq!(batched, expected, "{name}: batched, penalty {penalty}, cache {use_cache}");
+                for (prompt, expected) in prompts.iter().zip(&expected) {
+                    let alone = pollster::block_on(generate(&m.model, std::slice::from_ref(prompt), &s, &device)).unwrap();
+                    assert_eq!(&alone[0], expected, "{name}: alone, penalty {penalty}, cache {use_cache}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn sampling_warpers_equal_transformers_and_sampling_is_seeded() {
+    let record = record();
+    for name in MODELS {
+        let want = &record.models[name];
+        let logits = &want.cases[0].last_logits;
+        let cases = [
+            ("temperature_0.7", Sampling { temperature: 0.7, top_k: None, top_p: None, seed: 0 }),
+            ("top_k_5", Sampling { temperature: 1.0, top_k: Some(5), top_p: None, seed: 0 }),
+            ("top_p_0.9", Sampling { temperature: 1.0, top_k: None, top_p: Some(0.9), seed: 0 }),
+            ("temperature_0.7_top_k_20_top_p_0.8", Sampling { temperature: 0.7, top_k: Some(20), top_p: Some(0.8), seed: 0 }),
+        ];
+        for (key, sampling) in cases {
+            let got = webtune::model::causal::warp(logits, &sampling);
+            let expected = &want.warpers[key];
+            let kept = |p: &[f32]| p.iter().filter(|x| **x > 0.0).count();
+            assert_eq!(kept(&got), kept(expected), "{name} {key}: tokens kept");
+            assert!(max_diff(&got, expected) < 1e-5, "{name} {key}: off by {}", max_diff(&got, expected));
+        }
+    }
+    let m = load("tiny-llama", record.max_length);
+    let prompt = vec![record.models["tiny-llama"].generations[0].ids.clone()];
+    let device = cpu_device();
+    let mut s = settings(&m, 8, 1.0, true);
+    s.sampling = Some(Sampling { temperature: 1.0, top_k: Some(1), top_p: None, seed: 3 });
+    let top1 = pollster::block_on(generate(&m.model, &prompt, &s, &device)).unwrap();
+    assert_eq!(top1[0], record.models["tiny-llama"].generations[0].greedy[..8], "top-k 1 is greedy");
+    s.sampling = Some(Sampling { temperature: 1.5, top_k: None, top_p: None, seed: 3 });
+    let a = pollster::block_on(generate(&m.model, &prompt, &s, &device)).unwrap();
+    let b = pollster::block_on(generate(&m.model, &prompt, &s, &device)).unwrap();
+    assert_eq!(a, b, "the same seed draws the same tokens");
+    s.sampling = Some(Sampling { temperature: 1.5, top_k: None, top_p: None, seed: 4 });
+    let c = pollster::block_on(generate(&m.model, &prompt, &s, &device)).unwrap();
+    assert_ne!(a, c, "another seed draws other tokens (8 tokens at temperature 1.5 from a 400-token vocabulary)");
+}
+
+#[test]
+fn loading_names_every_stored_tensor_and_generation_refuses_the_impossible() {
+    for name in MODELS {
+        let files = read_model_folder(&fixtures().join(name)).unwrap();
+        let config = CausalConfig::from_json(files.require("config.json").unwrap()).unwrap();
+        let (model, _) = CausalLm::load(&files, &config, &cpu_device()).unwrap();
+        let stored = safetensors::SafeTensors::deserialize(files.require("model.safetensors").unwrap()).unwrap();
+        let mut stored: Vec<String> = stored.names().into_iter().map(str::to_string).collect();
+        let mut named: Vec<String> = model.named_tensors().into_iter().map(|t| t.name).collect();
+        stored.sort();
+        named.sort();
+        assert_eq!(named, stored, "{name}: the name table is the file's names");
+    }
+    let m = load("tiny-gpt2", 32);
+    let device = cpu_device();
+    let err = pollster::block_on(generate(&m.model, &[vec![1, 2, 3]], &settings(&m, 62, 1.0, true), &device)).unwrap_err().to_string();
+    assert_eq!(err, "a prompt of 3 tokens plus 62 new tokens needs 65 positions, but this model takes 64; shorten the prompt or ask for at most 61 new tokens");
+    let err = pollster::block_on(generate(&m.model, &[vec![]], &settings(&m, 4, 1.0, true), &device)).unwrap_err().to_string();
+    assert!(err.contains("a prompt has no tokens"), "{err}");
+}
+
+fn webtune(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_webtune")).args(args).output().unwrap()
+}
+
+#[test]
+fn the_cli_generates_what_transformers_generates_and_refuses_bad_flags() {
+    let record = record();
+    let dir = fixtures().join("tiny-qwen2");
+    let dir = dir.to_str().unwrap();
+    let want = &record.models["tiny-qwen2"].generations;
+    let new_tokens = record.new_tokens.to_string();
+    let mut args = vec!["generate", "--model", dir, "--device", "cpu", "--max-new-tokens", &new_tokens];
+    for g in want {
+        args.extend(["--prompt", g.prompt.as_str()]);
+    }
+    let out = webtune(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), want.len());
+    for (line, g) in lines.iter().zip(want) {
+        assert_eq!(line["prompt"], g.prompt.as_str());
+        let ids: Vec<u32> = serde_json::from_value(line["ids"].clone()).unwrap();
+        assert_eq!(ids, g.greedy, "{}", g.prompt);
+        assert_eq!(line["stopped"], serde_json::Value::Bool(g.greedy.last() == Some(&0)));
+        assert!(line["completion"].as_str().is_some_and(|c| !c.is_empty()));
+    }
+    let err = |args: &[&str]| String::from_utf8(webtune(args).stderr).unwrap();
+    assert_eq!(
+        err(&["generate", "--model", dir, "--prompt", "a", "--top-p", "1.5"]).trim(),
+        "error: setting --top-p = 1.5 is impossible: it must be in (0, 1] (1 keeps every token)"
+    );
+    assert_eq!(
+        err(&["generate", "--model", dir, "--prompt", "a", "--temperature", "0"]).trim(),
+        "error: setting --temperature = 0 is impossible: it must be a positive number (1 samples from the model's own distribution)"
+    );
+    let bert = fixtures().join("tiny-bert");
+    assert_eq!(
+        err(&["generate", "--model", bert.to_str().unwrap(), "--prompt", "a", "--device", "cpu"]).trim(),
+        "error: config.json has model_type \"bert\", an encoder, which cannot continue text; generation needs a generative model (gpt2, llama, qwen2), for example HuggingFaceTB/SmolLM2-135M"
+    );
+}
