@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use burn::tensor::Tensor;
 use serde::Deserialize;
 use webtune::checkpoint::{CausalConfig, ModelFiles, TextInput, TextTokenizer};
 use webtune::model::{CausalInput, CausalLm, GenerationSettings, KvCache, Sampling, Trace, generate};
@@ -292,4 +293,100 @@ fn the_cli_generates_what_transformers_generates_and_refuses_bad_flags() {
         err(&["generate", "--model", bert.to_str().unwrap(), "--prompt", "a", "--device", "cpu"]).trim(),
         "error: config.json has model_type \"bert\", an encoder, which cannot continue text; generation needs a generative model (gpt2, llama, qwen2), for example HuggingFaceTB/SmolLM2-135M"
     );
+}
+
+#[derive(Deserialize)]
+struct GradRecord {
+    lr: f64,
+    weight_decay: f64,
+    max_grad_norm: f64,
+    models: std::collections::BTreeMap<String, GradModel>,
+}
+
+#[derive(Deserialize)]
+struct GradModel {
+    ids: Vec<Vec<u32>>,
+    labels: Vec<Vec<i64>>,
+    attention_mask: Vec<Vec<i64>>,
+    steps: Vec<GradStep>,
+}
+
+#[derive(Deserialize)]
+struct GradStep {
+    loss: f64,
+    grad_norm: f64,
+    grads: std::collections::BTreeMap<String, Vec<f32>>,
+    after: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+/// Row-major values in PyTorch's layout (burn keeps Linear weights transposed).
+fn torch_layout<const D: usize>(t: Tensor<D>, transpose: bool) -> Vec<f32> {
+    let dims = t.dims();
+    let v: Vec<f32> = t.into_data().try_into_vec().unwrap();
+    if !transpose {
+        return v;
+    }
+    let (rows, cols) = (dims[0], dims[1]);
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+fn relative_error(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let diff: f64 = got.iter().zip(want).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+    diff / want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt().max(1e-12)
+}
+
+/// Prompt-masked training on a right-padded batch: the loss, the gradients (a tied
+/// embedding's from both its uses), the global norm and two clipped AdamW steps equal
+/// PyTorch's for every family.
+#[test]
+fn loss_on_the_completion_gradients_and_two_adamw_steps_match_pytorch() {
+    use burn::optim::GradientsParams;
+    use webtune::train::{AdamW, AdamWSettings, clip_factor, global_grad_norm, next_token_loss};
+    let record: GradRecord = serde_json::from_str(&std::fs::read_to_string(fixtures().join("causal.grads.json")).unwrap()).unwrap();
+    let device = cpu_device();
+    let train_device = device.clone().autodiff();
+    for (name, fixture) in &record.models {
+        let files = read_model_folder(&fixtures().join(name)).unwrap();
+        let config = CausalConfig::from_json(files.require("config.json").unwrap()).unwrap();
+        let (mut model, _) = CausalLm::load(&files, &config, &train_device).unwrap();
+        let rows = fixture.ids.len();
+        let ids: Vec<u32> = fixture.ids.concat();
+        let mask: Vec<i64> = fixture.attention_mask.concat();
+        let labels: Vec<i64> = fixture.labels.concat();
+        let counted = labels.iter().filter(|l| **l != -100).count();
+        let mut optimizer = AdamW::new(AdamWSettings { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: record.weight_decay });
+        for (n, step) in fixture.steps.iter().enumerate() {
+            let input = CausalInput::new(&ids, &mask, rows, 0, &train_device);
+            let (loss, tokens) = next_token_loss(&model, &input, &labels, &train_device, &mut Trace::off()).unwrap();
+            // Every row's first label is the prompt's (ignored), so all counted labels are scored.
+            assert_eq!(tokens, counted, "{name}");
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let got = loss.into_scalar::<f32>() as f64;
+            assert!((got - step.loss).abs() / step.loss < 1e-5, "{name} step {n}: loss {got} vs PyTorch {}", step.loss);
+            let tensors = model.named_tensors();
+            for (pname, want) in &step.grads {
+                let t = tensors.iter().find(|t| &t.name == pname).unwrap_or_else(|| panic!("{name}: no parameter {pname}"));
+                let g = if t.shape.len() == 2 { torch_layout(grads.get::<2>(t.id).unwrap(), t.transpose) } else { torch_layout(grads.get::<1>(t.id).unwrap(), false) };
+                let err = relative_error(&g, want);
+                assert!(err < 1e-4, "{name} step {n}: gradient of {pname}: relative error {err}");
+            }
+            let norm = global_grad_norm(&model, &grads, &device);
+            let got_norm = norm.clone().into_scalar::<f32>() as f64;
+            assert!((got_norm - step.grad_norm).abs() / step.grad_norm < 1e-4, "{name} step {n}: grad norm {got_norm} vs {}", step.grad_norm);
+            model = optimizer.step(model, grads, record.lr, Some(clip_factor(norm, record.max_grad_norm)));
+            let tensors = model.named_tensors();
+            for (pname, want) in &step.after {
+                let t = tensors.iter().find(|t| &t.name == pname).unwrap();
+                let err = relative_error(&torch_layout(t.tensor.clone(), t.transpose), want);
+                assert!(err < 1e-5, "{name} step {n}: {pname} after AdamW: relative error {err}");
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The step-wise trainer, its optimizer and schedule, metrics and early stopping.
 
+mod causal;
 mod classification;
 mod config;
 mod estimate;
@@ -18,6 +19,7 @@ pub use metrics::{ClassMetrics, EvalReport};
 pub use optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, global_grad_norm, gradient_norms};
 pub use predict::{Prediction, evaluate_examples, predict, score};
 pub use schedule::{learning_rate, warmup_steps};
+pub use causal::{IGNORE_INDEX, next_token_loss};
 pub use classification::{ClassifierEvaluation, SequenceClassification, cross_entropy};
 pub use task::Task;
 pub use trainer::{Best, NonFiniteCause, StepReport, StopReason, TrainError, Trainer};

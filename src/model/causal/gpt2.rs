@@ -144,8 +144,8 @@ impl Gpt2LmHeadModel {
         Ok(model)
     }
 
-    /// Logits `[batch, new, vocab]`.
-    pub fn forward(&self, input: &CausalInput, cache: &mut KvCache, trace: &mut Trace) -> Tensor<3> {
+    /// The last hidden state `[batch, new, hidden]` (after `ln_f`).
+    pub fn hidden(&self, input: &CausalInput, cache: &mut KvCache, trace: &mut Trace) -> Tensor<3> {
         let device = input.input_ids.device();
         let tokens = self.wte.forward(input.input_ids.clone());
         let positions = self.wpe.forward(input.position_tensor(&device));
@@ -155,7 +155,11 @@ impl Gpt2LmHeadModel {
             hidden = block.forward(hidden, input, cache, trace);
             trace.exit();
         }
-        let hidden = trace.record("transformer.ln_f", self.ln_f.forward(hidden));
-        trace.record("lm_head (logits)", tied_logits(hidden, self.wte.weight.val()))
+        trace.record("transformer.ln_f", self.ln_f.forward(hidden))
+    }
+
+    /// `lm_head`, tied to `wte`: `[rows, hidden]` → `[rows, vocab]`.
+    pub fn head(&self, hidden: Tensor<2>) -> Tensor<2> {
+        tied_logits(hidden, self.wte.weight.val())
     }
 }

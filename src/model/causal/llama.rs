@@ -170,8 +170,8 @@ impl LlamaForCausalLm {
         Ok(Self { embed_tokens, layers, norm, lm_head, inv_freq: rope.inv_freq(c.head_width()) })
     }
 
-    /// Logits `[batch, new, vocab]`.
-    pub fn forward(&self, input: &CausalInput, cache: &mut KvCache, trace: &mut Trace) -> Tensor<3> {
+    /// The last hidden state `[batch, new, hidden]` (after `norm`).
+    pub fn hidden(&self, input: &CausalInput, cache: &mut KvCache, trace: &mut Trace) -> Tensor<3> {
         let device = input.input_ids.device();
         let rotary = rotary_tables(&self.inv_freq, input, &device);
         let mut hidden = trace.record("model.embed_tokens", self.embed_tokens.forward(input.input_ids.clone()));
@@ -180,11 +180,14 @@ impl LlamaForCausalLm {
             hidden = layer.forward(hidden, &rotary, input, cache, trace);
             trace.exit();
         }
-        let hidden = trace.record("model.norm", self.norm.forward(hidden));
-        let logits = match &self.lm_head {
+        trace.record("model.norm", self.norm.forward(hidden))
+    }
+
+    /// `lm_head` (or `embed_tokens` transposed, when tied): `[rows, hidden]` → `[rows, vocab]`.
+    pub fn head(&self, hidden: Tensor<2>) -> Tensor<2> {
+        match &self.lm_head {
             Some(head) => head.forward(hidden),
             None => tied_logits(hidden, self.embed_tokens.weight.val()),
-        };
-        trace.record("lm_head (logits)", logits)
+        }
     }
 }

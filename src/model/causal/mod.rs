@@ -231,10 +231,32 @@ impl CausalLm {
     /// Logits `[batch, new, vocab]` of the input's new tokens, appending their keys and
     /// values to `cache` (pass an empty one to run without history).
     pub fn forward(&self, input: &CausalInput, cache: &mut KvCache, trace: &mut Trace) -> Tensor<3> {
+        let hidden = self.hidden(input, cache, trace);
+        let [batch, new, width] = hidden.dims();
+        let logits = self.head(hidden.reshape([batch * new, width]));
+        trace.record("lm_head (logits)", logits.reshape([batch, new, self.vocab_size]))
+    }
+
+    /// The last hidden state `[batch, new, hidden]`, appending keys and values to `cache`.
+    pub fn hidden(&self, input: &CausalInput, cache: &mut KvCache, trace: &mut Trace) -> Tensor<3> {
         match &self.model {
-            CausalModel::Gpt2(m) => m.forward(input, cache, trace),
-            CausalModel::Llama(m) => m.forward(input, cache, trace),
+            CausalModel::Gpt2(m) => m.hidden(input, cache, trace),
+            CausalModel::Llama(m) => m.hidden(input, cache, trace),
         }
+    }
+
+    /// The language-model head: hidden states `[rows, hidden]` → logits `[rows, vocab]`
+    /// (so that a loss can score only the positions it needs).
+    pub fn head(&self, hidden: Tensor<2>) -> Tensor<2> {
+        match &self.model {
+            CausalModel::Gpt2(m) => m.head(hidden),
+            CausalModel::Llama(m) => m.head(hidden),
+        }
+    }
+
+    /// The checkpoint name of parameter `id` (`lm_head.weight`), if it is one of this model's.
+    pub fn parameter_name(&self, id: burn::module::ParamId) -> Option<&str> {
+        self.names.name(id)
     }
 
     /// The longest sequence, prompt and generation together, in tokens.
@@ -253,10 +275,8 @@ impl CausalLm {
     }
 }
 
-/// `[batch, seq, width]` through `weight` `[vocab, width]` transposed (a tied `lm_head`)
-/// → `[batch, seq, vocab]`.
-fn tied_logits(hidden: Tensor<3>, weight: Tensor<2>) -> Tensor<3> {
-    let [batch, seq, width] = hidden.dims();
-    let vocab = weight.dims()[0];
-    hidden.reshape([batch * seq, width]).matmul(weight.transpose()).reshape([batch, seq, vocab])
+/// `[rows, width]` through `weight` `[vocab, width]` transposed (a tied `lm_head`) →
+/// `[rows, vocab]`.
+fn tied_logits(hidden: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+    hidden.matmul(weight.transpose())
 }
