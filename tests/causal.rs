@@ -390,3 +390,59 @@ fn loss_on_the_completion_gradients_and_two_adamw_steps_match_pytorch() {
         }
     }
 }
+
+/// The task-agnostic trainer fine-tunes a generative model: the tiny GPT-2 learns to
+/// complete two prompts (loss on the completion only), its validation perplexity falls
+/// from the random model's to near 1, and greedy generation then writes the completions.
+#[test]
+fn the_trainer_teaches_a_tiny_gpt2_two_completions() {
+    use webtune::train::{CausalLanguageModelling, LmExample, LmSet, TrainConfig, Trainer};
+    let m = load("tiny-gpt2", 32);
+    let eos = m.config.eos_token_ids()[0];
+    let encode = |t: &str| m.tokenizer.encode(0, &TextInput::single(t.to_string())).unwrap().ids;
+    let pairs = [("The quick brown", " fox jumps over the lazy dog."), ("I love", " this best day ever")];
+    let examples: Vec<LmExample> = (0..8)
+        .map(|i| {
+            let (p, c) = pairs[i % 2];
+            LmExample::completion(encode(p), [encode(c), vec![eos]].concat(), i + 2)
+        })
+        .collect();
+    let set = |examples: Vec<LmExample>| LmSet { examples, pad_id: eos };
+    let task = CausalLanguageModelling { train: set(examples.clone()), valid: Some(set(examples[..2].to_vec())) };
+    let device = cpu_device();
+    let files = read_model_folder(&fixtures().join("tiny-gpt2")).unwrap();
+    let (model, _) = CausalLm::load(&files, &m.config, &device.clone().autodiff()).unwrap();
+    let config = TrainConfig { learning_rate: 1e-2, batch_size: 4, epochs: 25, warmup_ratio: 0.0, max_length: 32, best_metric: webtune::train::BestMetric::Loss, ..TrainConfig::default() };
+    let mut trainer = Trainer::with_task(model, task, config, device.clone()).unwrap();
+    let before = pollster::block_on(trainer.evaluate()).unwrap().unwrap();
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+    let after = pollster::block_on(trainer.evaluate()).unwrap().unwrap();
+    eprintln!("validation perplexity {:.1} → {:.3} over {} tokens", before.perplexity, after.perplexity, after.tokens);
+    assert!(before.perplexity > 20.0, "the random model is far from the data: {before:?}");
+    assert!(after.perplexity < 1.5, "it learnt the completions: {after:?}");
+    assert!((after.perplexity - after.loss.exp()).abs() < 1e-9);
+    let model = trainer.model_for_export();
+    let s = settings(&m, 16, 1.0, true);
+    let prompts: Vec<Vec<u32>> = pairs.iter().map(|(p, _)| encode(p)).collect();
+    let got = pollster::block_on(generate(&model, &prompts, &s, &device)).unwrap();
+    for ((_, completion), new) in pairs.iter().zip(&got) {
+        assert_eq!(new, &[encode(completion), vec![eos]].concat(), "greedy generation writes the learnt completion and stops");
+        assert_eq!(m.tokenizer.decode(&new[..new.len() - 1], true).unwrap(), *completion);
+    }
+}
+
+#[test]
+fn language_modelling_data_that_trains_nothing_is_refused_with_its_line() {
+    use webtune::train::{CausalLanguageModelling, LmExample, LmSet, TrainConfig, Trainer};
+    let m = load("tiny-gpt2", 32);
+    let device = cpu_device();
+    let files = read_model_folder(&fixtures().join("tiny-gpt2")).unwrap();
+    let (model, _) = CausalLm::load(&files, &m.config, &device.clone().autodiff()).unwrap();
+    let examples = vec![LmExample::completion(vec![5, 6], vec![7], 2), LmExample::completion(vec![5, 6, 7], vec![], 3)];
+    let task = CausalLanguageModelling { train: LmSet { examples, pad_id: 0 }, valid: None };
+    let config = TrainConfig { best_metric: webtune::train::BestMetric::Loss, ..TrainConfig::default() };
+    let err = Trainer::with_task(model, task, config, device).err().unwrap().to_string();
+    assert!(err.contains("line 3 of the training data has nothing to learn"), "{err}");
+}

@@ -19,7 +19,7 @@ pub use metrics::{ClassMetrics, EvalReport};
 pub use optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, global_grad_norm, gradient_norms};
 pub use predict::{Prediction, evaluate_examples, predict, score};
 pub use schedule::{learning_rate, warmup_steps};
-pub use causal::{IGNORE_INDEX, next_token_loss};
+pub use causal::{CausalLanguageModelling, IGNORE_INDEX, LmEvaluation, LmExample, LmSet, next_token_loss};
 pub use classification::{ClassifierEvaluation, SequenceClassification, cross_entropy};
 pub use task::Task;
 pub use trainer::{Best, NonFiniteCause, StepReport, StopReason, TrainError, Trainer};
