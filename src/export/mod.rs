@@ -137,3 +137,27 @@ pub async fn export_classifier(
     Ok(out)
 }
 
+
+/// The export folder of a causal language model: `model.safetensors` with its
+/// transformers names (a tied `lm_head` is not stored, as transformers saves it), the
+/// source's `config.json` (a language model's config has no task fields to rewrite) and
+/// tokenizer files, and the run's reports. `AutoModelForCausalLM` loads it.
+pub async fn export_causal_lm(
+    tensors: Vec<NamedTensor>,
+    source: &ModelFiles,
+    training_args: &impl Serialize,
+    metrics: &impl Serialize,
+) -> Result<ModelFiles, ExportError> {
+    let json = |file: &str, value: serde_json::Result<Vec<u8>>| value.map_err(|e| ExportError::Encode { file: file.to_string(), message: e.to_string() });
+    let mut out = ModelFiles::new("export");
+    out.insert("model.safetensors", safetensors_bytes(tensors).await?);
+    out.insert("config.json", source.require("config.json")?.to_vec());
+    for name in TOKENIZER_FILES {
+        if let Some(bytes) = source.get(name) {
+            out.insert(*name, bytes.to_vec());
+        }
+    }
+    out.insert("training_args.json", json("training_args.json", serde_json::to_vec_pretty(training_args))?);
+    out.insert("metrics.json", json("metrics.json", serde_json::to_vec_pretty(metrics))?);
+    Ok(out)
+}
