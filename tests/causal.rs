@@ -472,3 +472,44 @@ fn the_export_round_trips_for_every_family() {
         assert_eq!(a, b, "{name}: logits after the round trip");
     }
 }
+
+/// Corpus BLEU, its precisions, brevity penalty and lengths, the 13a tokens, and ROUGE-L
+/// F1 equal sacrebleu's and rouge_score's on corpora with punctuation, numbers, HTML
+/// entities, hyphens, Unicode, two reference streams, an empty hypothesis, no match and
+/// trailing whitespace (`tests/fixtures/text_metrics.json`).
+#[test]
+fn bleu_and_rouge_equal_sacrebleu_and_rouge_score() {
+    #[derive(Deserialize)]
+    struct Metrics {
+        corpora: std::collections::BTreeMap<String, Corpus>,
+    }
+    #[derive(Deserialize)]
+    struct Corpus {
+        hypotheses: Vec<String>,
+        references: Vec<Vec<String>>,
+        bleu: f64,
+        precisions: [f64; 4],
+        bp: f64,
+        sys_len: usize,
+        ref_len: usize,
+        tokenized_hypotheses: Vec<String>,
+        rouge_l: Vec<f64>,
+    }
+    let m: Metrics = serde_json::from_str(&std::fs::read_to_string(fixtures().join("text_metrics.json")).unwrap()).unwrap();
+    assert_eq!(m.corpora.len(), 5);
+    for (name, c) in &m.corpora {
+        let tokens: Vec<String> = c.hypotheses.iter().map(|h| webtune::train::tokenize_13a(h)).collect();
+        assert_eq!(tokens, c.tokenized_hypotheses, "{name}: 13a tokens");
+        let got = webtune::train::corpus_bleu(&c.hypotheses, &c.references);
+        assert!((got.score - c.bleu).abs() < 1e-9, "{name}: BLEU {} vs sacrebleu {}", got.score, c.bleu);
+        for (g, w) in got.precisions.iter().zip(&c.precisions) {
+            assert!((g - w).abs() < 1e-9, "{name}: precisions {:?} vs {:?}", got.precisions, c.precisions);
+        }
+        assert!((got.bp - c.bp).abs() < 1e-12 && got.sys_len == c.sys_len && got.ref_len == c.ref_len, "{name}: {got:?}");
+        for ((h, r), want) in c.hypotheses.iter().zip(&c.references[0]).zip(&c.rouge_l) {
+            let f = webtune::train::rouge_l_f1(h, r);
+            assert!((f - want).abs() < 1e-12, "{name}: ROUGE-L of {h:?} vs {r:?}: {f}, want {want}");
+        }
+    }
+    assert!(webtune::train::exact_match(" fox jumps ", "fox jumps") && !webtune::train::exact_match("Fox", "fox"));
+}

@@ -10,6 +10,7 @@ mod optimizer;
 mod predict;
 mod schedule;
 mod task;
+mod text_metrics;
 mod trainer;
 
 pub use config::{BestMetric, Schedule, Setting, SettingError, TrainConfig};
@@ -22,4 +23,5 @@ pub use schedule::{learning_rate, warmup_steps};
 pub use causal::{CausalLanguageModelling, IGNORE_INDEX, LmEvaluation, LmExample, LmSet, next_token_loss};
 pub use classification::{ClassifierEvaluation, SequenceClassification, cross_entropy};
 pub use task::Task;
+pub use text_metrics::{Bleu, corpus_bleu, exact_match, rouge_l_f1, tokenize_13a};
 pub use trainer::{Best, NonFiniteCause, StepReport, StopReason, TrainError, Trainer};
