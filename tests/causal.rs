@@ -513,3 +513,61 @@ fn bleu_and_rouge_equal_sacrebleu_and_rouge_score() {
     }
     assert!(webtune::train::exact_match(" fox jumps ", "fox jumps") && !webtune::train::exact_match("Fox", "fox"));
 }
+
+/// The chat templates of Llama 3.2, Qwen2.5 and SmolLM2 render exactly what transformers'
+/// `apply_chat_template` renders (`tests/fixtures/chat_templates.json`): system prompts,
+/// multi-turn, whitespace the template trims, Unicode and Jinja-like text in a message,
+/// `add_generation_prompt` both ways, and tools written by `tojson` (with an indent in
+/// Llama's, Python's separators in Qwen's).
+#[test]
+fn chat_templates_render_as_transformers_renders_them() {
+    use webtune::checkpoint::{ChatTemplate, Message};
+    #[derive(Deserialize)]
+    struct Record {
+        templates: std::collections::BTreeMap<String, TemplateRecord>,
+    }
+    #[derive(Deserialize)]
+    struct TemplateRecord {
+        special_tokens: std::collections::BTreeMap<String, String>,
+        cases: Vec<ChatCase>,
+    }
+    #[derive(Deserialize)]
+    struct ChatCase {
+        messages: Vec<Message>,
+        add_generation_prompt: bool,
+        extra: serde_json::Value,
+        text: String,
+    }
+    let text = std::fs::read_to_string(fixtures().join("chat_templates.json")).unwrap();
+    let record: Record = serde_json::from_str(&text).unwrap();
+    // The extra variables as JSON text in the file's key order (tojson keeps it).
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(record.templates.len(), 3);
+    for (name, t) in &record.templates {
+        let source = std::fs::read_to_string(fixtures().join(format!("chat_templates/{name}.jinja"))).unwrap();
+        let specials: Vec<(&str, &str)> = t.special_tokens.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let template = ChatTemplate::new(source, &specials);
+        for (i, case) in t.cases.iter().enumerate() {
+            let extra = case.extra.as_object().filter(|o| !o.is_empty()).map(|_| extra_in_file_order(&text, name, i, &raw));
+            let got = template.render(&case.messages, case.add_generation_prompt, extra.as_deref()).unwrap_or_else(|e| panic!("{name} case {i}: {e}"));
+            assert_eq!(got, case.text, "{name} case {i}");
+        }
+    }
+}
+
+/// Case `i`'s `extra` object of template `name`, cut from the fixture's text so that its
+/// keys stay in the order Python wrote them.
+fn extra_in_file_order(text: &str, name: &str, i: usize, raw: &serde_json::Value) -> String {
+    let value = &raw["templates"][name]["cases"][i]["extra"];
+    // serde_json's Value sorts keys, and the tools' dicts must keep Python's order: the
+    // object is cut from the text, and checked against the parsed value.
+    let start = text.find(&format!("\"{name}\"")).unwrap();
+    let mut pos = start;
+    for _ in 0..=i {
+        pos += text[pos..].find("\"extra\": ").unwrap() + "\"extra\": ".len();
+    }
+    let mut stream = serde_json::Deserializer::from_str(&text[pos..]).into_iter::<serde_json::Value>();
+    let parsed = stream.next().unwrap().unwrap();
+    assert_eq!(&parsed, value);
+    text[pos..pos + stream.byte_offset()].to_string()
+}

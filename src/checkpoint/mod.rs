@@ -2,6 +2,7 @@
 //! all read from bytes so that a folder, a `fetch` and a file picker share one loader,
 //! parsed once into a [`Checkpoint`]. The bottom layer: it imports no model or training code.
 
+mod chat_template;
 mod config;
 mod files;
 mod parsed;
@@ -14,6 +15,7 @@ pub use config::{
     SUPPORTED_MODEL_TYPES,
     SentenceEmbeddingConfig,
 };
+pub use chat_template::{ChatTemplate, ChatTemplateError, Message};
 pub use files::{FileError, KNOWN_FILES, ModelFiles};
 pub use parsed::{Checkpoint, CheckpointError, MaxLength};
 pub use tokenizer::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};
