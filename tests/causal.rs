@@ -571,3 +571,34 @@ fn extra_in_file_order(text: &str, name: &str, i: usize, raw: &serde_json::Value
     assert_eq!(&parsed, value);
     text[pos..pos + stream.byte_offset()].to_string()
 }
+
+/// A chat conversation becomes the ids transformers' `apply_chat_template(tokenize=True)`
+/// gives, with labels on exactly the assistant's words and its `<|im_end|>`; a
+/// conversation without an assistant turn, and one the template refuses, are errors that
+/// name the line.
+#[test]
+fn a_conversation_trains_on_the_assistant_turns_only() {
+    use webtune::checkpoint::{ChatTemplate, Message};
+    use webtune::train::{ChatExampleError, chat_example};
+    #[derive(Deserialize)]
+    struct Tokenized {
+        messages: Vec<Message>,
+        ids: Vec<u32>,
+    }
+    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("chat_templates.json")).unwrap()).unwrap();
+    let want: Tokenized = serde_json::from_value(raw["tokenized"].clone()).unwrap();
+    let m = load("tiny-qwen2", 64);
+    let source = std::fs::read_to_string(fixtures().join("chat_templates/qwen2.5.jinja")).unwrap();
+    let template = ChatTemplate::new(source, &[("eos_token", "<|im_end|>")]);
+    let example = chat_example(&template, &m.tokenizer, &want.messages, Some("<|im_end|>"), 7).unwrap();
+    assert_eq!(example.ids, want.ids, "the ids of transformers' tokenised template");
+    let learnt: Vec<u32> = example.labels.iter().filter(|l| **l != -100).map(|&l| l as u32).collect();
+    assert_eq!(m.tokenizer.decode(&learnt, false).unwrap(), "Paris<|im_end|>");
+    assert_eq!(example.predicted(), learnt.len());
+    let user_only = [Message { role: "user".into(), content: "Hi".into() }];
+    assert_eq!(chat_example(&template, &m.tokenizer, &user_only, Some("<|im_end|>"), 9).unwrap_err(), ChatExampleError::NoAssistant { line: 9 });
+    let strict = ChatTemplate::new("{% for m in messages %}{% if m.role not in ['user', 'assistant'] %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{{ m.content }}{% endfor %}", &[]);
+    let with_tool = [Message { role: "tool".into(), content: "42".into() }, Message { role: "assistant".into(), content: "ok".into() }];
+    let err = chat_example(&strict, &m.tokenizer, &with_tool, None, 12).unwrap_err().to_string();
+    assert_eq!(err, "line 12: the chat template refuses this conversation: Only user and assistant roles are supported!");
+}

@@ -180,6 +180,19 @@ impl TextTokenizer {
         })
     }
 
+    /// Token ids of `text` as written, without the post-processor's special tokens and
+    /// without truncation: for text that already holds them, such as a rendered chat
+    /// template (transformers tokenises those with `add_special_tokens=False`).
+    pub fn encode_verbatim(&self, index: usize, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let encoding = self.counting.encode(text, false).map_err(|e| TokenizerError::Encode { index, message: e.to_string() })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// The id of `token`, when the vocabulary has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// The input's length in tokens before truncation, special tokens included.
     pub fn token_count(&self, index: usize, input: &TextInput) -> Result<usize, TokenizerError> {
         let result = match &input.pair {

@@ -9,6 +9,7 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use crate::checkpoint::{ChatTemplate, ChatTemplateError, Message, TextTokenizer, TokenizerError};
 use crate::model::{CausalInput, CausalLm, KvCache, Trace};
 
 /// The label of a position that does not count (transformers' `ignore_index`).
@@ -199,4 +200,82 @@ impl super::Task for CausalLanguageModelling {
     fn metric(evaluation: &LmEvaluation, metric: super::BestMetric) -> Option<f64> {
         (metric == super::BestMetric::Loss).then_some(evaluation.loss)
     }
+}
+
+/// Why a conversation cannot become a training example.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ChatExampleError {
+    /// The template refused or failed on it.
+    #[error("line {line}: {error}")]
+    Template {
+        /// 1-based line of the data file.
+        line: usize,
+        /// What the template said.
+        error: ChatTemplateError,
+    },
+    /// The rendered text cannot be tokenised.
+    #[error("line {line}: {error}")]
+    Tokenizer {
+        /// 1-based line of the data file.
+        line: usize,
+        /// What the tokenizer said.
+        error: TokenizerError,
+    },
+    /// An assistant turn's tokens do not continue the tokens of the conversation before it
+    /// (the template rewrites earlier turns once a later one is added).
+    #[error("line {line}: the chat template renders the turns before assistant turn {turn} differently once it is added, so its tokens cannot be found; webtune cannot train on this template's conversations")]
+    Unaligned {
+        /// 1-based line of the data file.
+        line: usize,
+        /// 1-based position of the turn among the messages.
+        turn: usize,
+    },
+    /// Nothing to learn: no assistant turn.
+    #[error("line {line}: the conversation has no assistant message, so there is nothing to learn from it")]
+    NoAssistant {
+        /// 1-based line of the data file.
+        line: usize,
+    },
+}
+
+/// A conversation (`messages` of chat JSONL) as a training example: the ids of the whole
+/// conversation rendered by `template`, tokenised as transformers tokenises a rendered
+/// template (no added special tokens), with labels on the assistant turns only — each
+/// turn's text and its end token (`end_token`, e.g. `<|im_end|>`, when the turn has one),
+/// not what the template adds after it.
+///
+/// A turn's tokens are found by rendering the conversation up to the turn's prompt
+/// (`add_generation_prompt`) and up to the turn itself: the difference is the turn.
+pub fn chat_example(template: &ChatTemplate, tokenizer: &TextTokenizer, messages: &[Message], end_token: Option<&str>, line: usize) -> Result<LmExample, ChatExampleError> {
+    let render = |upto: usize, prompt: bool| template.render(&messages[..upto], prompt, None).map_err(|error| ChatExampleError::Template { line, error });
+    let tokens = |text: &str| tokenizer.encode_verbatim(0, text).map_err(|error| ChatExampleError::Tokenizer { line, error });
+    let ids = tokens(&render(messages.len(), false)?)?;
+    let mut labels = vec![IGNORE_INDEX; ids.len()];
+    let end_id = end_token.and_then(|t| tokenizer.token_id(t));
+    let mut any = false;
+    for (i, message) in messages.iter().enumerate() {
+        if message.role != "assistant" {
+            continue;
+        }
+        any = true;
+        let start = tokens(&render(i, true)?)?;
+        let through = tokens(&render(i + 1, false)?)?;
+        if !ids.starts_with(&through) || !through.starts_with(&start) {
+            return Err(ChatExampleError::Unaligned { line, turn: i + 1 });
+        }
+        let span = start.len()..through.len();
+        // Up to and including the end token; what the template writes after it (a new
+        // line) is not the model's to say.
+        let end = match end_id {
+            Some(end_id) => ids[span.clone()].iter().position(|&t| t == end_id).map_or(span.end, |p| span.start + p + 1),
+            None => span.end,
+        };
+        for t in span.start..end {
+            labels[t] = ids[t] as i64;
+        }
+    }
+    if !any {
+        return Err(ChatExampleError::NoAssistant { line });
+    }
+    Ok(LmExample { ids, labels, line })
 }
