@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::checkpoint::ModelConfig;
+use crate::checkpoint::{CausalConfig, ModelConfig};
 
 /// Bytes per f32.
 const F32: u64 = 4;
@@ -46,6 +46,27 @@ impl MemoryEstimate {
     }
 }
 
+impl MemoryEstimate {
+    /// Full fine-tuning of a causal language model at `batch` sequences of `seq` tokens
+    /// per micro-batch. Activations count, per layer and token, the inputs of the linear
+    /// maps and the feed-forward's intermediate values, plus the attention scores and
+    /// probabilities; and the logits and their log-softmax over the vocabulary for every
+    /// position (the worst case: plain text, where every position is scored), which for
+    /// large vocabularies is the largest buffer.
+    pub fn causal_lm(config: &CausalConfig, batch: usize, seq: usize) -> Self {
+        let parameters = config.parameters();
+        let (h, layers, heads, i) = config.shape();
+        let (b, s, v) = (batch as u64, seq as u64, config.vocab_size() as u64);
+        let (h, i, heads) = (h as u64, i as u64, heads as u64);
+        let per_layer = b * s * (8 * h + 4 * i) + 2 * b * heads * s * s;
+        let logits = 2 * b * s * v;
+        let activations = F32 * (layers as u64 * per_layer + 2 * b * s * h + logits);
+        let largest_buffer = F32 * (v * h).max(b * heads * s * s).max(b * s * i).max(b * s * v);
+        let weights = F32 * parameters;
+        Self { parameters, weights, gradients: weights, optimizer: 2 * weights, activations, largest_buffer, total: 4 * weights + activations }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +82,32 @@ mod tests {
     fn counts_minilm_parameters_like_transformers() {
         // transformers: BertForSequenceClassification(all-MiniLM-L6-v2, num_labels=2).num_parameters()
         assert_eq!(minilm().classifier_parameters(2), 22_713_986);
+    }
+
+    /// transformers' `num_parameters()` of GPT-2, SmolLM2-135M, Qwen2.5-0.5B, Llama 3.2 1B,
+    /// TinyLlama 1.1B and the tiny fixtures (`tests/fixtures/causal_sizes.json`).
+    #[test]
+    fn counts_causal_parameters_like_transformers() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/causal_sizes.json")).unwrap();
+        let record: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let models = record["models"].as_object().unwrap();
+        assert_eq!(models.len(), 8);
+        for (name, m) in models {
+            let config = CausalConfig::from_json(m["config"].to_string().as_bytes()).unwrap();
+            assert_eq!(config.parameters(), m["parameters"].as_u64().unwrap(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_large_vocabulary_makes_the_logits_the_largest_buffer() {
+        let smollm = br#"{"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+            "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "tie_word_embeddings": true}"#;
+        let e = MemoryEstimate::causal_lm(&CausalConfig::from_json(smollm).unwrap(), 8, 512);
+        assert_eq!(e.parameters, 134_515_008);
+        assert_eq!(e.largest_buffer, 4 * 8 * 512 * 49152);
+        assert_eq!(e.total, 4 * e.weights + e.activations);
+        // 2.15 GB of weights, gradients and moments; activations above 3 GB at 8 × 512.
+        assert!(e.weights * 4 > 2_000_000_000 && e.activations > 3_000_000_000, "{e:?}");
     }
 
     #[test]

@@ -497,6 +497,37 @@ impl CausalConfig {
         }
     }
 
+    /// Parameters, as transformers' `num_parameters()` counts them (a tied `lm_head` once).
+    pub fn parameters(&self) -> u64 {
+        match self {
+            CausalConfig::Gpt2(c) => {
+                let (v, p, h, i) = (c.vocab_size as u64, c.n_positions as u64, c.n_embd as u64, c.inner() as u64);
+                let layer = 2 * h + (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (h * i + i) + (i * h + h);
+                (v + p) * h + c.n_layer as u64 * layer + 2 * h
+            }
+            CausalConfig::Llama(c) | CausalConfig::Qwen2(c) => {
+                let qwen2 = matches!(self, CausalConfig::Qwen2(_));
+                let (v, h, i) = (c.vocab_size as u64, c.hidden_size as u64, c.intermediate_size as u64);
+                let (q, kv) = ((c.num_attention_heads * c.head_width()) as u64, (c.kv_heads() * c.head_width()) as u64);
+                let qkv_bias = if qwen2 || c.attention_bias { q + 2 * kv } else { 0 };
+                let o_bias = if !qwen2 && c.attention_bias { h } else { 0 };
+                let mlp_bias = if c.mlp_bias { 2 * i + h } else { 0 };
+                let layer = 2 * h + h * (q + 2 * kv) + qkv_bias + q * h + o_bias + 3 * h * i + mlp_bias;
+                let head = if c.tie_word_embeddings { 0 } else { v * h };
+                v * h + c.num_hidden_layers as u64 * layer + h + head
+            }
+        }
+    }
+
+    /// Hidden width, layers, query heads and feed-forward width, by the same names for
+    /// every family: `(hidden, layers, heads, intermediate)`.
+    pub fn shape(&self) -> (usize, usize, usize, usize) {
+        match self {
+            CausalConfig::Gpt2(c) => (c.n_embd, c.n_layer, c.n_head, c.inner()),
+            CausalConfig::Llama(c) | CausalConfig::Qwen2(c) => (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size),
+        }
+    }
+
     /// The end-of-sequence ids config.json names (generation_config.json may name more).
     pub fn eos_token_ids(&self) -> Vec<u32> {
         let ids = match self {
