@@ -276,7 +276,8 @@ fn the_cli_generates_what_transformers_generates_and_refuses_bad_flags() {
         assert_eq!(line["prompt"], g.prompt.as_str());
         let ids: Vec<u32> = serde_json::from_value(line["ids"].clone()).unwrap();
         assert_eq!(ids, g.greedy, "{}", g.prompt);
-        assert_eq!(line["stopped"], serde_json::Value::Bool(g.greedy.last() == Some(&0)));
+        let prompt_ids: Vec<u32> = serde_json::from_value(line["prompt_ids"].clone()).unwrap();
+        assert_eq!(prompt_ids, g.ids);
         assert!(line["completion"].as_str().is_some_and(|c| !c.is_empty()));
     }
     let err = |args: &[&str]| String::from_utf8(webtune(args).stderr).unwrap();
@@ -285,8 +286,8 @@ fn the_cli_generates_what_transformers_generates_and_refuses_bad_flags() {
         "error: setting --top-p = 1.5 is impossible: it must be in (0, 1] (1 keeps every token)"
     );
     assert_eq!(
-        err(&["generate", "--model", dir, "--prompt", "a", "--temperature", "0"]).trim(),
-        "error: setting --temperature = 0 is impossible: it must be a positive number (1 samples from the model's own distribution)"
+        err(&["generate", "--model", dir, "--prompt", "a", "--temperature=-1"]).trim(),
+        "error: setting --temperature = -1 is impossible: it must be 0 (greedy) or a positive number (1 samples from the model's own distribution)"
     );
     let bert = fixtures().join("tiny-bert");
     assert_eq!(
@@ -601,4 +602,53 @@ fn a_conversation_trains_on_the_assistant_turns_only() {
     let with_tool = [Message { role: "tool".into(), content: "42".into() }, Message { role: "assistant".into(), content: "ok".into() }];
     let err = chat_example(&strict, &m.tokenizer, &with_tool, None, 12).unwrap_err().to_string();
     assert_eq!(err, "line 12: the chat template refuses this conversation: Only user and assistant roles are supported!");
+}
+
+
+/// `--input` JSONL: `prompt` lines and `messages` lines (rendered with the chat template
+/// and its generation prompt) in one file, in order; bad lines name their line.
+#[test]
+fn the_cli_reads_prompts_and_chats_from_jsonl_and_names_bad_lines() {
+    let dir = std::env::temp_dir().join(format!("webtune-generate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The tiny Qwen2 with Qwen2.5's chat template.
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "generation_config.json"] {
+        std::fs::copy(fixtures().join("tiny-qwen2").join(f), model.join(f)).unwrap();
+    }
+    let template = std::fs::read_to_string(fixtures().join("chat_templates/qwen2.5.jinja")).unwrap();
+    std::fs::write(model.join("tokenizer_config.json"), serde_json::json!({"chat_template": template, "eos_token": "<|im_end|>"}).to_string()).unwrap();
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, "{\"prompt\": \"I love\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}]}\n").unwrap();
+    let out = webtune(&["generate", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--device", "cpu", "--max-new-tokens", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["prompt"], "I love");
+    let record = record();
+    let want = &record.models["tiny-qwen2"].generations[1];
+    assert_eq!(lines[0]["ids"], serde_json::json!(want.greedy[..5]));
+    assert_eq!(lines[1]["messages"][0]["content"], "Hello!");
+    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("chat_templates.json")).unwrap()).unwrap();
+    let rendered = raw["templates"]["qwen2.5"]["cases"][1]["text"].as_str().unwrap().to_string();
+    let m = load("tiny-qwen2", 64);
+    let prompt_ids = m.tokenizer.encode_verbatim(0, &rendered).unwrap();
+    assert_eq!(lines[1]["prompt_ids"], serde_json::json!(prompt_ids), "the chat rendered with the generation prompt");
+    assert_eq!(lines[1]["ids"].as_array().unwrap().len(), 5);
+    let err = |content: &str| {
+        std::fs::write(&input, content).unwrap();
+        let out = webtune(&["generate", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--device", "cpu"]);
+        assert!(!out.status.success());
+        String::from_utf8(out.stderr).unwrap().trim().to_string()
+    };
+    let path = input.display().to_string();
+    let e = err("{\"prompt\": \"a\"}\n{\"messages\": \"hello\"}\n");
+    assert!(e.starts_with(&format!("error: {path}:2: invalid type: string \"hello\", expected a sequence")), "{e}");
+    let e = err("{\"prompt\": \"a\", \"messages\": []}\n");
+    assert_eq!(e, format!("error: {path}:1: give either \"prompt\" or \"messages\", not both or neither"));
+    let long = "the lazy dog ".repeat(40);
+    let e = err(&format!("{{\"prompt\": \"{long}\"}}\n"));
+    assert!(e.starts_with(&format!("error: {path}:1: the prompt has ")) && e.contains("more than the 128 this model takes"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,18 +1,18 @@
-//! `webtune generate`: continue prompts with a generative model (GPT-2, LLaMA family,
-//! Qwen2), one JSON object per prompt.
+//! `webtune generate`: continue prompts or chats with a generative model (GPT-2, LLaMA
+//! family, Qwen2), one JSON object per input.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::{CausalConfig, TextInput, TextTokenizer, stop_token_ids};
-use crate::model::{CausalLm, GenerationSettings, ModelError, Sampling, generate};
+use crate::checkpoint::{CausalConfig, ChatTemplate, Message, TextInput, TextTokenizer, stop_token_ids};
+use crate::model::{CausalLm, GenerationSettings, ModelError, Sampling, generate_streaming};
 use crate::platform::read_model_folder;
 
-/// Prompts per batch.
+/// Inputs per batch.
 const BATCH: usize = 8;
 
 #[derive(Args)]
@@ -24,13 +24,14 @@ pub struct GenerateArgs {
     /// A prompt to continue (repeat the flag for several).
     #[arg(long, required_unless_present = "input")]
     prompt: Vec<String>,
-    /// A text file with one prompt per line (UTF-8), instead of --prompt.
+    /// A JSONL file, one object per line with `prompt` (text) or `messages` (a list of
+    /// {role, content}, rendered with the model's chat template and its generation prompt).
     #[arg(long, conflicts_with = "prompt")]
     input: Option<PathBuf>,
-    /// Most new tokens per prompt.
+    /// Most new tokens per input.
     #[arg(long, default_value_t = 64)]
     max_new_tokens: usize,
-    /// Sample at this temperature instead of taking the most likely token.
+    /// Sampling temperature; 0 (the default unless --top-k or --top-p is given) is greedy.
     #[arg(long)]
     temperature: Option<f32>,
     /// Sample from the k most likely tokens only.
@@ -45,33 +46,93 @@ pub struct GenerateArgs {
     /// Seed of the sampling random stream.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Write each new token's text to stderr as it is generated.
+    #[arg(long)]
+    stream: bool,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "gpu")]
     device: DeviceChoice,
 }
 
+/// One input line of `--input`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputLine {
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    messages: Option<Vec<Message>>,
+}
+
+/// An input and where it came from.
+struct Input {
+    prompt: Option<String>,
+    messages: Option<Vec<Message>>,
+    /// `file:line`, or `--prompt N`.
+    place: String,
+}
+
 #[derive(Serialize)]
 struct Line<'a> {
-    prompt: &'a str,
-    /// The new tokens' text, special tokens left out.
-    completion: String,
-    /// The new tokens, ending with the end-of-sequence id when one was produced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<&'a [Message]>,
+    prompt_ids: &'a [u32],
+    /// The new tokens, ending with the stop token when one was produced.
     ids: &'a [u32],
-    /// Whether generation stopped at an end-of-sequence token (else at --max-new-tokens).
-    stopped: bool,
+    /// The new tokens' text, without the stop token.
+    completion: String,
+}
+
+fn read_inputs(path: &Path) -> Result<Vec<Input>, CliError> {
+    let lines = super::embed::read_lines(&path.to_path_buf())?;
+    let mut inputs = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let place = format!("{}:{}", path.display(), i + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: InputLine = serde_json::from_str(line).map_err(|e| CliError::Input {
+            path: place.clone(),
+            message: format!("{e}; each line must be a JSON object with \"prompt\" (text) or \"messages\" (a list of {{\"role\", \"content\"}})"),
+        })?;
+        match (&parsed.prompt, &parsed.messages) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(CliError::Input { path: place, message: "give either \"prompt\" or \"messages\", not both or neither".into() });
+            }
+            (None, Some(m)) if m.is_empty() => return Err(CliError::Input { path: place, message: "\"messages\" is empty".into() }),
+            _ => {}
+        }
+        inputs.push(Input { prompt: parsed.prompt, messages: parsed.messages, place });
+    }
+    Ok(inputs)
+}
+
+/// The chat template of the model folder: `chat_template.jinja`, else `tokenizer_config.json`'s.
+fn chat_template(model: &Path, tokenizer_config: Option<&[u8]>) -> Result<Option<ChatTemplate>, CliError> {
+    let jinja_path = model.join("chat_template.jinja");
+    let jinja = match std::fs::read(&jinja_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(CliError::Input { path: jinja_path.display().to_string(), message: format!("cannot read: {e}") }),
+    };
+    ChatTemplate::from_files(tokenizer_config, jinja.as_deref())
+        .map_err(|e| CliError::Input { path: model.join("tokenizer_config.json").display().to_string(), message: e.to_string() })
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), CliError> {
-    let prompts = match &args.input {
-        Some(path) => super::embed::read_lines(path)?,
-        None => args.prompt.clone(),
+    let inputs = match &args.input {
+        Some(path) => read_inputs(path)?,
+        None => args.prompt.iter().enumerate().map(|(i, p)| Input { prompt: Some(p.clone()), messages: None, place: format!("--prompt {}", i + 1) }).collect(),
     };
-    let sampling = (args.temperature.is_some() || args.top_k.is_some() || args.top_p.is_some()).then(|| Sampling {
-        temperature: args.temperature.unwrap_or(1.0),
-        top_k: args.top_k,
-        top_p: args.top_p,
-        seed: args.seed,
-    });
+    if let Some(t) = args.temperature
+        && !(t >= 0.0 && t.is_finite())
+    {
+        return Err(CliError::Flag { flag: "--temperature", value: t.to_string(), reason: "it must be 0 (greedy) or a positive number (1 samples from the model's own distribution)" });
+    }
+    let sampled = args.temperature.is_some_and(|t| t != 0.0) || args.top_k.is_some() || args.top_p.is_some();
+    let sampling = sampled.then(|| Sampling { temperature: args.temperature.unwrap_or(1.0), top_k: args.top_k, top_p: args.top_p, seed: args.seed });
     if let Some(Err((setting, value, reason))) = sampling.as_ref().map(Sampling::check) {
         let flag = match setting {
             "temperature" => "--temperature",
@@ -92,8 +153,50 @@ pub fn run(args: GenerateArgs) -> Result<(), CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(CliError::Input { path: generation_path.display().to_string(), message: format!("cannot read: {e}") }),
     };
-    let eos_token_ids = stop_token_ids(&config, generation_config.as_deref()).map_err(ModelError::from)?;
+    let mut eos_token_ids = stop_token_ids(&config, generation_config.as_deref()).map_err(ModelError::from)?;
     let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, config.max_tokens(), config.pad_token_id()).map_err(ModelError::from)?;
+    let template = if inputs.iter().any(|i| i.messages.is_some()) {
+        let template = chat_template(&args.model, files.get("tokenizer_config.json"))?.ok_or_else(|| CliError::Input {
+            path: args.model.display().to_string(),
+            message: "the model has no chat template (chat_template in tokenizer_config.json, or chat_template.jinja), so \"messages\" cannot be rendered; give \"prompt\" text instead".into(),
+        })?;
+        // A chat stops at the template's end-of-turn token too (<|im_end|>, <|eot_id|>).
+        if let Some(id) = template.special_token("eos_token").and_then(|t| tokenizer.token_id(t))
+            && !eos_token_ids.contains(&id)
+        {
+            eos_token_ids.push(id);
+        }
+        Some(template)
+    } else {
+        None
+    };
+    let mut prompt_ids = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let ids = match (&input.prompt, &input.messages, &template) {
+            (Some(prompt), _, _) => tokenizer.encode(0, &TextInput::single(prompt.clone())).map(|e| e.ids),
+            (None, Some(messages), Some(template)) => {
+                let text = template.render(messages, true, None).map_err(|e| CliError::Input { path: input.place.clone(), message: e.to_string() })?;
+                tokenizer.encode_verbatim(0, &text)
+            }
+            _ => unreachable!("every input has a prompt or messages, and messages come with a template"),
+        }
+        .map_err(|e| CliError::Input { path: input.place.clone(), message: e.to_string() })?;
+        if ids.is_empty() {
+            return Err(CliError::Input { path: input.place.clone(), message: "the prompt has no tokens; give it some text".into() });
+        }
+        if ids.len() + args.max_new_tokens > config.max_tokens() {
+            return Err(CliError::Input {
+                path: input.place.clone(),
+                message: format!(
+                    "the prompt has {} tokens; with --max-new-tokens {} that is more than the {} this model takes; shorten it or lower --max-new-tokens",
+                    ids.len(),
+                    args.max_new_tokens,
+                    config.max_tokens()
+                ),
+            });
+        }
+        prompt_ids.push(ids);
+    }
     let device = pick_device(args.device);
     let (model, _report) = CausalLm::load(&files, &config, &device)?;
     let settings = GenerationSettings {
@@ -106,18 +209,34 @@ pub fn run(args: GenerateArgs) -> Result<(), CliError> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for chunk in prompts.chunks(BATCH) {
-        let ids = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, p)| tokenizer.encode(i, &TextInput::single(p.clone())).map(|e| e.ids))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ModelError::from)?;
-        let generated = pollster::block_on(generate(&model, &ids, &settings, &device))?;
-        for (prompt, new) in chunk.iter().zip(&generated) {
-            let completion = tokenizer.decode(new, true).map_err(ModelError::from)?;
-            let stopped = new.last().is_some_and(|id| settings.eos_token_ids.contains(id));
-            serde_json::to_writer(&mut out, &Line { prompt, completion, ids: new, stopped }).map_err(std::io::Error::from)?;
+    // Streaming shows one reply at a time; otherwise inputs share batches.
+    let batch = if args.stream { 1 } else { BATCH };
+    for (chunk, ids) in inputs.chunks(batch).zip(prompt_ids.chunks(batch)) {
+        let mut streamed: Vec<u32> = Vec::new();
+        let mut shown = String::new();
+        let generated = pollster::block_on(generate_streaming(&model, ids, &settings, &device, |_, token| {
+            if args.stream {
+                streamed.push(token);
+                // Decode the whole reply so far: a character may span tokens.
+                if let Ok(text) = tokenizer.decode(&streamed, true)
+                    && let Some(new) = text.strip_prefix(shown.as_str())
+                {
+                    eprint!("{new}");
+                    shown = text;
+                }
+            }
+        }))?;
+        if args.stream {
+            eprintln!();
+        }
+        for ((input, prompt), new) in chunk.iter().zip(ids).zip(&generated) {
+            let text_ids = match new.last() {
+                Some(last) if settings.eos_token_ids.contains(last) => &new[..new.len() - 1],
+                _ => &new[..],
+            };
+            let completion = tokenizer.decode(text_ids, false).map_err(ModelError::from)?;
+            let line = Line { prompt: input.prompt.as_deref(), messages: input.messages.as_deref(), prompt_ids: prompt, ids: new, completion };
+            serde_json::to_writer(&mut out, &line).map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
         }
     }

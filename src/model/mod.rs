@@ -13,7 +13,7 @@ pub mod roberta;
 mod sentence_embedding;
 mod trace;
 
-pub use causal::{CausalInput, CausalLm, CausalLoadReport, GenerationSettings, KvCache, Sampling, generate};
+pub use causal::{CausalInput, CausalLm, CausalLoadReport, GenerationSettings, KvCache, Sampling, generate, generate_streaming};
 pub use classification::{BertClassificationHead, ClassificationHead, ClassifierReport, SequenceClassifier};
 pub use encoder::Encoder;
 pub use error::ModelError;

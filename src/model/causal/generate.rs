@@ -149,6 +149,18 @@ fn draw(probs: &[f32], rng: &mut SeededRng) -> u32 {
 /// would get alone. Returns the new tokens of each prompt, in order, ending with the
 /// end-of-sequence id when one was produced. One readback per step, asynchronous.
 pub async fn generate(model: &CausalLm, prompts: &[Vec<u32>], settings: &GenerationSettings, device: &Device) -> Result<Vec<Vec<u32>>, ModelError> {
+    generate_streaming(model, prompts, settings, device, |_, _| {}).await
+}
+
+/// [`generate`], telling `on_token(row, token)` each new token as soon as it is chosen
+/// (to stream a reply).
+pub async fn generate_streaming(
+    model: &CausalLm,
+    prompts: &[Vec<u32>],
+    settings: &GenerationSettings,
+    device: &Device,
+    mut on_token: impl FnMut(usize, u32),
+) -> Result<Vec<Vec<u32>>, ModelError> {
     let rows = prompts.len();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     if rows == 0 || settings.max_new_tokens == 0 {
@@ -195,6 +207,7 @@ pub async fn generate(model: &CausalLm, prompts: &[Vec<u32>], settings: &Generat
                 _ => argmax(&scores),
             };
             generated[r].push(next);
+            on_token(r, next);
             done[r] = settings.eos_token_ids.contains(&next);
             tokens[r].push(next);
             mask[r].push(1);

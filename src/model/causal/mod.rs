@@ -23,7 +23,7 @@ mod generate;
 pub mod gpt2;
 pub mod llama;
 
-pub use generate::{GenerationSettings, Sampling, generate, warp};
+pub use generate::{GenerationSettings, Sampling, generate, generate_streaming, warp};
 
 /// The inputs of one decoder forward pass, made on the host.
 #[derive(Clone, Debug)]
