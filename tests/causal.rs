@@ -646,7 +646,7 @@ fn the_cli_reads_prompts_and_chats_from_jsonl_and_names_bad_lines() {
     let e = err("{\"prompt\": \"a\"}\n{\"messages\": \"hello\"}\n");
     assert!(e.starts_with(&format!("error: {path}:2: invalid type: string \"hello\", expected a sequence")), "{e}");
     let e = err("{\"prompt\": \"a\", \"messages\": []}\n");
-    assert_eq!(e, format!("error: {path}:1: give either \"prompt\" or \"messages\", not both or neither"));
+    assert_eq!(e, format!("error: {path}:1: give one of \"prompt\", \"text\" or \"messages\" (each line must be a JSON object with \"prompt\" (and optionally \"completion\"), \"text\", or \"messages\" (a list of {{\"role\", \"content\"}}))"));
     let long = "the lazy dog ".repeat(40);
     let e = err(&format!("{{\"prompt\": \"{long}\"}}\n"));
     assert!(e.starts_with(&format!("error: {path}:1: the prompt has ")) && e.contains("more than the 128 this model takes"), "{e}");

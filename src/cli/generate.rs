@@ -5,10 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::lm_data::{LmRecord, chat_template, no_template, read_lm_file, read_optional};
 use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::{CausalConfig, ChatTemplate, Message, TextInput, TextTokenizer, stop_token_ids};
+use crate::checkpoint::{CausalConfig, Message, TextInput, TextTokenizer, stop_token_ids};
 use crate::model::{CausalLm, GenerationSettings, ModelError, Sampling, generate_streaming};
 use crate::platform::read_model_folder;
 
@@ -25,7 +26,8 @@ pub struct GenerateArgs {
     #[arg(long, required_unless_present = "input")]
     prompt: Vec<String>,
     /// A JSONL file, one object per line with `prompt` (text) or `messages` (a list of
-    /// {role, content}, rendered with the model's chat template and its generation prompt).
+    /// {role, content}, rendered with the model's chat template and its generation prompt);
+    /// any other file: one prompt per line.
     #[arg(long, conflicts_with = "prompt")]
     input: Option<PathBuf>,
     /// Most new tokens per input.
@@ -54,16 +56,6 @@ pub struct GenerateArgs {
     device: DeviceChoice,
 }
 
-/// One input line of `--input`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InputLine {
-    #[serde(default)]
-    prompt: Option<String>,
-    #[serde(default)]
-    messages: Option<Vec<Message>>,
-}
-
 /// An input and where it came from.
 struct Input {
     prompt: Option<String>,
@@ -86,39 +78,14 @@ struct Line<'a> {
 }
 
 fn read_inputs(path: &Path) -> Result<Vec<Input>, CliError> {
-    let lines = super::embed::read_lines(&path.to_path_buf())?;
-    let mut inputs = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        let place = format!("{}:{}", path.display(), i + 1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: InputLine = serde_json::from_str(line).map_err(|e| CliError::Input {
-            path: place.clone(),
-            message: format!("{e}; each line must be a JSON object with \"prompt\" (text) or \"messages\" (a list of {{\"role\", \"content\"}})"),
-        })?;
-        match (&parsed.prompt, &parsed.messages) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(CliError::Input { path: place, message: "give either \"prompt\" or \"messages\", not both or neither".into() });
-            }
-            (None, Some(m)) if m.is_empty() => return Err(CliError::Input { path: place, message: "\"messages\" is empty".into() }),
-            _ => {}
-        }
-        inputs.push(Input { prompt: parsed.prompt, messages: parsed.messages, place });
-    }
-    Ok(inputs)
-}
-
-/// The chat template of the model folder: `chat_template.jinja`, else `tokenizer_config.json`'s.
-fn chat_template(model: &Path, tokenizer_config: Option<&[u8]>) -> Result<Option<ChatTemplate>, CliError> {
-    let jinja_path = model.join("chat_template.jinja");
-    let jinja = match std::fs::read(&jinja_path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(CliError::Input { path: jinja_path.display().to_string(), message: format!("cannot read: {e}") }),
-    };
-    ChatTemplate::from_files(tokenizer_config, jinja.as_deref())
-        .map_err(|e| CliError::Input { path: model.join("tokenizer_config.json").display().to_string(), message: e.to_string() })
+    read_lm_file(path)?
+        .into_iter()
+        .map(|line| match line.record {
+            LmRecord::Prompt { prompt, completion: None } | LmRecord::Text(prompt) => Ok(Input { prompt: Some(prompt), messages: None, place: line.place }),
+            LmRecord::Chat(messages) => Ok(Input { prompt: None, messages: Some(messages), place: line.place }),
+            _ => Err(CliError::Input { path: line.place, message: "give \"prompt\" (text to continue) or \"messages\" (a chat to answer)".into() }),
+        })
+        .collect()
 }
 
 pub fn run(args: GenerateArgs) -> Result<(), CliError> {
@@ -147,19 +114,11 @@ pub fn run(args: GenerateArgs) -> Result<(), CliError> {
     let files = read_model_folder(&args.model)?;
     let config = CausalConfig::from_json(files.require("config.json").map_err(ModelError::from)?).map_err(ModelError::from)?;
     // Read here rather than by the shared loader: only generation uses it.
-    let generation_path = args.model.join("generation_config.json");
-    let generation_config = match std::fs::read(&generation_path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(CliError::Input { path: generation_path.display().to_string(), message: format!("cannot read: {e}") }),
-    };
+    let generation_config = read_optional(&args.model.join("generation_config.json"))?;
     let mut eos_token_ids = stop_token_ids(&config, generation_config.as_deref()).map_err(ModelError::from)?;
     let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").map_err(ModelError::from)?, config.max_tokens(), config.pad_token_id()).map_err(ModelError::from)?;
     let template = if inputs.iter().any(|i| i.messages.is_some()) {
-        let template = chat_template(&args.model, files.get("tokenizer_config.json"))?.ok_or_else(|| CliError::Input {
-            path: args.model.display().to_string(),
-            message: "the model has no chat template (chat_template in tokenizer_config.json, or chat_template.jinja), so \"messages\" cannot be rendered; give \"prompt\" text instead".into(),
-        })?;
+        let template = chat_template(&args.model, files.get("tokenizer_config.json"))?.ok_or_else(|| no_template(&args.model))?;
         // A chat stops at the template's end-of-turn token too (<|im_end|>, <|eot_id|>).
         if let Some(id) = template.special_token("eos_token").and_then(|t| tokenizer.token_id(t))
             && !eos_token_ids.contains(&id)

@@ -6,6 +6,7 @@ mod embed;
 mod evaluate;
 mod generate;
 mod inspect;
+mod lm_data;
 mod predict;
 mod train;
 
