@@ -188,6 +188,13 @@ impl TextTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
+    /// Token ids of `text` with the post-processor's special tokens, without truncation
+    /// (language-modelling data, where a text too long for the model is refused, not cut).
+    pub fn encode_untruncated(&self, index: usize, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let encoding = self.counting.encode(text, true).map_err(|e| TokenizerError::Encode { index, message: e.to_string() })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
     /// The id of `token`, when the vocabulary has it.
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)

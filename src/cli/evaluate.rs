@@ -31,14 +31,45 @@ pub struct EvaluateArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value = "gpu")]
     device: DeviceChoice,
+    /// Generative models: also generate greedily for every prompt/completion and chat line
+    /// and score the generations against the references (BLEU, ROUGE-L, exact match).
+    #[arg(long)]
+    generate: bool,
+    /// Generative models, with --generate: most new tokens per generation.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Generative models, with --generate: write each prediction and its reference here (JSONL).
+    #[arg(long)]
+    predictions: Option<PathBuf>,
 }
 
 pub fn run(args: EvaluateArgs) -> Result<(), CliError> {
+    // A generative checkpoint is scored by its next-token loss instead.
+    let files = read_model_folder(&args.model)?;
+    let model_type = files
+        .get("config.json")
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+        .and_then(|c| c.get("model_type")?.as_str().map(str::to_string));
+    if let Some(bytes) = files.get("config.json").filter(|_| model_type.as_deref().is_some_and(|t| crate::checkpoint::CAUSAL_MODEL_TYPES.contains(&t))) {
+        let config = crate::checkpoint::CausalConfig::from_json(bytes).map_err(ModelError::from)?;
+        let lm = super::evaluate_lm::LmEvaluateArgs {
+            model: args.model,
+            data: args.data,
+            batch_size: args.batch_size,
+            device: args.device,
+            generate: args.generate,
+            max_new_tokens: args.max_new_tokens,
+            predictions: args.predictions,
+        };
+        return super::evaluate_lm::run(lm, files, config);
+    }
+    if args.generate || args.predictions.is_some() {
+        return Err(CliError::Flag { flag: "--generate", value: "given".into(), reason: "it scores generative models; this is a classifier" });
+    }
     let dataset = read_data(&args.data, &args.read.options(true)?)?;
     dataset.report.check(args.read.policy())?;
     let name = dataset.report.file;
     let examples = dataset.examples;
-    let files = read_model_folder(&args.model)?;
     let device = pick_device(args.device);
     let (model, label_names, tokenizer) = super::classifier_for_inference(files, &device, args.max_length)?;
     let labels = LabelSet {

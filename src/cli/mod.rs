@@ -4,6 +4,7 @@ mod bench;
 mod device;
 mod embed;
 mod evaluate;
+mod evaluate_lm;
 mod generate;
 mod inspect;
 mod lm_data;

@@ -113,6 +113,25 @@ pub struct LmEvaluation {
     pub tokens: usize,
 }
 
+/// The mean next-token loss of `model` (validation mode) over every predicted token of
+/// `set`, `batch_size` examples at a time: the total negative log-likelihood divided by the
+/// number of predicted tokens, and its perplexity. One readback per batch, asynchronous.
+pub async fn language_model_loss(model: &CausalLm, set: &LmSet, batch_size: usize, device: &Device) -> Result<LmEvaluation, super::TrainError> {
+    let (mut total, mut tokens) = (0.0f64, 0usize);
+    let all: Vec<usize> = (0..set.examples.len()).collect();
+    for indices in all.chunks(batch_size.max(1)) {
+        let (ids, mask, labels, _) = set.batch(indices);
+        let input = CausalInput::new(&ids, &mask, indices.len(), 0, device);
+        let Some((loss, n)) = next_token_loss(model, &input, &labels, device, &mut Trace::off()) else { continue };
+        let data = loss.into_data_async().await.map_err(|e| super::TrainError::Device(format!("{e:?}")))?;
+        let value: Vec<f32> = data.try_into_vec().map_err(|e| super::TrainError::Device(format!("{e:?}")))?;
+        total += value[0] as f64 * n as f64;
+        tokens += n;
+    }
+    let loss = total / tokens.max(1) as f64;
+    Ok(LmEvaluation { loss, perplexity: loss.exp(), tokens })
+}
+
 /// Fine-tuning a causal language model (any supported decoder) on text or prompt/completion
 /// examples.
 #[derive(Clone, Debug)]
@@ -178,19 +197,7 @@ impl super::Task for CausalLanguageModelling {
 
     async fn evaluate(&self, model: &CausalLm, batch_size: usize, device: &Device) -> Result<Option<LmEvaluation>, super::TrainError> {
         let Some(valid) = &self.valid else { return Ok(None) };
-        let (mut total, mut tokens) = (0.0f64, 0usize);
-        let all: Vec<usize> = (0..valid.examples.len()).collect();
-        for indices in all.chunks(batch_size.max(1)) {
-            let (ids, mask, labels, _) = valid.batch(indices);
-            let input = CausalInput::new(&ids, &mask, indices.len(), 0, device);
-            let Some((loss, n)) = next_token_loss(model, &input, &labels, device, &mut Trace::off()) else { continue };
-            let data = loss.into_data_async().await.map_err(|e| super::TrainError::Device(format!("{e:?}")))?;
-            let value: Vec<f32> = data.try_into_vec().map_err(|e| super::TrainError::Device(format!("{e:?}")))?;
-            total += value[0] as f64 * n as f64;
-            tokens += n;
-        }
-        let loss = total / tokens.max(1) as f64;
-        Ok(Some(LmEvaluation { loss, perplexity: loss.exp(), tokens }))
+        language_model_loss(model, valid, batch_size, device).await.map(Some)
     }
 
     fn measures(metric: super::BestMetric) -> bool {
