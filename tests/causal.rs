@@ -719,3 +719,59 @@ fn the_cli_evaluates_a_language_model_by_perplexity_and_its_generations() {
     assert!(err.trim().ends_with("pairs.jsonl:1: a \"prompt\" needs its \"completion\" to be evaluated against"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Questions and answers for the chat learning test (and `generate.py`'s PyTorch twin).
+const CHAT_QA: [(&str, &str); 8] = [
+    ("Capital of France?", "Paris"),
+    ("Capital of Japan?", "Tokyo"),
+    ("Colour of the sky?", "blue"),
+    ("Two plus two?", "four"),
+    ("Opposite of hot?", "cold"),
+    ("Animal that barks?", "dog"),
+    ("First letter?", "a"),
+    ("Best day ever?", "this one"),
+];
+
+/// A learnable chat task: the tiny Qwen2 with Qwen2.5's template, fine-tuned by the shared
+/// trainer on eight question/answer chats with the loss on the assistant turns only, then
+/// answers each question (greedy, stopping at `<|im_end|>`) exactly: exact match ≥ 90 %.
+#[test]
+fn a_tiny_qwen2_learns_to_answer_chats() {
+    use webtune::checkpoint::{ChatTemplate, Message};
+    use webtune::train::{BestMetric, CausalLanguageModelling, LmSet, TrainConfig, Trainer, chat_example, exact_match};
+    let m = load("tiny-qwen2", 64);
+    let template = ChatTemplate::new(std::fs::read_to_string(fixtures().join("chat_templates/qwen2.5.jinja")).unwrap(), &[("eos_token", "<|im_end|>")]);
+    let chat = |q: &str, a: Option<&str>| {
+        let mut messages = vec![Message { role: "user".into(), content: q.into() }];
+        if let Some(a) = a {
+            messages.push(Message { role: "assistant".into(), content: a.into() });
+        }
+        messages
+    };
+    let examples = CHAT_QA
+        .iter()
+        .enumerate()
+        .map(|(i, (q, a))| chat_example(&template, &m.tokenizer, &chat(q, Some(a)), Some("<|im_end|>"), i + 1).unwrap())
+        .collect();
+    let pad = m.config.pad_token_id();
+    let task = CausalLanguageModelling { train: LmSet { examples, pad_id: pad }, valid: None };
+    let device = cpu_device();
+    let files = read_model_folder(&fixtures().join("tiny-qwen2")).unwrap();
+    let (model, _) = CausalLm::load(&files, &m.config, &device.clone().autodiff()).unwrap();
+    let config = TrainConfig { learning_rate: 1e-2, batch_size: 4, epochs: 30, warmup_ratio: 0.0, max_length: 64, best_metric: BestMetric::Loss, seed: 1, ..TrainConfig::default() };
+    let mut trainer = Trainer::with_task(model, task, config, device.clone()).unwrap();
+    while !trainer.is_finished() {
+        pollster::block_on(trainer.step()).unwrap();
+    }
+    let model = trainer.model_for_export();
+    let im_end = m.tokenizer.token_id("<|im_end|>").unwrap();
+    let mut s = settings(&m, 8, 1.0, true);
+    s.eos_token_ids.push(im_end);
+    let prompts: Vec<Vec<u32>> = CHAT_QA.iter().map(|(q, _)| m.tokenizer.encode_verbatim(0, &template.render(&chat(q, None), true, None).unwrap()).unwrap()).collect();
+    let answers = pollster::block_on(generate(&model, &prompts, &s, &device)).unwrap();
+    let texts: Vec<String> = answers.iter().map(|a| m.tokenizer.decode(a.strip_suffix(&[im_end]).unwrap_or(a), false).unwrap()).collect();
+    let right = texts.iter().zip(CHAT_QA).filter(|(t, (_, a))| exact_match(t, a)).count();
+    eprintln!("answers: {texts:?}");
+    assert!(right * 10 >= CHAT_QA.len() * 9, "{right} of {} answered exactly: {texts:?}", CHAT_QA.len());
+    assert!(answers.iter().all(|a| a.last() == Some(&im_end)), "every answer ends its turn: {answers:?}");
+}
