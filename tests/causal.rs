@@ -8,10 +8,12 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use burn::tensor::Tensor;
+use common::{relative_error, torch_layout};
 use serde::Deserialize;
 use webtune::checkpoint::{CausalConfig, ModelFiles, TextInput, TextTokenizer};
 use webtune::model::{CausalInput, CausalLm, GenerationSettings, KvCache, Sampling, Trace, generate};
@@ -318,29 +320,6 @@ struct GradStep {
     grad_norm: f64,
     grads: std::collections::BTreeMap<String, Vec<f32>>,
     after: std::collections::BTreeMap<String, Vec<f32>>,
-}
-
-/// Row-major values in PyTorch's layout (burn keeps Linear weights transposed).
-fn torch_layout<const D: usize>(t: Tensor<D>, transpose: bool) -> Vec<f32> {
-    let dims = t.dims();
-    let v: Vec<f32> = t.into_data().try_into_vec().unwrap();
-    if !transpose {
-        return v;
-    }
-    let (rows, cols) = (dims[0], dims[1]);
-    let mut out = vec![0.0; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = v[r * cols + c];
-        }
-    }
-    out
-}
-
-fn relative_error(got: &[f32], want: &[f32]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
-    diff / want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt().max(1e-12)
 }
 
 /// Prompt-masked training on a right-padded batch: the loss, the gradients (a tied

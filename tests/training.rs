@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{relative_error, torch_layout};
+
 use std::path::{Path, PathBuf};
 
 use burn::module::ParamId;
@@ -50,34 +52,10 @@ fn param(model: &SequenceClassifier, name: &str) -> (ParamId, bool, bool) {
     (t.id, t.shape.len() == 2, t.transpose)
 }
 
-/// Row-major values of a rank-1 or rank-2 tensor, transposed back to PyTorch's layout when asked.
-fn values<const D: usize>(t: Tensor<D>, transpose: bool) -> Vec<f32> {
-    let dims = t.dims();
-    let v: Vec<f32> = t.into_data().try_into_vec().unwrap();
-    if !transpose {
-        return v;
-    }
-    let (rows, cols) = (dims[0], dims[1]);
-    let mut out = vec![0.0; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = v[r * cols + c];
-        }
-    }
-    out
-}
-
-fn relative_error(got: &[f32], want: &[f32]) -> f64 {
-    assert_eq!(got.len(), want.len());
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
-    let norm: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
-    diff / norm.max(1e-12)
-}
-
 /// The PyTorch-layout values of parameter `name`, through the export mapping.
 fn tensor_of(model: &SequenceClassifier, name: &str) -> Vec<f32> {
     let t = model.named_tensors().into_iter().find(|t| t.name == name).unwrap();
-    values(t.tensor, t.transpose)
+    torch_layout(t.tensor, t.transpose)
 }
 
 #[test]
@@ -120,7 +98,7 @@ fn two_adamw_steps_match_pytorch(folder: &str) {
         assert!((got_loss - step.loss).abs() / step.loss < 1e-4, "step {n}: loss {got_loss} vs PyTorch {}", step.loss);
         for (name, want) in &step.grads {
             let (id, matrix, transpose) = param(&model, name);
-            let got = if matrix { values(grads.get::<2>(id).unwrap(), transpose) } else { values(grads.get::<1>(id).unwrap(), false) };
+            let got = if matrix { torch_layout(grads.get::<2>(id).unwrap(), transpose) } else { torch_layout(grads.get::<1>(id).unwrap(), false) };
             let err = relative_error(&got, want);
             assert!(err < 1e-4, "step {n}: gradient of {name} differs from PyTorch: relative error {err}");
         }

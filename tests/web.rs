@@ -2,7 +2,8 @@
 //! device has the adapter's limits; the tiny BERT matches sentence-transformers; training
 //! lowers the loss on WebGPU and on the CPU fallback; a failed GPU session gives errors
 //! and a new device; the data report equals the native one; and the studio's pieces with
-//! logic (settings, chart scaling, confusion matrix, Hub addresses). Run by `cargo xtask test`.
+//! logic (settings, chart scaling, confusion matrix, Hub addresses); a tiny LLaMA's
+//! log-probabilities and greedy generation equal transformers'. Run by `cargo xtask test`.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -71,6 +72,70 @@ async fn encoder_families_match_transformers_on_webgpu() {
 }
 
 /// A trainer for the tiny classifier on the eight-example task, on `device`.
+/// A tiny LLaMA (grouped-query attention, llama3 rotary scaling) on WebGPU: every
+/// next-token log-probability of the fixture texts in one left-padded batch within 1e-4 of
+/// transformers', and greedy generation with the key/value cache token for token.
+#[wasm_bindgen_test]
+async fn tiny_llama_matches_transformers_and_generates_on_webgpu() {
+    use webtune::checkpoint::{CausalConfig, TextInput, TextTokenizer};
+    use webtune::model::{CausalInput, CausalLm, GenerationSettings, KvCache, Trace, generate};
+    #[derive(serde::Deserialize)]
+    struct Case {
+        text: String,
+        ids: Vec<u32>,
+        next_token_logprobs: Vec<f32>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Generation {
+        ids: Vec<u32>,
+        greedy: Vec<u32>,
+    }
+    let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
+    let parity: serde_json::Value = serde_json::from_slice(&fetch_bytes("/tests/fixtures/causal.parity.json").await.unwrap().unwrap()).unwrap();
+    let reference = &parity["models"]["tiny-llama"];
+    let cases: Vec<Case> = serde_json::from_value(reference["cases"].clone()).unwrap();
+    let generations: Vec<Generation> = serde_json::from_value(reference["generations"].clone()).unwrap();
+    let files = fetch_model_files("/tests/fixtures/tiny-llama/", |_, _| {}).await.unwrap();
+    let config = CausalConfig::from_json(files.require("config.json").unwrap()).unwrap();
+    let (model, _) = CausalLm::load(&files, &config, &device).unwrap();
+    let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json").unwrap(), 32, config.pad_token_id()).unwrap();
+    let seq = cases.iter().map(|c| c.ids.len()).max().unwrap();
+    let (mut ids, mut mask) = (Vec::new(), Vec::new());
+    for c in &cases {
+        assert_eq!(tokenizer.encode(0, &TextInput::single(c.text.clone())).unwrap().ids, c.ids);
+        let fill = seq - c.ids.len();
+        ids.extend(std::iter::repeat_n(config.pad_token_id(), fill).chain(c.ids.iter().copied()));
+        mask.extend(std::iter::repeat_n(0i64, fill).chain(std::iter::repeat_n(1, c.ids.len())));
+    }
+    let input = CausalInput::new(&ids, &mask, cases.len(), 0, &device);
+    let logits: Vec<f32> = model.forward(&input, &mut KvCache::new(), &mut Trace::off()).into_data_async().await.unwrap().try_into_vec().unwrap();
+    let vocab = config.vocab_size();
+    let mut worst = 0.0f32;
+    for (r, c) in cases.iter().enumerate() {
+        let offset = seq - c.ids.len();
+        for t in 0..c.ids.len() - 1 {
+            let row = &logits[((r * seq) + offset + t) * vocab..((r * seq) + offset + t + 1) * vocab];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let log_sum = row.iter().map(|x| ((x - max) as f64).exp()).sum::<f64>().ln() as f32 + max;
+            worst = worst.max((row[c.ids[t + 1] as usize] - log_sum - c.next_token_logprobs[t]).abs());
+        }
+    }
+    assert!(worst < 1e-4, "tiny LLaMA on WebGPU: next-token log-probabilities off by {worst}");
+    let settings = GenerationSettings {
+        max_new_tokens: 12,
+        sampling: None,
+        repetition_penalty: 1.0,
+        eos_token_ids: config.eos_token_ids(),
+        pad_token_id: config.pad_token_id(),
+        use_cache: true,
+    };
+    let prompts: Vec<Vec<u32>> = generations.iter().map(|g| g.ids.clone()).collect();
+    let got = generate(&model, &prompts, &settings, &device).await.unwrap();
+    let want: Vec<Vec<u32>> = generations.iter().map(|g| g.greedy.clone()).collect();
+    assert_eq!(got, want, "greedy generation on WebGPU (batched, cached) equals transformers'");
+    web_sys::console::log_1(&format!("tiny LLaMA on WebGPU: log-probabilities within {worst:.1e}; 4 greedy generations equal").into());
+}
+
 async fn tiny_trainer(device: &burn::tensor::Device) -> webtune::train::Trainer<webtune::train::SequenceClassification> {
     use webtune::data::{LabelSet, TokenizedSet};
     use webtune::model::SequenceClassifier;

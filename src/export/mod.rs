@@ -115,18 +115,17 @@ pub async fn export_classifier(
     training_args: &impl Serialize,
     metrics: &impl Serialize,
 ) -> Result<ModelFiles, ExportError> {
-    let json = |file: &str, value: serde_json::Result<Vec<u8>>| {
-        value.map_err(|e| ExportError::Encode {
-            file: file.to_string(),
-            message: e.to_string(),
-        })
-    };
+    let config = classifier_config(source.require("config.json")?, labels).map_err(|message| ExportError::Encode { file: "config.json".into(), message })?;
+    bundle(tensors, config, source, training_args, metrics).await
+}
+
+/// The export folder: the weights, `config`, the source's tokenizer files, and the run's
+/// reports.
+async fn bundle(tensors: Vec<NamedTensor>, config: Vec<u8>, source: &ModelFiles, training_args: &impl Serialize, metrics: &impl Serialize) -> Result<ModelFiles, ExportError> {
+    let json = |file: &str, value: serde_json::Result<Vec<u8>>| value.map_err(|e| ExportError::Encode { file: file.to_string(), message: e.to_string() });
     let mut out = ModelFiles::new("export");
     out.insert("model.safetensors", safetensors_bytes(tensors).await?);
-    out.insert(
-        "config.json",
-        classifier_config(source.require("config.json")?, labels).map_err(|message| ExportError::Encode { file: "config.json".into(), message })?,
-    );
+    out.insert("config.json", config);
     for name in TOKENIZER_FILES {
         if let Some(bytes) = source.get(name) {
             out.insert(*name, bytes.to_vec());
@@ -148,16 +147,5 @@ pub async fn export_causal_lm(
     training_args: &impl Serialize,
     metrics: &impl Serialize,
 ) -> Result<ModelFiles, ExportError> {
-    let json = |file: &str, value: serde_json::Result<Vec<u8>>| value.map_err(|e| ExportError::Encode { file: file.to_string(), message: e.to_string() });
-    let mut out = ModelFiles::new("export");
-    out.insert("model.safetensors", safetensors_bytes(tensors).await?);
-    out.insert("config.json", source.require("config.json")?.to_vec());
-    for name in TOKENIZER_FILES {
-        if let Some(bytes) = source.get(name) {
-            out.insert(*name, bytes.to_vec());
-        }
-    }
-    out.insert("training_args.json", json("training_args.json", serde_json::to_vec_pretty(training_args))?);
-    out.insert("metrics.json", json("metrics.json", serde_json::to_vec_pretty(metrics))?);
-    Ok(out)
+    bundle(tensors, source.require("config.json")?.to_vec(), source, training_args, metrics).await
 }

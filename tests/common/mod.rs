@@ -151,3 +151,29 @@ pub fn assert_probabilities(label: &str, got: &[Vec<f32>], want: &[Vec<f32>]) {
     }
 }
 
+
+/// Row-major values of a rank-1 or rank-2 tensor in PyTorch's layout (burn keeps Linear
+/// weights transposed: `transpose` turns them back).
+pub fn torch_layout<const D: usize>(t: burn::tensor::Tensor<D>, transpose: bool) -> Vec<f32> {
+    let dims = t.dims();
+    let v: Vec<f32> = t.into_data().try_into_vec().unwrap();
+    if !transpose {
+        return v;
+    }
+    let (rows, cols) = (dims[0], dims[1]);
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+/// ‖got − want‖ / ‖want‖.
+pub fn relative_error(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let diff: f64 = got.iter().zip(want).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+    diff / norm.max(1e-12)
+}
