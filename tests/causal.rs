@@ -754,3 +754,29 @@ fn a_tiny_qwen2_learns_to_answer_chats() {
     assert!(right * 10 >= CHAT_QA.len() * 9, "{right} of {} answered exactly: {texts:?}", CHAT_QA.len());
     assert!(answers.iter().all(|a| a.last() == Some(&im_end)), "every answer ends its turn: {answers:?}");
 }
+
+
+/// The head applied a few positions at a time gives the loss and gradients of one pass.
+#[test]
+fn the_chunked_loss_equals_the_whole() {
+    use burn::optim::GradientsParams;
+    use webtune::train::next_token_loss_in_chunks;
+    let record: GradRecord = serde_json::from_str(&std::fs::read_to_string(fixtures().join("causal.grads.json")).unwrap()).unwrap();
+    let fixture = &record.models["tiny-llama"];
+    let device = cpu_device().autodiff();
+    let files = read_model_folder(&fixtures().join("tiny-llama")).unwrap();
+    let config = CausalConfig::from_json(files.require("config.json").unwrap()).unwrap();
+    let (model, _) = CausalLm::load(&files, &config, &device).unwrap();
+    let (ids, mask, labels) = (fixture.ids.concat(), fixture.attention_mask.concat(), fixture.labels.concat());
+    let run = |chunk: usize| {
+        let input = CausalInput::new(&ids, &mask, fixture.ids.len(), 0, &device);
+        let (loss, n) = next_token_loss_in_chunks(&model, &input, &labels, &device, &mut Trace::off(), chunk).unwrap();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let head = model.named_tensors().into_iter().find(|t| t.name == "lm_head.weight").unwrap();
+        (loss.into_scalar::<f32>(), n, torch_layout(grads.get::<2>(head.id).unwrap(), true))
+    };
+    let (whole, n, g_whole) = run(4096);
+    let (chunked, m, g_chunked) = run(3);
+    assert!(n > 6 && n == m);
+    assert!((whole - chunked).abs() < 1e-6 && relative_error(&g_chunked, &g_whole) < 1e-6, "{whole} vs {chunked}");
+}

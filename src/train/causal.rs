@@ -19,6 +19,12 @@ pub const IGNORE_INDEX: i64 = -100;
 /// (row-major `[batch, seq]`, aligned with the input ids: position `t`'s logits predict
 /// `labels[t + 1]`), and the number of tokens that counted. `None` when no position counts.
 pub fn next_token_loss(model: &CausalLm, input: &CausalInput, labels: &[i64], device: &Device, trace: &mut Trace) -> Option<(Tensor<1>, usize)> {
+    next_token_loss_in_chunks(model, input, labels, device, trace, CHUNK_TOKENS)
+}
+
+/// [`next_token_loss`] with the language-model head applied `chunk` scored positions at a
+/// time (the result is the same for every `chunk`).
+pub fn next_token_loss_in_chunks(model: &CausalLm, input: &CausalInput, labels: &[i64], device: &Device, trace: &mut Trace, chunk: usize) -> Option<(Tensor<1>, usize)> {
     let (batch, seq) = (input.batch, input.new);
     let mut rows = Vec::new();
     let mut targets = Vec::new();
@@ -37,12 +43,30 @@ pub fn next_token_loss(model: &CausalLm, input: &CausalInput, labels: &[i64], de
     let n = rows.len();
     let hidden = model.hidden(input, &mut KvCache::new(), trace);
     let width = hidden.dims()[2];
-    let scored = hidden.reshape([batch * seq, width]).select(0, Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device));
-    let logits = trace.record("lm_head (logits of the scored positions)", model.head(scored));
-    let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), device);
-    let loss = log_softmax(logits, 1).gather(1, targets).mean().neg();
+    let hidden = hidden.reshape([batch * seq, width]);
+    // The scored positions' logits over the vocabulary, `chunk` rows at a time, so
+    // that no `[tokens, vocab]` log-softmax of the whole batch exists at once outside
+    // what the backward pass keeps.
+    let mut total: Option<Tensor<1>> = None;
+    let chunk = chunk.max(1);
+    for (chunk_rows, chunk_targets) in rows.chunks(chunk).zip(targets.chunks(chunk)) {
+        let m = chunk_rows.len();
+        let scored = hidden.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(chunk_rows.to_vec(), [m]), device));
+        let logits = trace.record("lm_head (logits of the scored positions)", model.head(scored));
+        let chunk_targets = Tensor::<2, Int>::from_data(TensorData::new(chunk_targets.to_vec(), [m, 1]), device);
+        let nll = log_softmax(logits, 1).gather(1, chunk_targets).sum().neg();
+        total = Some(match total {
+            Some(t) => t + nll,
+            None => nll,
+        });
+    }
+    let loss = total? / n as f64;
     Some((trace.record("next-token cross-entropy", loss), n))
 }
+
+/// Scored positions per slice of the language-model head in [`next_token_loss`]: 2,048
+/// tokens × a 49,152-token vocabulary (SmolLM2) is 400 MB of f32 logits.
+pub const CHUNK_TOKENS: usize = 2048;
 
 /// One language-modelling example: token ids and, aligned with them, the labels the loss
 /// predicts (the ids themselves, or [`IGNORE_INDEX`] where nothing is learnt).
