@@ -7,6 +7,11 @@
 //! - `bench data`: rows per second read (parsed and checked) and tokenised, for a
 //!   generated 100k-row CSV or a file of your own, with peak memory.
 //!
+//! - `bench train-lm`: full fine-tuning of a causal language model at a published model's
+//!   shape (SmolLM2-135M by default; random weights), batch 8 × 256 tokens.
+//! - `bench generate`: greedy generation tokens per second with and without the key/value
+//!   cache (and that both give the same tokens).
+//!
 //! Each prints one JSON line per device.
 
 use std::path::PathBuf;
@@ -36,6 +41,206 @@ enum Workload {
     Embed(EmbedBench),
     /// Data reading and tokenisation throughput: rows per second.
     Data(DataBench),
+    /// Causal language model fine-tuning throughput (random weights at a published
+    /// model's shape, next-token loss on every position, AdamW).
+    TrainLm(LmBench),
+    /// Generation speed, tokens per second, with and without the key/value cache (random
+    /// weights at a published model's shape, greedy).
+    Generate(GenerateBench),
+}
+
+/// Published generative models whose shape the benchmarks take (random weights).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LmShape {
+    /// HuggingFaceTB/SmolLM2-135M: llama, 30 layers, hidden 576, 9/3 heads, vocab 49,152, tied.
+    Smollm2135m,
+    /// openai-community/gpt2: 12 layers, hidden 768, vocab 50,257.
+    Gpt2,
+}
+
+impl LmShape {
+    fn config_json(self) -> &'static str {
+        match self {
+            LmShape::Smollm2135m => r#"{"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+                "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "max_position_embeddings": 8192,
+                "rope_theta": 100000.0, "rms_norm_eps": 1e-5, "tie_word_embeddings": true, "bos_token_id": 0, "eos_token_id": 0}"#,
+            LmShape::Gpt2 => r#"{"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 768, "n_layer": 12,
+                "n_head": 12, "bos_token_id": 50256, "eos_token_id": 50256}"#,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            LmShape::Smollm2135m => "SmolLM2-135M shape, random weights",
+            LmShape::Gpt2 => "GPT-2 shape, random weights",
+        }
+    }
+}
+
+#[derive(Args)]
+struct LmBench {
+    /// Whose shape to train.
+    #[arg(long, value_enum, default_value = "smollm2135m")]
+    shape: LmShape,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 256)]
+    seq_len: usize,
+    /// Steady-state steps measured after the first.
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Devices to measure.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Devices,
+}
+
+#[derive(Args)]
+struct GenerateBench {
+    /// Whose shape to run.
+    #[arg(long, value_enum, default_value = "smollm2135m")]
+    shape: LmShape,
+    /// Prompt tokens.
+    #[arg(long, default_value_t = 32)]
+    prompt_tokens: usize,
+    /// New tokens.
+    #[arg(long, default_value_t = 32)]
+    new_tokens: usize,
+    /// Devices to measure.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: Devices,
+}
+
+/// A random causal model of `shape` (every weight normal(0, 0.02), norms 1, as a freshly
+/// initialised transformers model) built from in-memory files.
+fn random_lm(shape: LmShape, device: &burn::tensor::Device) -> Result<(crate::model::CausalLm, crate::checkpoint::CausalConfig), CliError> {
+    use crate::checkpoint::{CausalConfig, ModelFiles};
+    let config = CausalConfig::from_json(shape.config_json().as_bytes()).map_err(crate::model::ModelError::from)?;
+    // transformers' tensor layout of this shape (the loader checks every name and shape).
+    let (h, layers, _, i) = config.shape();
+    let v = config.vocab_size() as u64;
+    let mut rng = SeededRng::new(7);
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut add = |name: String, shape: Vec<usize>, ones: bool| {
+        let n: usize = shape.iter().product();
+        let bytes = (0..n).flat_map(|_| (if ones { 1.0f32 } else { (rng.normal() * 0.02) as f32 }).to_le_bytes()).collect();
+        tensors.push((name, shape, bytes));
+    };
+    match &config {
+        CausalConfig::Gpt2(c) => {
+            let p = c.n_positions;
+            add("wte.weight".into(), vec![v as usize, h], false);
+            add("wpe.weight".into(), vec![p, h], false);
+            for n in 0..layers {
+                for (name, shape, ones) in [
+                    ("ln_1.weight", vec![h], true), ("ln_1.bias", vec![h], false), ("attn.c_attn.weight", vec![h, 3 * h], false),
+                    ("attn.c_attn.bias", vec![3 * h], false), ("attn.c_proj.weight", vec![h, h], false), ("attn.c_proj.bias", vec![h], false),
+                    ("ln_2.weight", vec![h], true), ("ln_2.bias", vec![h], false), ("mlp.c_fc.weight", vec![h, i], false),
+                    ("mlp.c_fc.bias", vec![i], false), ("mlp.c_proj.weight", vec![i, h], false), ("mlp.c_proj.bias", vec![h], false),
+                ] {
+                    add(format!("h.{n}.{name}"), shape, ones);
+                }
+            }
+            add("ln_f.weight".into(), vec![h], true);
+            add("ln_f.bias".into(), vec![h], false);
+        }
+        CausalConfig::Llama(c) | CausalConfig::Qwen2(c) => {
+            let (q, kv) = (c.num_attention_heads * c.head_width(), c.kv_heads() * c.head_width());
+            add("model.embed_tokens.weight".into(), vec![v as usize, h], false);
+            for n in 0..layers {
+                for (name, shape, ones) in [
+                    ("input_layernorm.weight", vec![h], true), ("self_attn.q_proj.weight", vec![q, h], false),
+                    ("self_attn.k_proj.weight", vec![kv, h], false), ("self_attn.v_proj.weight", vec![kv, h], false),
+                    ("self_attn.o_proj.weight", vec![h, q], false), ("post_attention_layernorm.weight", vec![h], true),
+                    ("mlp.gate_proj.weight", vec![i, h], false), ("mlp.up_proj.weight", vec![i, h], false), ("mlp.down_proj.weight", vec![h, i], false),
+                ] {
+                    add(format!("model.layers.{n}.{name}"), shape, ones);
+                }
+            }
+            add("model.norm.weight".into(), vec![h], true);
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, bytes)| (name.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes).expect("sizes match")))
+        .collect();
+    let bytes = safetensors::serialize(views, None).map_err(|e| CliError::Input { path: "random weights".into(), message: e.to_string() })?;
+    let files = ModelFiles::new(shape.name()).with("config.json", shape.config_json().as_bytes().to_vec()).with("model.safetensors", bytes);
+    let (model, _) = crate::model::CausalLm::load(&files, &config, device)?;
+    Ok((model, config))
+}
+
+fn train_lm(bench: LmBench) -> Result<(), CliError> {
+    use crate::train::{BestMetric, CausalLanguageModelling, LmExample, LmSet};
+    for choice in bench.device.list() {
+        let device = pick_device(choice);
+        let (model, config) = random_lm(bench.shape, &device.clone().autodiff())?;
+        let mut rng = SeededRng::new(1);
+        let n = bench.batch_size * (bench.steps + 1);
+        let examples = (0..n).map(|i| LmExample::text((0..bench.seq_len).map(|_| rng.below(config.vocab_size()) as u32).collect(), i + 1)).collect();
+        let task = CausalLanguageModelling { train: LmSet { examples, pad_id: config.pad_token_id() }, valid: None };
+        let settings = TrainConfig { batch_size: bench.batch_size, epochs: 1, max_length: bench.seq_len, warmup_ratio: 0.0, best_metric: BestMetric::Loss, ..TrainConfig::default() };
+        let mut trainer = Trainer::with_task(model, task, settings, device.clone())?;
+        let started = Instant::now();
+        let first = pollster::block_on(trainer.step())?;
+        let mut steady = Vec::new();
+        while !trainer.is_finished() {
+            steady.push(pollster::block_on(trainer.step())?.seconds);
+        }
+        let step = median(steady);
+        let line = serde_json::json!({
+            "workload": "train-lm",
+            "device": format!("{choice:?}").to_lowercase(),
+            "model": bench.shape.name(),
+            "parameters": config.parameters(),
+            "batch_size": bench.batch_size,
+            "seq_len": bench.seq_len,
+            "first_step_s": first.seconds,
+            "steady_step_s": step,
+            "steady_steps": bench.steps,
+            "tokens_per_s": (bench.batch_size * bench.seq_len) as f64 / step,
+            "peak_rss_bytes": peak_rss(),
+            "wall_s": started.elapsed().as_secs_f64(),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn generate_bench(bench: GenerateBench) -> Result<(), CliError> {
+    use crate::model::{GenerationSettings, generate};
+    for choice in bench.device.list() {
+        let device = pick_device(choice);
+        let (model, config) = random_lm(bench.shape, &device)?;
+        let mut rng = SeededRng::new(3);
+        let prompt: Vec<u32> = (0..bench.prompt_tokens).map(|_| rng.below(config.vocab_size()) as u32).collect();
+        let mut outputs = Vec::new();
+        for use_cache in [true, false] {
+            // No stop token: every run makes exactly `new_tokens` tokens.
+            let settings = GenerationSettings { max_new_tokens: bench.new_tokens, sampling: None, repetition_penalty: 1.0, eos_token_ids: Vec::new(), pad_token_id: 0, use_cache };
+            let started = Instant::now();
+            let new = pollster::block_on(generate(&model, std::slice::from_ref(&prompt), &settings, &device))?;
+            let seconds = started.elapsed().as_secs_f64();
+            outputs.push(new[0].clone());
+            let line = serde_json::json!({
+                "workload": "generate",
+                "device": format!("{choice:?}").to_lowercase(),
+                "model": bench.shape.name(),
+                "use_cache": use_cache,
+                "prompt_tokens": bench.prompt_tokens,
+                "new_tokens": new[0].len(),
+                "seconds": seconds,
+                "tokens_per_s": new[0].len() as f64 / seconds,
+                "peak_rss_bytes": peak_rss(),
+            });
+            println!("{line}");
+        }
+        if outputs[0] != outputs[1] {
+            return Err(CliError::Input { path: "bench generate".into(), message: "the cached and recomputed generations differ (a webtune bug; please report it)".into() });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,6 +332,8 @@ pub fn run(args: BenchArgs) -> Result<(), CliError> {
         Workload::Train(bench) => train(bench),
         Workload::Embed(bench) => embed(bench),
         Workload::Data(bench) => data(bench),
+        Workload::TrainLm(bench) => train_lm(bench),
+        Workload::Generate(bench) => generate_bench(bench),
     }
 }
 
