@@ -31,6 +31,24 @@ impl LayerNorm {
     }
 }
 
+/// `LlamaRMSNorm`: `weight · x / √(mean(x²) + eps)` over the last axis.
+#[derive(Module, Debug)]
+pub struct RmsNorm {
+    /// Scale, `[d]`.
+    pub weight: Param<Tensor<1>>,
+    /// Added to the mean square.
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    /// `[..., d]` → `[..., d]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let mean_square = (x.clone() * x.clone()).mean_dim(D - 1);
+        let normed = x * (mean_square + self.eps).sqrt().recip();
+        normed * self.weight.val().unsqueeze::<D>()
+    }
+}
+
 /// `tanh`, finite for every finite input on every backend.
 ///
 /// SwiftShader (Chromium's software WebGPU, and its Vulkan driver) returns NaN for
@@ -348,8 +366,8 @@ impl<'a> TensorLoader<'a> {
     }
 
     /// An RMSNorm (`LlamaRMSNorm`) stored as `{name}.weight` `[dim]`.
-    pub fn rms_norm(&mut self, name: &str, dim: usize, eps: f64) -> Result<crate::model::causal::llama::RmsNorm, WeightError> {
-        Ok(crate::model::causal::llama::RmsNorm { weight: self.vector(format!("{name}.weight"), dim)?, eps })
+    pub fn rms_norm(&mut self, name: &str, dim: usize, eps: f64) -> Result<RmsNorm, WeightError> {
+        Ok(RmsNorm { weight: self.vector(format!("{name}.weight"), dim)?, eps })
     }
 
     /// Reads names stored under `prefix` (GPT-2's `transformer.`) without it.

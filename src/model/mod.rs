@@ -17,6 +17,6 @@ pub use causal::{CausalInput, CausalLm, CausalLoadReport, GenerationSettings, Kv
 pub use classification::{BertClassificationHead, ClassificationHead, ClassifierReport, SequenceClassifier};
 pub use encoder::Encoder;
 pub use error::ModelError;
-pub use layers::{EncoderInput, LayerNorm, NamedTensor, ParamNames, PositionIds, gelu_exact, gelu_tanh, tanh_finite};
+pub use layers::{EncoderInput, LayerNorm, NamedTensor, ParamNames, PositionIds, RmsNorm, gelu_exact, gelu_tanh, tanh_finite};
 pub use sentence_embedding::{Embedding, LoadReport, SentenceEmbedder};
 pub use trace::{NonFiniteOutput, Trace, first_non_finite};

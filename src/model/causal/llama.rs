@@ -8,32 +8,14 @@
 //! key/value heads, each serving a group of query heads), a final `norm`, and an `lm_head`
 //! that is its own matrix or, with `tie_word_embeddings`, `embed_tokens` transposed.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
 use burn::tensor::Tensor;
 
 use super::{CausalInput, KvCache, cached_attention, rotary_tables, rotate_half, tied_logits};
 use crate::checkpoint::{LlamaConfig, Rope, WeightError};
-use crate::model::layers::{Activation, TensorLoader};
+use crate::model::layers::{Activation, RmsNorm, TensorLoader};
 use crate::model::trace::Trace;
-
-/// `LlamaRMSNorm`: `weight · x / √(mean(x²) + eps)` over the last axis.
-#[derive(Module, Debug)]
-pub struct RmsNorm {
-    /// Scale, `[d]`.
-    pub weight: Param<Tensor<1>>,
-    /// Added to the mean square.
-    pub eps: f64,
-}
-
-impl RmsNorm {
-    /// `[..., d]` → `[..., d]`.
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let mean_square = (x.clone() * x.clone()).mean_dim(D - 1);
-        let normed = x * (mean_square + self.eps).sqrt().recip();
-        normed * self.weight.val().unsqueeze::<D>()
-    }
-}
 
 /// `self_attn`: `q_proj`, `k_proj`, `v_proj` (biased in Qwen2), rotary embeddings,
 /// grouped-query causal attention, `o_proj`.
