@@ -87,12 +87,18 @@ fn inspect_names_invalid_utf8_and_missing_columns() {
 
 #[test]
 fn train_refuses_bad_rows_before_loading_the_model() {
+    // A model folder with its config.json but no weights: the data is refused first, so a
+    // user with bad rows does not wait for a large model to load (nor see its error).
+    let model = temp_dir().join("config-only");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::copy(fixtures().join("tiny-bert-cls/config.json"), model.join("config.json")).unwrap();
     let out = webtune_in(
         &fixtures().join("data"),
-        &["train", "--model", "does-not-exist", "--train", "awkward.csv", "--out", "unused"],
+        &["train", "--model", model.to_str().unwrap(), "--train", "awkward.csv", "--out", "unused"],
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
+    assert!(!stderr.contains("model.safetensors"), "{stderr}");
     assert!(stderr.starts_with("webtune: awkward.csv: CSV (semicolon-separated) · 9 rows, 7 usable\n"), "{stderr}");
     assert!(stderr.contains("\nerror: awkward.csv: 2 of 9 rows cannot be used; fix them, or skip them (--skip-bad-rows)\n  error: rows that cannot be parsed"), "{stderr}");
 }
@@ -121,7 +127,7 @@ fn train_scores_a_test_file_and_writes_a_model_card() {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("webtune: test.csv: warning: test texts that are also in the training data (the first is training line 2); test scores will look better than they are — 5 rows: lines 2, 3, 4, 5, 7"), "{stderr}");
-    assert!(stderr.contains("test (6 examples): accuracy "), "{stderr}");
+    assert!(stderr.contains("test (6 examples): loss 0.") && stderr.contains(" · accuracy 0."), "{stderr}");
     let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("model/metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["test"]["examples"], 6);
     assert_eq!(metrics["test"]["labels"], serde_json::json!(["neg", "pos"]));

@@ -10,7 +10,7 @@ use super::{StepSection, megabytes};
 use crate::checkpoint::zip_files;
 use crate::export::ExportError;
 use crate::platform::download;
-use crate::train::log_csv;
+use crate::train::{LogKind, log_csv};
 
 /// The export step.
 #[component]
@@ -42,7 +42,8 @@ pub fn ExportStep() -> impl IntoView {
         });
     };
     let log = move |_| {
-        let csv = studio.log.with_value(|log| log_csv(log));
+        let kind = studio.trained.with_value(|t| t.as_ref().map_or(LogKind::Classification, |t| t.task.log_kind()));
+        let csv = studio.log.with_value(|log| log_csv(log, kind));
         match download(csv.as_bytes(), "webtune-training-log.csv", "text/csv") {
             Ok(()) => status.set(Some(Ok("Saved webtune-training-log.csv.".into()))),
             Err(e) => status.set(Some(Err(e))),

@@ -10,7 +10,8 @@ use leptos::prelude::*;
 
 use super::state::{Control, DeviceState, ModelState, Results, RunPhase, RunView, Studio};
 use crate::platform::{sleep_ms, yield_to_browser};
-use crate::session::{Host, Plan, RunData, Session, SessionError, Sources};
+use crate::checkpoint::Pretrained;
+use crate::session::{Host, LabelledData, LmOptions, Plan, RunData, Session, SessionError, Sources};
 use super::settings_step::fit_device;
 use crate::studio::{check_fit, field_label, median};
 use crate::train::{MemoryEstimate, TrainError};
@@ -109,9 +110,9 @@ async fn run(studio: Studio) -> Result<(), String> {
             _ => "cpu (wasm)".into(),
         }),
     };
-    let data = RunData { train, train_report: view.train.clone(), valid, test: None };
-    let plan = Plan { settings: form.settings, max_length: form.max_length, valid_split: form.valid_split, keep_base: true };
-    let mut session = Session::prepare((*checkpoint).clone(), data, plan, sources, device.clone(), &Page(studio))
+    let data = RunData::Labelled(LabelledData { train, train_report: view.train.clone(), valid, test: None });
+    let plan = Plan { settings: form.settings, max_length: form.max_length, valid_split: form.valid_split, keep_base: true, lm: LmOptions::default() };
+    let mut session = Session::prepare(Pretrained::Encoder((*checkpoint).clone()), data, plan, sources, device.clone(), &Page(studio))
         .await
         .map_err(|e| page_error(e, &device))?;
     let notes: Vec<String> = session.notes().iter().map(ToString::to_string).collect();
@@ -216,8 +217,8 @@ async fn run(studio: Studio) -> Result<(), String> {
     }
     let ended = finished.metrics.stop_reason.clone();
     studio.results.set(Some(Results {
-        report: finished.metrics.validation.clone(),
-        mistakes: finished.mistakes.clone(),
+        report: finished.metrics.validation.as_ref().and_then(crate::session::Evaluation::classification).cloned(),
+        mistakes: finished.mistakes().to_vec(),
         kept_step: finished.metrics.kept_step,
         ended: ended.to_string(),
     }));

@@ -54,7 +54,7 @@ pub fn TrainStep() -> impl IntoView {
     let loss_series = Signal::derive(move || {
         log(|rows| {
             let mut series = vec![Series { name: "training loss".into(), class: "s1", points: rows.iter().map(|l| (l.step as f64, l.loss)).collect() }];
-            let valid: Vec<(f64, f64)> = rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.0))).collect();
+            let valid: Vec<(f64, f64)> = rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.loss()))).collect();
             if !valid.is_empty() {
                 series.push(Series { name: "validation loss".into(), class: "s2", points: valid });
             }
@@ -63,10 +63,17 @@ pub fn TrainStep() -> impl IntoView {
     });
     let metric_series = Signal::derive(move || {
         log(|rows| {
-            vec![
-                Series { name: "accuracy".into(), class: "s3", points: rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.1))).collect() },
-                Series { name: "macro F1".into(), class: "s4", points: rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.2))).collect() },
-            ]
+            // One series per measure the task's evaluations have (accuracy and macro F1; perplexity).
+            let names: Vec<&'static str> = rows.iter().find_map(|l| l.eval).map(|e| e.metrics().into_iter().map(|(n, _)| n).collect()).unwrap_or_else(|| vec!["accuracy", "macro F1"]);
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| Series {
+                    name: (*name).into(),
+                    class: ["s3", "s4"][i % 2],
+                    points: rows.iter().filter_map(|l| l.eval.map(|e| (l.step as f64, e.metrics()[i].1))).collect(),
+                })
+                .collect()
         })
     });
     let lr_series = Signal::derive(move || log(|rows| vec![Series { name: "learning rate".into(), class: "s5", points: rows.iter().map(|l| (l.step as f64, l.learning_rate)).collect() }]));

@@ -48,9 +48,11 @@ pub fn TryStep() -> impl IntoView {
                 before.set(None);
                 return;
             }
-            labels.set(trained.labels.clone());
+            // The studio trains classifiers (generative models: the CLI, for now).
+            let crate::session::Trained::Classifier { model, base, labels: names, .. } = &trained.trained else { return };
+            labels.set(names.clone());
             let inputs = [input];
-            match predict(&trained.model, &trained.tokenizer, &inputs, &trained.labels, 1, &trained.device).await {
+            match predict(model, &trained.tokenizer, &inputs, names, 1, &trained.device).await {
                 Ok(mut p) => {
                     tuned.set(p.pop());
                     error.set(None);
@@ -58,8 +60,8 @@ pub fn TryStep() -> impl IntoView {
                 Err(crate::model::ModelError::Readback(detail)) => error.set(Some(format!("Prediction failed: {}.", super::read_failed(&trained.device, &detail)))),
                 Err(e) => error.set(Some(format!("Prediction failed: {e}"))),
             }
-            if let Some(base) = &trained.base
-                && let Ok(mut p) = predict(base, &trained.tokenizer, &inputs, &trained.labels, 1, &trained.device).await
+            if let Some(base) = base
+                && let Ok(mut p) = predict(base, &trained.tokenizer, &inputs, names, 1, &trained.device).await
             {
                 before.set(p.pop());
             }
@@ -99,7 +101,7 @@ pub fn TryStep() -> impl IntoView {
                 </div>
                 <div id="try-before">
                     <h3>"Before fine-tuning"</h3>
-                    {move || match (studio.trained_version.get(), studio.trained.with_value(|t| t.as_ref().map(|t| t.base.is_some()))) {
+                    {move || match (studio.trained_version.get(), studio.trained.with_value(|t| t.as_ref().map(|t| matches!(&t.trained, crate::session::Trained::Classifier { base: Some(_), .. })))) {
                         (_, Some(false)) => view! { <p class="hint">"The starting model had no classifier for these labels (it was added for your data), so there is nothing meaningful to compare."</p> }.into_any(),
                         _ => view! { {move || before.get().map(|p| probabilities(p, "probabilities-before"))} }.into_any(),
                     }}

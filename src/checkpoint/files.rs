@@ -18,6 +18,8 @@ pub const KNOWN_FILES: &[&str] = &[
     "sentence_bert_config.json",
     "modules.json",
     "1_Pooling/config.json",
+    "generation_config.json",
+    "chat_template.jinja",
 ];
 
 /// A file the loader needs and did not get.

@@ -7,7 +7,10 @@
 //! or the sentence-transformers `max_seq_length`) is lowered to the model's limit, and
 //! [`MaxLength::lowered_from`] says so for the front end to show.
 
-use super::{ConfigError, FileError, ModelConfig, ModelFiles, SentenceEmbeddingConfig, TextTokenizer, TokenizerError};
+use super::{
+    CAUSAL_MODEL_TYPES, CausalConfig, ChatTemplate, ChatTemplateError, ConfigError, FileError, ModelConfig, ModelFiles, SentenceEmbeddingConfig, TextTokenizer, TokenizerError,
+    stop_token_ids,
+};
 
 /// Why a checkpoint cannot be used, or a length cannot be given to it.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,9 @@ pub enum CheckpointError {
     /// tokenizer.json is wrong.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// The chat template cannot be read.
+    #[error(transparent)]
+    ChatTemplate(#[from] ChatTemplateError),
     /// An explicit maximum length beyond what the model takes.
     #[error("max length {requested} is impossible: the model has {available} position embeddings (max_position_embeddings in config.json); choose {available} or less")]
     MaxLength {
@@ -92,13 +98,7 @@ impl Checkpoint {
     /// The max-length policy: `requested` (given explicitly) must fit the model; without
     /// it, `default` is used, lowered to the model's limit when it is larger.
     pub fn max_length(&self, requested: Option<usize>, default: usize) -> Result<MaxLength, CheckpointError> {
-        let limit = self.limit();
-        match requested {
-            Some(requested) if requested > limit => Err(CheckpointError::MaxLength { requested, available: limit }),
-            Some(tokens) => Ok(MaxLength { tokens, lowered_from: None }),
-            None if default > limit => Ok(MaxLength { tokens: limit, lowered_from: Some(default) }),
-            None => Ok(MaxLength { tokens: default, lowered_from: None }),
-        }
+        length_policy(self.limit(), requested, default)
     }
 
     /// The default truncation length of embeddings: `max_seq_length` of
@@ -115,6 +115,124 @@ impl Checkpoint {
         let mut tokenizer = self.tokenizer.clone();
         tokenizer.set_max_length(max_length)?;
         Ok(tokenizer)
+    }
+}
+
+/// A generative model's files, parsed: the config, the tokenizer, the chat template and
+/// the ids generation stops at, each read once.
+#[derive(Clone, Debug)]
+pub struct CausalCheckpoint {
+    files: ModelFiles,
+    config: CausalConfig,
+    tokenizer: TextTokenizer,
+    template: Option<ChatTemplate>,
+    stop_ids: Vec<u32>,
+    end_of_turn: Option<u32>,
+}
+
+impl CausalCheckpoint {
+    /// Parses `config.json`, `tokenizer.json`, the chat template (`chat_template.jinja`,
+    /// else `tokenizer_config.json`'s) and `generation_config.json`.
+    pub fn from_files(files: ModelFiles) -> Result<Self, CheckpointError> {
+        let config = CausalConfig::from_json(files.require("config.json")?)?;
+        let tokenizer = TextTokenizer::from_bytes(files.require("tokenizer.json")?, config.max_tokens().max(2), config.pad_token_id())?;
+        files.require("model.safetensors")?;
+        let template = ChatTemplate::from_files(files.get("tokenizer_config.json"), files.get("chat_template.jinja"))?;
+        let stop_ids = stop_token_ids(&config, files.get("generation_config.json"))?;
+        let end_of_turn = template.as_ref().and_then(|t| t.special_token("eos_token")).and_then(|t| tokenizer.token_id(t));
+        Ok(Self { files, config, tokenizer, template, stop_ids, end_of_turn })
+    }
+
+    /// The files as given.
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// The family's configuration.
+    pub fn config(&self) -> &CausalConfig {
+        &self.config
+    }
+
+    /// The tokenizer (no truncation below the model's limit).
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template, when the model has one.
+    pub fn template(&self) -> Option<&ChatTemplate> {
+        self.template.as_ref()
+    }
+
+    /// The template's end-of-turn token (its `eos_token`, e.g. `<|im_end|>`), as text.
+    pub fn end_of_turn(&self) -> Option<&str> {
+        self.template.as_ref().and_then(|t| t.special_token("eos_token"))
+    }
+
+    /// The longest sequence the model takes, in tokens.
+    pub fn limit(&self) -> usize {
+        self.config.max_tokens()
+    }
+
+    /// The ids generation stops at: `generation_config.json`'s and `config.json`'s
+    /// end-of-sequence ids, and for chats the template's end-of-turn token too.
+    pub fn stop_ids(&self, chat: bool) -> Vec<u32> {
+        let mut ids = self.stop_ids.clone();
+        if chat
+            && let Some(id) = self.end_of_turn
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// The max-length policy of [`Checkpoint::max_length`], for this model's limit.
+    pub fn max_length(&self, requested: Option<usize>, default: usize) -> Result<MaxLength, CheckpointError> {
+        length_policy(self.limit(), requested, default)
+    }
+}
+
+/// A pretrained model of either kind, told apart by `model_type`.
+#[derive(Clone, Debug)]
+pub enum Pretrained {
+    /// An encoder (classification, embeddings).
+    Encoder(Checkpoint),
+    /// A generative model.
+    Causal(CausalCheckpoint),
+}
+
+impl Pretrained {
+    /// Parses the files as the kind their `config.json`'s `model_type` names.
+    pub fn from_files(files: ModelFiles) -> Result<Self, CheckpointError> {
+        Ok(if Self::is_causal_config(files.require("config.json")?) { Self::Causal(CausalCheckpoint::from_files(files)?) } else { Self::Encoder(Checkpoint::from_files(files)?) })
+    }
+
+    /// Whether a `config.json` names a generative family (`model_type` gpt2, llama, qwen2);
+    /// anything else, unreadable included, is left to the encoder loader to judge.
+    pub fn is_causal_config(config_json: &[u8]) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            model_type: Option<String>,
+        }
+        serde_json::from_slice::<Head>(config_json).ok().and_then(|h| h.model_type).is_some_and(|t| CAUSAL_MODEL_TYPES.contains(&t.as_str()))
+    }
+
+    /// The files as given.
+    pub fn files(&self) -> &ModelFiles {
+        match self {
+            Self::Encoder(c) => c.files(),
+            Self::Causal(c) => c.files(),
+        }
+    }
+}
+
+/// The max-length policy for a model taking `limit` tokens.
+fn length_policy(limit: usize, requested: Option<usize>, default: usize) -> Result<MaxLength, CheckpointError> {
+    match requested {
+        Some(requested) if requested > limit => Err(CheckpointError::MaxLength { requested, available: limit }),
+        Some(tokens) => Ok(MaxLength { tokens, lowered_from: None }),
+        None if default > limit => Ok(MaxLength { tokens: limit, lowered_from: Some(default) }),
+        None => Ok(MaxLength { tokens: default, lowered_from: None }),
     }
 }
 

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::checkpoint::{Checkpoint, TextTokenizer};
-use crate::data::{DataReport, Dataset, Format, ReadOptions, RowPolicy, Severity, read_dataset};
+use crate::data::{DataReport, Dataset, Format, LmDataset, LmReadOptions, ReadOptions, RowPolicy, Severity, read_dataset, read_lm_dataset};
 use crate::model::ModelError;
 use crate::platform::{open_data_file, read_model_folder};
 
@@ -42,9 +42,24 @@ impl DataArgs {
         Ok(ReadOptions { columns: self.columns.columns(), format: self.format, require_labels, label_names })
     }
 
+    /// Read options for language-modelling data; `require_target` where a prompt needs its
+    /// completion (training, evaluation).
+    pub(crate) fn lm_options(&self, require_target: bool) -> Result<LmReadOptions, CliError> {
+        if !self.label_names.is_empty() {
+            return Err(CliError::Flag { flag: "--label-name", value: self.label_names.join(" "), reason: "it renames labels, and language-modelling data has none" });
+        }
+        Ok(LmReadOptions { format: self.format, text_column: self.columns.columns().text, require_target })
+    }
+
     pub(crate) fn policy(&self) -> RowPolicy {
         if self.skip_bad_rows { RowPolicy::Skip } else { RowPolicy::Fail }
     }
+}
+
+/// Streams `path` through the language-modelling reader.
+pub(crate) fn read_lm_data(path: &Path, options: &LmReadOptions) -> Result<LmDataset, CliError> {
+    let file = open_data_file(path)?;
+    Ok(read_lm_dataset(&path.display().to_string(), file, options)?)
 }
 
 /// Streams `path` through the reader.

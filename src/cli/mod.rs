@@ -96,6 +96,7 @@ pub(crate) fn flag(setting: crate::train::Setting) -> &'static str {
         EarlyStopping => "--early-stopping",
         BestMetric => "--best-metric",
         ValidSplit => "--valid-split",
+        Packing => "--packing",
         other => other.name(),
     }
 }

@@ -1,16 +1,18 @@
-//! `webtune train`: fine-tune a sequence classifier and write a Hugging Face export.
+//! `webtune train`: fine-tune a model and write a Hugging Face export. The task comes
+//! from the checkpoint: an encoder learns to classify labelled texts, a generative model
+//! (gpt2, llama, qwen2) to continue text, prompt/completion pairs or chats.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::inspect::{DataArgs, read_data};
+use super::inspect::{DataArgs, read_data, read_lm_data};
 use super::{CliError, DeviceChoice, pick_device};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::Pretrained;
 use crate::data::{DataReport, RowPolicy, Severity};
 use crate::platform::{read_model_folder, write_model_folder};
-use crate::session::{Host, Plan, RunData, Session, SessionError, Sources};
+use crate::session::{Evaluation, Host, LabelledData, LanguageData, LmOptions, Plan, RunData, Session, SessionError, Sources, TaskKind};
 use crate::train::{BestMetric, EvalReport, Schedule, Setting, TrainConfig};
 
 #[derive(Args)]
@@ -19,7 +21,9 @@ pub struct TrainArgs {
     #[arg(long)]
     model: PathBuf,
     /// Training data: CSV/TSV with a header, JSON lines, or a JSON array of objects
-    /// (see `webtune inspect`).
+    /// (see `webtune inspect`). A classifier needs a text and a label column; a generative
+    /// model takes `text` (or a .txt file), `prompt` + `completion`, `messages` (chats) or
+    /// `instruction` + `input` + `output`.
     #[arg(long)]
     train: PathBuf,
     /// Validation data (same format); without it, --valid-split of the training data is held out.
@@ -42,8 +46,8 @@ pub struct TrainArgs {
     /// Examples per optimizer step (per micro-batch with --grad-accum).
     #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     batch_size: usize,
-    /// Truncate inputs to this many tokens [default: 128, or the model's limit if smaller;
-    /// more than the model's limit is refused].
+    /// Truncate inputs to this many tokens [default: 128 for a classifier, 512 for a
+    /// generative model, or the model's limit if smaller; more than the model's limit is refused].
     #[arg(long)]
     max_length: Option<usize>,
     /// Share of steps warming the learning rate up.
@@ -70,9 +74,18 @@ pub struct TrainArgs {
     /// Stop after N evaluations without improvement.
     #[arg(long)]
     early_stopping: Option<usize>,
-    /// Metric that picks the best checkpoint: accuracy, macro_f1 or loss.
-    #[arg(long, default_value = "accuracy")]
-    best_metric: String,
+    /// Metric that picks the best checkpoint: accuracy, macro_f1 or loss [default: accuracy
+    /// for a classifier; a generative model has only loss].
+    #[arg(long)]
+    best_metric: Option<String>,
+    /// Generative models: join plain texts (each ended by the end-of-text token) into
+    /// blocks of --max-length tokens instead of padding each text.
+    #[arg(long)]
+    packing: bool,
+    /// Generative models: learn the prompts and user turns too, not only the completions
+    /// and assistant turns.
+    #[arg(long)]
+    train_on_prompt: bool,
     /// Batch examples of similar length together.
     #[arg(long)]
     group_by_length: bool,
@@ -93,14 +106,24 @@ fn setting(name: Setting, value: &str, reason: &str) -> CliError {
 }
 
 impl TrainArgs {
-    fn config(&self) -> Result<TrainConfig, CliError> {
+    fn config(&self, task: TaskKind) -> Result<TrainConfig, CliError> {
         let schedule = match self.schedule.as_str() {
             "linear" => Schedule::Linear,
             "cosine" => Schedule::Cosine,
             "constant" => Schedule::Constant,
             other => return Err(setting(Setting::Schedule, other, "choose linear, cosine or constant")),
         };
-        let best_metric = match self.best_metric.as_str() {
+        let default_metric = match task {
+            TaskKind::SequenceClassification => "accuracy",
+            TaskKind::CausalLanguageModelling => "loss",
+        };
+        let best_metric = match self.best_metric.as_deref().unwrap_or(default_metric) {
+            "accuracy" if task == TaskKind::CausalLanguageModelling => {
+                return Err(setting(Setting::BestMetric, "accuracy", "a generative model is measured by its loss; choose loss"));
+            }
+            "macro_f1" if task == TaskKind::CausalLanguageModelling => {
+                return Err(setting(Setting::BestMetric, "macro_f1", "a generative model is measured by its loss; choose loss"));
+            }
             "accuracy" => BestMetric::Accuracy,
             "macro_f1" => BestMetric::MacroF1,
             "loss" => BestMetric::Loss,
@@ -171,22 +194,74 @@ fn session_error(e: SessionError) -> CliError {
         SessionError::Row { file, line, message } => CliError::Input { path: format!("{file}:{line}"), message },
         SessionError::Train(e) => e.into(),
         SessionError::Export(e) => CliError::Export(e),
+        SessionError::Mismatch(message) => CliError::Input { path: "--train".into(), message },
     }
 }
 
-pub fn run(args: TrainArgs) -> Result<(), CliError> {
-    let settings = args.config()?;
-    let options = args.data.options(true)?;
+/// Reads the data files for `task`, printing what was found and refusing bad rows as
+/// the policy says.
+fn read_run_data(args: &TrainArgs, task: TaskKind) -> Result<RunData, CliError> {
     let policy = args.data.policy();
-    let read = |path: &std::path::PathBuf| -> Result<crate::data::Dataset, CliError> {
-        let data = read_data(path, &options)?;
-        announce(&data.report, policy);
-        data.report.check(policy)?;
-        Ok(data)
+    let check = |report: &DataReport| -> Result<(), CliError> {
+        announce(report, policy);
+        report.check(policy)?;
+        Ok(())
     };
-    let train = read(&args.train)?;
-    let valid = args.valid.as_ref().map(read).transpose()?;
-    let test = args.test.as_ref().map(read).transpose()?;
+    Ok(match task {
+        TaskKind::SequenceClassification => {
+            let options = args.data.options(true)?;
+            let read = |path: &std::path::PathBuf| -> Result<crate::data::Dataset, CliError> {
+                let data = read_data(path, &options)?;
+                check(&data.report)?;
+                Ok(data)
+            };
+            let train = read(&args.train)?;
+            let valid = args.valid.as_ref().map(read).transpose()?;
+            let test = args.test.as_ref().map(read).transpose()?;
+            RunData::Labelled(LabelledData { train: train.examples, train_report: train.report, valid: valid.map(|d| d.examples), test: test.map(|d| d.examples) })
+        }
+        TaskKind::CausalLanguageModelling => {
+            let options = args.data.lm_options(true)?;
+            let read = |path: &std::path::PathBuf| -> Result<crate::data::LmDataset, CliError> {
+                let data = read_lm_data(path, &options)?;
+                check(&data.report)?;
+                Ok(data)
+            };
+            let train = read(&args.train)?;
+            eprintln!("webtune: {}: {}", train.report.file, train.layout);
+            let valid = args.valid.as_ref().map(read).transpose()?;
+            let test = args.test.as_ref().map(read).transpose()?;
+            RunData::Language(LanguageData { train: train.rows, layout: train.layout, train_report: train.report, valid: valid.map(|d| d.rows), test: test.map(|d| d.rows) })
+        }
+    })
+}
+
+pub fn run(args: TrainArgs) -> Result<(), CliError> {
+    let load = || -> Result<Pretrained, CliError> { Ok(Pretrained::from_files(read_model_folder(&args.model)?).map_err(crate::model::ModelError::from)?) };
+    let task_of = |causal: bool| if causal { TaskKind::CausalLanguageModelling } else { TaskKind::SequenceClassification };
+    // The task needs only config.json, so bad data is refused before the weights are read;
+    // a folder without a readable config.json is loaded first, for its error.
+    let (early, task) = match std::fs::read(args.model.join("config.json")) {
+        Ok(config) => (None, task_of(Pretrained::is_causal_config(&config))),
+        Err(_) => {
+            let checkpoint = load()?;
+            let causal = matches!(checkpoint, Pretrained::Causal(_));
+            (Some(checkpoint), task_of(causal))
+        }
+    };
+    if task == TaskKind::SequenceClassification {
+        for (given, flag) in [(args.packing, "--packing"), (args.train_on_prompt, "--train-on-prompt")] {
+            if given {
+                return Err(CliError::Flag { flag, value: "given".into(), reason: "it is for generative models (gpt2, llama, qwen2); this model is an encoder that classifies" });
+            }
+        }
+    }
+    let settings = args.config(task)?;
+    let data = read_run_data(&args, task)?;
+    let checkpoint = match early {
+        Some(checkpoint) => checkpoint,
+        None => load()?,
+    };
     let sources = Sources {
         base_model: file_name(&args.model),
         base_model_id: None,
@@ -195,9 +270,8 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         test: args.test.as_deref().map(file_name),
         device: format!("{:?}", args.device).to_lowercase(),
     };
-    let data = RunData { train: train.examples, train_report: train.report, valid: valid.map(|d| d.examples), test: test.map(|d| d.examples) };
-    let plan = Plan { settings, max_length: args.max_length, valid_split: args.valid_split, keep_base: false };
-    let checkpoint = Checkpoint::from_files(read_model_folder(&args.model)?).map_err(crate::model::ModelError::from)?;
+    let lm = LmOptions { packing: args.packing, train_on_prompt: args.train_on_prompt };
+    let plan = Plan { settings, max_length: args.max_length, valid_split: args.valid_split, keep_base: false, lm };
     let device = pick_device(args.device);
     let mut session = pollster::block_on(Session::prepare(checkpoint, data, plan, sources, device, &Terminal)).map_err(session_error)?;
     for note in session.notes() {
@@ -211,9 +285,12 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     }
     let config = session.settings().clone();
     let (train_rows, valid_rows) = session.examples();
+    let what = match task {
+        TaskKind::SequenceClassification => format!("labels: {}", session.labels().join(", ")),
+        TaskKind::CausalLanguageModelling => format!("language modelling{}", if args.packing { " (packed)" } else { "" }),
+    };
     eprintln!(
-        "webtune: {train_rows} training / {valid_rows} validation examples, labels: {} · lr {} · batch {} × {} · {} epochs · max length {}",
-        session.labels().join(", "),
+        "webtune: {train_rows} training / {valid_rows} validation examples, {what} · lr {} · batch {} × {} · {} epochs · max length {}",
         config.learning_rate,
         config.batch_size,
         config.grad_accum,
@@ -250,13 +327,16 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             "epoch {} · loss {:.4} · lr {:.2e} · {:.1} samples/s",
             step.epoch, step.loss, step.learning_rate, step.samples_per_second
         ));
-        if step.eval_due
-            && let Some(eval) = pollster::block_on(session.evaluate())?
-        {
-            bar.println(format!(
-                "step {}: validation loss {:.4} · accuracy {:.4} · macro F1 {:.4}",
-                step.step, eval.loss, eval.accuracy, eval.macro_f1
-            ));
+        if step.eval_due {
+            let samples_before = session.samples().len();
+            if let Some(eval) = pollster::block_on(session.evaluate())? {
+                // A hidden bar (stderr is not a terminal: a log file, CI) drops its printlns.
+                let say = |line: String| if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) };
+                say(format!("step {}: validation {}", step.step, eval.summary()));
+                for sample in &session.samples()[samples_before..] {
+                    say(format!("  line {}: {:?} → {:?}", sample.line, sample.prompt, sample.reply));
+                }
+            }
         }
     }
     bar.finish_and_clear();
@@ -264,11 +344,16 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let export = pollster::block_on(finished.export())?;
     write_model_folder(&export, &args.out)?;
     match &finished.metrics.validation {
-        Some(report) => print_metrics(report),
+        Some(Evaluation::Classification(report)) => print_metrics(report),
+        Some(e @ Evaluation::LanguageModel(_)) => eprintln!("validation: {}", e.summary()),
         None => eprintln!("webtune: no validation set, so no validation metrics; evaluate with `webtune evaluate`"),
     }
     if let Some(test) = &finished.metrics.test {
-        eprintln!("test ({} examples): accuracy {:.4} · macro F1 {:.4} · loss {:.4}", test.examples, test.accuracy, test.macro_f1, test.loss);
+        let n = match test {
+            Evaluation::Classification(r) => format!("{} examples", r.examples),
+            Evaluation::LanguageModel(e) => format!("{} tokens", e.tokens),
+        };
+        eprintln!("test ({n}): {}", test.summary());
     }
     let kept = finished.metrics.kept_step;
     if let Some(error) = diverged {

@@ -3,6 +3,7 @@
 
 mod batches;
 mod format;
+mod lm;
 mod read;
 mod report;
 mod source;
@@ -11,12 +12,13 @@ mod synthetic;
 
 pub use batches::{TokenizedSet, batch_order};
 pub use format::{Format, sniff_format};
+pub use lm::{CHAT_ROLES, LmDataset, LmLayout, LmReadOptions, LmRecord, LmRow, alpaca_prompt, looks_generative, read_lm_dataset};
 pub use read::{
     ColumnProblem, ColumnRoles, Columns, DataError, DataField, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, RowPolicy,
     read_dataset,
 };
 pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits};
-pub use split::stratified_split;
+pub use split::{seeded_split, stratified_split};
 pub use synthetic::synthetic_reviews_csv;
 
 #[cfg(test)]

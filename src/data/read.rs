@@ -123,6 +123,10 @@ pub enum ColumnProblem {
     NoSuchColumn(String),
     /// The same column was taken as text and label.
     TextIsLabel(String),
+    /// Language-modelling data without a column to learn from.
+    NoLanguageColumns,
+    /// Prompts without the completions training learns.
+    NoCompletion,
 }
 
 impl ColumnProblem {
@@ -138,6 +142,11 @@ impl ColumnProblem {
                 name(DataField::TextColumn),
                 name(DataField::LabelColumn)
             ),
+            Self::NoLanguageColumns => format!(
+                "no column to learn from: give \"text\", \"prompt\" and \"completion\", \"messages\" (a list of {{\"role\", \"content\"}}), or \"instruction\" and \"output\"; or name the text column with {}",
+                name(DataField::TextColumn)
+            ),
+            Self::NoCompletion => "there is a \"prompt\" column but no \"completion\": training learns the completion that follows each prompt, so add one (or rename the column to \"text\" to learn the prompts themselves)".into(),
         }
     }
 }
@@ -339,20 +348,26 @@ pub struct Dataset {
 }
 
 /// A cell of a row as the parser sees it.
-enum Cell<'a> {
+pub(super) enum Cell<'a> {
     Text(Cow<'a, str>),
     Missing,
-    NonScalar(&'static str),
+    /// A JSON list or object.
+    Structured(&'a serde_json::Value),
 }
 
 impl Cell<'_> {
-    fn preview(&self) -> String {
+    pub(super) fn preview(&self) -> String {
         match self {
             Cell::Text(s) => s.to_string(),
             Cell::Missing => String::new(),
-            Cell::NonScalar(kind) => format!("({kind})"),
+            Cell::Structured(value) => format!("({})", structured_kind(value)),
         }
     }
+}
+
+/// "a list" or "an object", for messages.
+pub(super) fn structured_kind(value: &serde_json::Value) -> &'static str {
+    if value.is_array() { "a list" } else { "an object" }
 }
 
 fn json_cell(value: Option<&serde_json::Value>) -> Cell<'_> {
@@ -362,9 +377,26 @@ fn json_cell(value: Option<&serde_json::Value>) -> Cell<'_> {
         Some(Value::String(s)) => Cell::Text(Cow::Borrowed(s)),
         Some(Value::Number(n)) => Cell::Text(Cow::Owned(n.to_string())),
         Some(Value::Bool(b)) => Cell::Text(Cow::Owned(b.to_string())),
-        Some(Value::Array(_)) => Cell::NonScalar("a list"),
-        Some(Value::Object(_)) => Cell::NonScalar("an object"),
+        Some(value @ (Value::Array(_) | Value::Object(_))) => Cell::Structured(value),
     }
+}
+
+/// Where the format readers put what they parse: a header, rows, and rows that cannot be
+/// parsed. Classification data ([`Builder`]) and language-modelling data
+/// (`super::lm`) read the same formats into different examples.
+pub(super) trait Rows {
+    /// The file's name, for messages.
+    fn file(&self) -> &str;
+    /// Whether the header is known.
+    fn has_header(&self) -> bool;
+    /// Sets the columns and decides which column plays which part.
+    fn header(&mut self, columns: Vec<String>) -> Result<(), DataError>;
+    /// The columns, once the header is known.
+    fn columns(&self) -> &[String];
+    /// A row that cannot be parsed.
+    fn malformed(&mut self, line: usize, detail: impl FnOnce() -> String);
+    /// One data row; `cell(i)` is column `i`'s value.
+    fn row<'c>(&mut self, line: usize, cell: impl Fn(usize) -> Cell<'c>);
 }
 
 fn pick(explicit: &Option<String>, guesses: &[&str], header: &[String]) -> Option<String> {
@@ -411,11 +443,21 @@ impl<'o> Builder<'o> {
         }
     }
 
+}
+
+impl Rows for Builder<'_> {
+    fn file(&self) -> &str {
+        &self.file
+    }
+
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
     fn has_header(&self) -> bool {
         self.roles.is_some()
     }
 
-    /// Sets the columns and decides which column plays which part.
     fn header(&mut self, columns: Vec<String>) -> Result<(), DataError> {
         let listed = columns.join(", ");
         let column_error = |problem: ColumnProblem| DataError::Column { file: self.file.clone(), problem, columns: listed.clone() };
@@ -446,7 +488,6 @@ impl<'o> Builder<'o> {
         self.malformed.push(line, detail);
     }
 
-    /// One data row; `cell(i)` is column `i`'s value.
     fn row<'c>(&mut self, line: usize, cell: impl Fn(usize) -> Cell<'c>) {
         self.rows += 1;
         if self.preview.len() < PREVIEW_ROWS {
@@ -458,8 +499,8 @@ impl<'o> Builder<'o> {
         let mut take = |index: usize, name: &str, empty: &mut LineList, non_scalar: &mut LineList| -> Option<String> {
             match cell(index) {
                 Cell::Text(s) if !s.trim().is_empty() => Some(s.into_owned()),
-                Cell::NonScalar(kind) => {
-                    non_scalar.push(line, || format!("\"{name}\" holds {kind}"));
+                Cell::Structured(value) => {
+                    non_scalar.push(line, || format!("\"{name}\" holds {}", structured_kind(value)));
                     ok = false;
                     None
                 }
@@ -487,7 +528,9 @@ impl<'o> Builder<'o> {
             self.examples.push(Example { text, pair, label, line });
         }
     }
+}
 
+impl Builder<'_> {
     fn finish(self) -> Result<Dataset, DataError> {
         let Some((roles, ..)) = self.roles else {
             return Err(match self.malformed.lines.first() {
@@ -555,6 +598,12 @@ fn io_error(file: &str, error: std::io::Error) -> DataError {
 /// that cannot be used are counted in the report's findings with their lines, so the
 /// caller decides with [`DataReport::check`] whether to skip them.
 pub fn read_dataset(file: &str, reader: impl Read, options: &ReadOptions) -> Result<Dataset, DataError> {
+    read_rows(file, reader, options.format, |format| Builder::new(file, format, options))?.finish()
+}
+
+/// Streams `reader` (named `file`) through the reader of its format (sniffed from the
+/// first 64 KiB unless `format` says) into the rows made by `make` for that format.
+pub(super) fn read_rows<S: Rows>(file: &str, reader: impl Read, format: Option<Format>, make: impl FnOnce(Format) -> S) -> Result<S, DataError> {
     let mut tracked = TrackedReader::new(reader);
     let mut head = Vec::new();
     (&mut tracked).take(HEAD_BYTES).read_to_end(&mut head).map_err(|e| io_error(file, e))?;
@@ -568,8 +617,8 @@ pub fn read_dataset(file: &str, reader: impl Read, options: &ReadOptions) -> Res
     if complete && head_text.trim().is_empty() {
         return Err(DataError::Empty { file: file.to_string() });
     }
-    let format = options.format.unwrap_or_else(|| sniff_format(file, head_text, complete));
-    let mut builder = Builder::new(file, format, options);
+    let format = format.unwrap_or_else(|| sniff_format(file, head_text, complete));
+    let mut builder = make(format);
     let mut stream = Cursor::new(head).chain(tracked);
     stream.get_mut().0.set_position(bom as u64);
     match format {
@@ -578,14 +627,13 @@ pub fn read_dataset(file: &str, reader: impl Read, options: &ReadOptions) -> Res
         Format::PlainText => read_lines(&mut builder, stream, false)?,
         Format::JsonArray => read_json_array(&mut builder, stream)?,
     }
-    builder.finish()
+    Ok(builder)
 }
-
 
 type Stream<R> = std::io::Chain<Cursor<Vec<u8>>, TrackedReader<R>>;
 
-fn read_delimited<R: Read>(builder: &mut Builder, stream: Stream<R>, delimiter: u8, bom: u64) -> Result<(), DataError> {
-    let file = builder.file.clone();
+fn read_delimited<R: Read>(builder: &mut impl Rows, stream: Stream<R>, delimiter: u8, bom: u64) -> Result<(), DataError> {
+    let file = builder.file().to_string();
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(stream);
     let csv_error = |reader: &mut csv::Reader<Stream<R>>, e: csv::Error| -> DataError {
         let line = e.position().map(|p| reader.get_mut().get_mut().1.line_at(p.byte() + bom)).unwrap_or(1);
@@ -602,7 +650,7 @@ fn read_delimited<R: Read>(builder: &mut Builder, stream: Stream<R>, delimiter: 
         return Err(DataError::Empty { file });
     }
     builder.header(header)?;
-    let columns = builder.columns.len();
+    let columns = builder.columns().len();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -626,8 +674,8 @@ fn read_delimited<R: Read>(builder: &mut Builder, stream: Stream<R>, delimiter: 
 }
 
 /// JSON lines (`json`) or plain text, one row per non-blank line.
-fn read_lines<R: Read>(builder: &mut Builder, stream: Stream<R>, json: bool) -> Result<(), DataError> {
-    let file = builder.file.clone();
+fn read_lines<R: Read>(builder: &mut impl Rows, stream: Stream<R>, json: bool) -> Result<(), DataError> {
+    let file = builder.file().to_string();
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut raw = String::new();
     let mut line = 0;
@@ -662,7 +710,7 @@ fn read_lines<R: Read>(builder: &mut Builder, stream: Stream<R>, json: bool) -> 
         if !builder.has_header() {
             builder.header(object.keys().cloned().collect())?;
         }
-        let columns = builder.columns.clone();
+        let columns = builder.columns().to_vec();
         builder.row(line, |i| json_cell(object.get(&columns[i])));
     }
     Ok(())
@@ -670,8 +718,8 @@ fn read_lines<R: Read>(builder: &mut Builder, stream: Stream<R>, json: bool) -> 
 
 /// A JSON array of objects. The whole array is read into memory; each object's line is
 /// where it starts.
-fn read_json_array<R: Read>(builder: &mut Builder, mut stream: Stream<R>) -> Result<(), DataError> {
-    let file = builder.file.clone();
+fn read_json_array<R: Read>(builder: &mut impl Rows, mut stream: Stream<R>) -> Result<(), DataError> {
+    let file = builder.file().to_string();
     let mut text = String::new();
     stream.read_to_string(&mut text).map_err(|e| io_error(&file, e))?;
     let mut line = 1;
@@ -705,7 +753,7 @@ fn read_json_array<R: Read>(builder: &mut Builder, mut stream: Stream<R>) -> Res
                 if !builder.has_header() {
                     builder.header(object.keys().cloned().collect())?;
                 }
-                let columns = builder.columns.clone();
+                let columns = builder.columns().to_vec();
                 builder.row(start_line, |i| json_cell(object.get(&columns[i])));
             }
             _ => builder.malformed(start_line, || format!("the array element on line {start_line} is not an object")),

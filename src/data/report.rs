@@ -48,6 +48,12 @@ pub enum FindingKind {
     Imbalance,
     /// Rows longer than the maximum length, which will be truncated.
     Truncated,
+    /// A conversation (`messages`) that is not a list of `{role, content}` turns, or has a
+    /// role webtune does not know.
+    BadConversation,
+    /// A language-modelling example with nothing left to learn (its prompt fills the max
+    /// length).
+    NothingToLearn,
 }
 
 /// One problem or observation, with the lines it concerns.
@@ -66,7 +72,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(kind: FindingKind, severity: Severity, message: String, lines: &[usize], count: usize) -> Self {
+    pub(crate) fn new(kind: FindingKind, severity: Severity, message: String, lines: &[usize], count: usize) -> Self {
         Self { kind, severity, message, lines: lines.iter().copied().take(LINES_LISTED).collect(), count }
     }
 }

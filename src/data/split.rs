@@ -27,8 +27,38 @@ pub fn stratified_split(examples: Vec<Example>, ratio: f64, seed: u64) -> (Vec<E
     (train, valid)
 }
 
+/// Splits `items` at random (seeded): about `ratio` of them (rounded, at least one when
+/// there are two or more and `ratio` > 0, never all) go to validation. Input order is kept
+/// within each part; the same seed gives the same split on every platform.
+pub fn seeded_split<T>(items: Vec<T>, ratio: f64, seed: u64) -> (Vec<T>, Vec<T>) {
+    let n = items.len();
+    let take = if n < 2 || ratio <= 0.0 { 0 } else { ((n as f64 * ratio).round() as usize).clamp(1, n - 1) };
+    let mut indices: Vec<usize> = (0..n).collect();
+    SeededRng::new(seed).shuffle(&mut indices);
+    let mut to_valid = vec![false; n];
+    for &i in &indices[..take] {
+        to_valid[i] = true;
+    }
+    let (mut train, mut valid) = (Vec::new(), Vec::new());
+    for (item, v) in items.into_iter().zip(to_valid) {
+        if v { valid.push(item) } else { train.push(item) }
+    }
+    (train, valid)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seeded_split_takes_the_share_keeps_order_and_repeats() {
+        let (train, valid) = super::seeded_split((0..50).collect::<Vec<_>>(), 0.1, 3);
+        assert_eq!((train.len(), valid.len()), (45, 5));
+        assert!(valid.windows(2).all(|w| w[0] < w[1]) && train.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(valid, super::seeded_split((0..50).collect::<Vec<_>>(), 0.1, 3).1);
+        assert_ne!(valid, super::seeded_split((0..50).collect::<Vec<_>>(), 0.1, 4).1, "another seed, another split");
+        assert_eq!(super::seeded_split(vec![1, 2], 0.01, 0).1.len(), 1, "a non-zero share holds out at least one");
+        assert_eq!(super::seeded_split(vec![1], 0.5, 0).1.len(), 0, "one example stays in training");
+    }
+
     use super::*;
 
     #[test]

@@ -69,6 +69,76 @@ pub fn model_card(info: &CardInfo) -> String {
     card
 }
 
+/// What the card of a fine-tuned language model says.
+#[derive(Clone, Debug)]
+pub struct LmCardInfo {
+    /// The model it started from.
+    pub base_model: String,
+    /// A Hub id for the `base_model` metadata, when the base came from the Hub.
+    pub base_model_id: Option<String>,
+    /// Where the data came from (file names).
+    pub data_source: String,
+    /// The data's layout, in words ("chats", "prompt / completion pairs").
+    pub layout: String,
+    /// Whether the data was conversations (the card shows the chat use).
+    pub chat: bool,
+    /// Training rows used.
+    pub train_rows: usize,
+    /// Validation rows used.
+    pub valid_rows: usize,
+    /// Plain texts were packed into blocks.
+    pub packing: bool,
+    /// The prompts were learnt too.
+    pub train_on_prompt: bool,
+    /// The settings.
+    pub settings: TrainConfig,
+    /// Optimizer steps run, and the step whose weights were kept.
+    pub steps: (usize, usize),
+    /// Validation loss of the kept weights.
+    pub metrics: Option<crate::train::LmEvaluation>,
+}
+
+/// The card of a fine-tuned language model, as Markdown with YAML front matter.
+pub fn lm_model_card(info: &LmCardInfo) -> String {
+    let mut card = String::from("---\nlibrary_name: transformers\npipeline_tag: text-generation\ntags:\n- webtune\n- text-generation\n");
+    if let Some(id) = &info.base_model_id {
+        card += &format!("base_model: {id}\n");
+    }
+    card += "---\n\n";
+    card += &format!(
+        "# Fine-tuned language model\n\nFine-tuned from **{}** with webtune (fine-tuning on WebGPU, in the browser or from the command line) on {} training and {} validation examples ({}) from `{}`.\n\n",
+        info.base_model, info.train_rows, info.valid_rows, info.layout, info.data_source
+    );
+    let learnt = match (info.train_on_prompt, info.chat) {
+        (true, _) => "every token (prompts included)",
+        (false, true) => "the assistant turns (with their end-of-turn token)",
+        (false, false) if info.layout.starts_with("plain") => "every token",
+        (false, false) => "the completions (each followed by the end-of-text token)",
+    };
+    card += &format!("The loss was on {learnt}{}.\n\n", if info.packing { "; plain texts were packed into blocks of the max length" } else { "" });
+    card += "## Results on the validation set\n\n";
+    match &info.metrics {
+        Some(m) => {
+            card += &format!(
+                "Weights from step {} of {}.\n\n| metric | value |\n|---|---:|\n| loss | {:.4} |\n| perplexity | {:.3} |\n| tokens | {} |\n",
+                info.steps.1, info.steps.0, m.loss, m.perplexity, m.tokens
+            );
+        }
+        None => card += "There was no validation set, so there are no validation metrics.\n",
+    }
+    let s = &info.settings;
+    card += &format!(
+        "\n## Training settings\n\n| setting | value |\n|---|---|\n| epochs | {} |\n| learning rate | {:e} ({:?} schedule, warmup {}) |\n| batch size | {} × {} accumulation |\n| max length | {} tokens |\n| weight decay | {} |\n| gradient clipping | {} |\n| seed | {} |\n\nAll settings are in `training_args.json`, the metrics in `metrics.json`.\n\n",
+        s.epochs, s.learning_rate, s.schedule, s.warmup_ratio, s.batch_size, s.grad_accum, s.max_length, s.weight_decay, s.max_grad_norm, s.seed
+    );
+    card += if info.chat {
+        "## Use\n\n```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\ntokenizer = AutoTokenizer.from_pretrained(\"path/to/this/folder\")\nmodel = AutoModelForCausalLM.from_pretrained(\"path/to/this/folder\")\nids = tokenizer.apply_chat_template([{\"role\": \"user\", \"content\": \"Hello!\"}], add_generation_prompt=True, return_tensors=\"pt\")\nprint(tokenizer.decode(model.generate(ids, max_new_tokens=64)[0][ids.shape[1]:], skip_special_tokens=True))\n```\n"
+    } else {
+        "## Use\n\n```python\nfrom transformers import pipeline\ngenerator = pipeline(\"text-generation\", model=\"path/to/this/folder\")\nprint(generator(\"Your prompt here\", max_new_tokens=64)[0][\"generated_text\"])\n```\n"
+    };
+    card
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::model::NamedTensor;
 
 mod card;
 
-pub use card::{CardInfo, model_card};
+pub use card::{CardInfo, LmCardInfo, lm_model_card, model_card};
 
 /// Files carried over unchanged from the source model so that `AutoTokenizer` loads the export.
 /// (`vocab.txt` for WordPiece, `vocab.json` + `merges.txt` for byte-level BPE,
@@ -139,13 +139,34 @@ async fn bundle(tensors: Vec<NamedTensor>, config: Vec<u8>, source: &ModelFiles,
 
 /// The export folder of a causal language model: `model.safetensors` with its
 /// transformers names (a tied `lm_head` is not stored, as transformers saves it), the
-/// source's `config.json` (a language model's config has no task fields to rewrite) and
-/// tokenizer files, and the run's reports. `AutoModelForCausalLM` loads it.
+/// source's `config.json` (a language model's config has no task fields to rewrite),
+/// `generation_config.json` (the source's, else one naming config.json's end-of-sequence
+/// ids, as transformers derives it), the tokenizer files with `chat_template.jinja` when
+/// the source has one, and the run's reports. `AutoModelForCausalLM` loads it.
 pub async fn export_causal_lm(
     tensors: Vec<NamedTensor>,
     source: &ModelFiles,
     training_args: &impl Serialize,
     metrics: &impl Serialize,
 ) -> Result<ModelFiles, ExportError> {
-    bundle(tensors, source.require("config.json")?.to_vec(), source, training_args, metrics).await
+    let config = source.require("config.json")?;
+    let mut out = bundle(tensors, config.to_vec(), source, training_args, metrics).await?;
+    if let Some(template) = source.get("chat_template.jinja") {
+        out.insert("chat_template.jinja", template.to_vec());
+    }
+    let generation = match source.get("generation_config.json") {
+        Some(bytes) => bytes.to_vec(),
+        None => {
+            let config: serde_json::Value = serde_json::from_slice(config).map_err(|e| ExportError::Encode { file: "generation_config.json".into(), message: e.to_string() })?;
+            let mut generation = serde_json::Map::new();
+            for key in ["bos_token_id", "eos_token_id", "pad_token_id"] {
+                if let Some(value) = config.get(key).filter(|v| !v.is_null()) {
+                    generation.insert(key.into(), value.clone());
+                }
+            }
+            serde_json::to_vec_pretty(&generation).map_err(|e| ExportError::Encode { file: "generation_config.json".into(), message: e.to_string() })?
+        }
+    };
+    out.insert("generation_config.json", generation);
+    Ok(out)
 }

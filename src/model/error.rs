@@ -1,6 +1,6 @@
 //! The error of loading or running a model.
 
-use crate::checkpoint::{CheckpointError, ConfigError, FileError, TokenizerError, WeightError};
+use crate::checkpoint::{ChatTemplateError, CheckpointError, ConfigError, FileError, TokenizerError, WeightError};
 
 /// Why a model could not be loaded or run. Each variant's message names the file,
 /// tensor or setting involved.
@@ -18,6 +18,9 @@ pub enum ModelError {
     /// tokenizer.json is wrong, or a text cannot be tokenised.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// The chat template cannot be read.
+    #[error(transparent)]
+    ChatTemplate(#[from] ChatTemplateError),
     /// The chosen maximum length does not fit the model.
     #[error("max length {requested} is impossible: the model has {available} position embeddings (max_position_embeddings in config.json); choose {available} or less")]
     MaxLength {
@@ -56,6 +59,7 @@ impl From<CheckpointError> for ModelError {
             CheckpointError::File(e) => Self::File(e),
             CheckpointError::Config(e) => Self::Config(e),
             CheckpointError::Tokenizer(e) => Self::Tokenizer(e),
+            CheckpointError::ChatTemplate(e) => Self::ChatTemplate(e),
             CheckpointError::MaxLength { requested, available } => Self::MaxLength { requested, available },
         }
     }

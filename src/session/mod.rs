@@ -1,7 +1,10 @@
-//! One training session, shared by the CLI and the studio: they differ only in where the
-//! files come from, how progress is shown, and yielding to the browser ([`Host`]).
+//! One training session, shared by the CLI and the studio and by every task: the front
+//! ends differ only in where the files come from, how progress is shown, and yielding to
+//! the browser ([`Host`]); the tasks (sequence classification, causal language modelling)
+//! only in how data becomes examples, what an evaluation measures and what the export holds.
 //!
-//! [`Session::prepare`] splits the data, checks it (labels, leakage between the splits,
+//! [`Session::prepare`] takes a [`Pretrained`] model and [`RunData`] of the matching kind,
+//! splits the data, checks it (labels or conversations, leakage between the splits,
 //! lengths), tokenises it, builds the model and the trainer; [`Session::step`] and
 //! [`Session::evaluate`] run the trainer and append to one run log; [`Session::finish`]
 //! picks the kept weights and scores them into [`Finished`], whose
@@ -11,19 +14,21 @@
 //! The layers: `checkpoint` (bytes and formats) → `model` → `train` → `export` → here;
 //! `platform` at the edge; `cli` and `app` drive this.
 
-use burn::module::Module;
+mod classify;
+mod language;
+mod run;
+
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use web_time::Instant;
 
-use crate::checkpoint::{Checkpoint, CheckpointError, MaxLength, ModelFiles, TextTokenizer};
-use crate::data::{DataReport, Example, Finding, FindingKind, LabelSet, TokenizedSet, compare_splits, stratified_split};
-use crate::export::{CardInfo, ExportError, export_classifier, model_card};
-use crate::model::{ClassifierReport, ModelError, SequenceClassifier};
-use crate::train::{
-    ClassifierEvaluation, EvalReport, LogRow, Prediction, SequenceClassification, Setting, SettingError, StepReport, StopReason,
-    TrainConfig, TrainError, Trainer, log_csv, score,
-};
+use crate::checkpoint::{CheckpointError, MaxLength, ModelFiles, Pretrained, TextTokenizer};
+use crate::data::{DataReport, Example, Finding, LmLayout, LmRow};
+use crate::export::ExportError;
+use crate::model::{CausalLm, ClassifierReport, ModelError, SequenceClassifier};
+use crate::train::{EvalPoint, EvalReport, LmEvaluation, LogKind, LogRow, Setting, SettingError, StepReport, TrainConfig, TrainError};
+
+pub use classify::Mistake;
+pub use language::{LM_DEFAULT_MAX_LENGTH, Sample};
 
 /// What a front end does while a session prepares: say what it is doing, and let the page
 /// breathe between slices of work (a no-op natively).
@@ -53,9 +58,34 @@ pub struct Sources {
     pub device: String,
 }
 
-/// The data of a run, as read (and reported on) by the front end.
+/// The data of a run, as read (and reported on) by the front end: labelled examples for
+/// a classifier, language-modelling records for a generative model.
 #[derive(Clone, Debug)]
-pub struct RunData {
+pub enum RunData {
+    /// Texts with labels.
+    Labelled(LabelledData),
+    /// Texts, prompt/completion pairs or conversations.
+    Language(LanguageData),
+}
+
+/// Language-modelling data, as read by [`crate::data::read_lm_dataset`].
+#[derive(Clone, Debug)]
+pub struct LanguageData {
+    /// The training file's usable records.
+    pub train: Vec<LmRow>,
+    /// Its layout.
+    pub layout: LmLayout,
+    /// Its report; the session adds the token lengths and what truncation removes.
+    pub train_report: DataReport,
+    /// A separate validation file's records.
+    pub valid: Option<Vec<LmRow>>,
+    /// A test file's records, scored once with the kept model.
+    pub test: Option<Vec<LmRow>>,
+}
+
+/// Labelled data, as read by [`crate::data::read_dataset`].
+#[derive(Clone, Debug)]
+pub struct LabelledData {
     /// The training file's usable examples.
     pub train: Vec<Example>,
     /// Its report; the session adds the token lengths.
@@ -79,6 +109,19 @@ pub struct Plan {
     /// Keep the model as loaded, when its head was already trained for these labels (the
     /// studio compares it with the fine-tuned one).
     pub keep_base: bool,
+    /// Language modelling: how the data becomes examples.
+    pub lm: LmOptions,
+}
+
+/// How language-modelling data becomes training examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LmOptions {
+    /// Join plain texts (each ended by the end-of-text token) and cut them into blocks of
+    /// the max length, instead of one padded example per text.
+    pub packing: bool,
+    /// Learn the prompts' and the user turns' tokens too, not only the completions' and
+    /// the assistant turns'.
+    pub train_on_prompt: bool,
 }
 
 /// Something a front end shows before training: a data finding (leakage, truncation) in a
@@ -132,6 +175,9 @@ pub enum SessionError {
     /// The export failed.
     #[error(transparent)]
     Export(#[from] ExportError),
+    /// The data is not of the kind this model trains on.
+    #[error("{0}")]
+    Mismatch(String),
 }
 
 /// How a run ended: `metrics.json`'s `stop_reason`.
@@ -194,6 +240,9 @@ pub struct TrainingArgs {
     pub device: String,
     /// Every setting.
     pub settings: TrainConfig,
+    /// Language modelling: packing and what is learnt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_modelling: Option<LmOptions>,
 }
 
 /// `metrics.json`: how the run went and how well the kept weights do. The same schema
@@ -211,376 +260,318 @@ pub struct RunMetrics {
     /// Seconds spent in training steps and evaluations (pauses and preparation excluded).
     pub training_seconds: f64,
     /// The kept weights on the validation set.
-    pub validation: Option<EvalReport>,
+    pub validation: Option<Evaluation>,
     /// The kept weights on the test set.
-    pub test: Option<EvalReport>,
+    pub test: Option<Evaluation>,
 }
 
-/// Tokenises `examples` a slice at a time, letting the host breathe between slices.
-async fn tokenize(examples: &[Example], labels: &LabelSet, tokenizer: &TextTokenizer, host: &impl Host) -> Result<TokenizedSet, ModelError> {
-    const SLICE: usize = 256;
-    let mut set = TokenizedSet::new(&examples[..examples.len().min(SLICE)], labels, tokenizer)?;
-    for slice in examples.chunks(SLICE).skip(1) {
-        host.breathe().await;
-        set.extend(TokenizedSet::new(slice, labels, tokenizer)?);
+/// What an evaluation of the kept weights measured: `metrics.json`'s `validation` and
+/// `test`, each in its task's schema (as `webtune evaluate` prints it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Evaluation {
+    /// A classifier's metrics.
+    Classification(EvalReport),
+    /// A language model's loss and perplexity.
+    LanguageModel(LmEvaluation),
+}
+
+impl Evaluation {
+    /// The classifier's metrics, when this is a classifier's evaluation.
+    pub fn classification(&self) -> Option<&EvalReport> {
+        match self {
+            Self::Classification(r) => Some(r),
+            Self::LanguageModel(_) => None,
+        }
     }
-    Ok(set)
+
+    /// The loss.
+    pub fn loss(&self) -> f64 {
+        self.point().loss()
+    }
+
+    /// As the run log keeps it.
+    pub fn point(&self) -> EvalPoint {
+        match self {
+            Self::Classification(r) => EvalPoint::Classification { loss: r.loss, accuracy: r.accuracy, macro_f1: r.macro_f1 },
+            Self::LanguageModel(e) => EvalPoint::LanguageModel { loss: e.loss, perplexity: e.perplexity },
+        }
+    }
+
+    /// One line for a terminal or a status bar.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Classification(r) => format!("loss {:.4} · accuracy {:.4} · macro F1 {:.4}", r.loss, r.accuracy, r.macro_f1),
+            Self::LanguageModel(e) => format!("loss {:.4} · perplexity {:.3} · {} tokens", e.loss, e.perplexity, e.tokens),
+        }
+    }
 }
 
-/// A prepared run of sequence-classification fine-tuning.
-pub struct Session {
-    checkpoint: Checkpoint,
-    trainer: Trainer<SequenceClassification>,
-    labels: LabelSet,
-    tokenizer: TextTokenizer,
+/// Which task a session trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A classifier over labelled texts.
+    SequenceClassification,
+    /// A generative model's next-token prediction.
+    CausalLanguageModelling,
+}
+
+impl TaskKind {
+    /// `training_args.json`'s `task`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SequenceClassification => "sequence_classification",
+            Self::CausalLanguageModelling => "causal_language_modeling",
+        }
+    }
+
+    /// The run log's columns.
+    pub fn log_kind(self) -> LogKind {
+        match self {
+            Self::SequenceClassification => LogKind::Classification,
+            Self::CausalLanguageModelling => LogKind::LanguageModel,
+        }
+    }
+}
+
+/// Checks the valid split and applies the max-length policy to the settings.
+fn check_plan(plan: &mut Plan, limit_policy: impl Fn(Option<usize>, usize) -> Result<MaxLength, CheckpointError>, default_length: usize) -> Result<MaxLength, SessionError> {
+    if !(0.0..1.0).contains(&plan.valid_split) {
+        return Err(SettingError {
+            setting: Setting::ValidSplit,
+            value: plan.valid_split.to_string(),
+            reason: "it is a share of the training data, in [0, 1) (try 0.1)".into(),
+        }
+        .into());
+    }
+    let max_length = limit_policy(plan.max_length, default_length).map_err(|e| match e {
+        CheckpointError::MaxLength { requested, available } => SessionError::Setting(SettingError {
+            setting: Setting::MaxLength,
+            value: requested.to_string(),
+            reason: format!("the model takes at most {available} tokens (max_position_embeddings in config.json); choose {available} or less"),
+        }),
+        e => e.into(),
+    })?;
+    plan.settings.max_length = max_length.tokens;
+    plan.settings.validate()?;
+    Ok(max_length)
+}
+
+/// What both tasks' sessions share: where the run came from, what it was asked, what the
+/// front end is told before training.
+struct Common {
     sources: Sources,
     plan: Plan,
     max_length: MaxLength,
     notes: Vec<Note>,
-    load: ClassifierReport,
     train_report: DataReport,
-    train_examples: Vec<Example>,
-    valid_examples: Vec<Example>,
-    test: Option<(Vec<Example>, TokenizedSet)>,
-    base: Option<SequenceClassifier>,
-    log: Vec<LogRow>,
-    seconds: f64,
-    diverged: Option<(usize, String)>,
+    examples: (usize, usize),
+}
+
+enum Kind {
+    Classify(classify::Classify),
+    Language(language::Language),
+}
+
+/// Runs `$body` with `$run` bound to the session's [`Run`], whichever the task.
+macro_rules! with_run {
+    ($kind:expr, $run:ident => $body:expr) => {
+        match $kind {
+            Kind::Classify(k) => {
+                let $run = &k.run;
+                $body
+            }
+            Kind::Language(k) => {
+                let $run = &k.run;
+                $body
+            }
+        }
+    };
+}
+
+/// A prepared training run, of either task.
+pub struct Session {
+    common: Common,
+    kind: Kind,
 }
 
 impl Session {
     /// Prepares a run on `device` (the plain device; training runs on its autodiff twin).
     /// Nothing runs on the device before the settings and the data are checked.
-    pub async fn prepare(checkpoint: Checkpoint, data: RunData, mut plan: Plan, sources: Sources, device: Device, host: &impl Host) -> Result<Self, SessionError> {
-        if !(0.0..1.0).contains(&plan.valid_split) {
-            return Err(SettingError {
-                setting: Setting::ValidSplit,
-                value: plan.valid_split.to_string(),
-                reason: "it is a share of the training data, in [0, 1) (try 0.1)".into(),
+    pub async fn prepare(checkpoint: Pretrained, data: RunData, plan: Plan, sources: Sources, device: Device, host: &impl Host) -> Result<Self, SessionError> {
+        match (checkpoint, data) {
+            (Pretrained::Encoder(checkpoint), RunData::Labelled(data)) => {
+                let (common, k) = classify::prepare(checkpoint, data, plan, sources, device, host).await?;
+                Ok(Self { common, kind: Kind::Classify(k) })
             }
-            .into());
-        }
-        let max_length = checkpoint.max_length(plan.max_length, TrainConfig::default().max_length).map_err(|e| match e {
-            CheckpointError::MaxLength { requested, available } => SessionError::Setting(SettingError {
-                setting: Setting::MaxLength,
-                value: requested.to_string(),
-                reason: format!("the model takes at most {available} tokens (max_position_embeddings in config.json); choose {available} or less"),
-            }),
-            e => e.into(),
-        })?;
-        plan.settings.max_length = max_length.tokens;
-        plan.settings.validate()?;
-        let config = plan.settings.clone();
-        let mut notes = Vec::new();
-        if let Some(message) = max_length.note() {
-            notes.push(Note { file: String::new(), finding: None, message });
-        }
-        let RunData { train, mut train_report, valid, test } = data;
-        let (train, valid, valid_file) = match valid {
-            Some(valid) => (train, valid, sources.valid.clone().unwrap_or_default()),
-            None if plan.valid_split > 0.0 => {
-                let (train, valid) = stratified_split(train, plan.valid_split, config.seed);
-                (train, valid, sources.train.clone())
+            (Pretrained::Causal(checkpoint), RunData::Language(data)) => {
+                let (common, k) = language::prepare(checkpoint, data, plan, sources, device, host).await?;
+                Ok(Self { common, kind: Kind::Language(k) })
             }
-            None => (train, Vec::new(), String::new()),
-        };
-        let leaks = |file: &str, other: &[Example], what: &str| -> Vec<Note> {
-            compare_splits(&train, other, what).into_iter().map(|f| Note { file: file.to_string(), finding: Some(f), message: String::new() }).collect()
-        };
-        notes.extend(leaks(&valid_file, &valid, "validation"));
-        if let Some(test) = &test {
-            notes.extend(leaks(sources.test.as_deref().unwrap_or_default(), test, "test"));
+            (Pretrained::Encoder(c), RunData::Language(data)) => Err(SessionError::Mismatch(format!(
+                "{} is {} model ({}): it classifies text, and {} holds {}; give it labelled data (a text and a label column), or pick a generative model (gpt2, llama, qwen2)",
+                sources.base_model, "an encoder", c.config().family().model_type(), data.train_report.file, data.layout
+            ))),
+            (Pretrained::Causal(c), RunData::Labelled(data)) => Err(SessionError::Mismatch(format!(
+                "{} is a generative model ({}): it learns to continue text, and {} is labelled data; give it text, prompt/completion or chat data, or pick an encoder to train a classifier",
+                sources.base_model, c.config().model_type(), data.train_report.file
+            ))),
         }
-        let labels = LabelSet::from_examples(&train);
-        let tokenizer = checkpoint.tokenizer(max_length.tokens)?;
+    }
 
-        host.preparing(&format!("Tokenising {} + {} examples…", train.len(), valid.len()));
-        host.breathe().await;
-        let train_set = tokenize(&train, &labels, &tokenizer, host).await?;
-        train_report.add_lengths(&train_set.full_lengths, &train_set.lines, max_length.tokens);
-        for finding in train_report.findings.iter().filter(|f| f.kind == FindingKind::Truncated) {
-            notes.push(Note { file: sources.train.clone(), finding: Some(finding.clone()), message: String::new() });
+    /// The task.
+    pub fn task(&self) -> TaskKind {
+        match self.kind {
+            Kind::Classify(_) => TaskKind::SequenceClassification,
+            Kind::Language(_) => TaskKind::CausalLanguageModelling,
         }
-        let valid_set = if valid.is_empty() { None } else { Some(tokenize(&valid, &labels, &tokenizer, host).await?) };
-        let test = match test {
-            Some(examples) => {
-                let set = tokenize(&examples, &labels, &tokenizer, host).await?;
-                if let Some(i) = set.labels.iter().position(Option::is_none) {
-                    return Err(SessionError::Row {
-                        file: sources.test.clone().unwrap_or_default(),
-                        line: set.lines[i],
-                        message: format!(
-                            "label \"{}\" does not occur in the training data ({}); a test label must be one the model learns",
-                            examples[i].label.as_deref().unwrap_or(""),
-                            labels.names.join(", ")
-                        ),
-                    });
-                }
-                Some((examples, set))
-            }
-            None => None,
-        };
-
-        host.preparing("Building the model on the device…");
-        host.breathe().await;
-        let (model, load) = SequenceClassifier::load(&checkpoint, &device.clone().autodiff(), Some(&labels.names), config.seed)?;
-        if !load.newly_initialized.is_empty() {
-            notes.push(Note { file: String::new(), finding: None, message: format!("newly initialised (not in the checkpoint): {}", load.newly_initialized.join(", ")) });
-        }
-        let base = (plan.keep_base && !load.newly_initialized.iter().any(|m| m == "classifier")).then(|| model.valid());
-        let trainer = Trainer::new(model, load.labels.clone(), train_set, valid_set, config, device)?;
-        Ok(Self {
-            checkpoint,
-            trainer,
-            labels,
-            tokenizer,
-            sources,
-            plan,
-            max_length,
-            notes,
-            load,
-            train_report,
-            train_examples: train,
-            valid_examples: valid,
-            test,
-            base,
-            log: Vec::new(),
-            seconds: 0.0,
-            diverged: None,
-        })
     }
 
     /// What the front end shows before training (leakage, truncation, notes on the model).
     pub fn notes(&self) -> &[Note] {
-        &self.notes
+        &self.common.notes
     }
 
     /// The settings in use (with the max length the policy chose).
     pub fn settings(&self) -> &TrainConfig {
-        self.trainer.config()
+        with_run!(&self.kind, run => run.trainer.config())
     }
 
     /// The max length in use, and whether a default was lowered.
     pub fn max_length(&self) -> MaxLength {
-        self.max_length
+        self.common.max_length
     }
 
     /// The training file's report, with its token lengths.
     pub fn train_report(&self) -> &DataReport {
-        &self.train_report
+        &self.common.train_report
     }
 
-    /// Label names in class-id order.
+    /// Label names in class-id order (none for language modelling).
     pub fn labels(&self) -> &[String] {
-        self.trainer.labels()
+        match &self.kind {
+            Kind::Classify(k) => k.run.trainer.labels(),
+            Kind::Language(_) => &[],
+        }
     }
 
-    /// Training and validation examples.
+    /// Training and validation examples (for packed text: blocks).
     pub fn examples(&self) -> (usize, usize) {
-        (self.train_examples.len(), self.valid_examples.len())
+        self.common.examples
     }
 
     /// Optimizer steps in the whole run.
     pub fn total_steps(&self) -> usize {
-        self.trainer.total_steps()
+        with_run!(&self.kind, run => run.trainer.total_steps())
     }
 
     /// Steps taken.
     pub fn steps_done(&self) -> usize {
-        self.trainer.steps_done()
+        with_run!(&self.kind, run => run.trainer.steps_done())
     }
 
     /// Whether training has ended by itself (all epochs, early stopping or divergence).
     pub fn is_finished(&self) -> bool {
-        self.trainer.is_finished() || self.diverged.is_some()
+        with_run!(&self.kind, run => run.is_finished())
     }
 
     /// The run log: one row per step, with the evaluation on the steps that had one.
     pub fn log(&self) -> &[LogRow] {
-        &self.log
+        with_run!(&self.kind, run => &run.log)
     }
 
     /// Seconds spent in steps and evaluations so far.
     pub fn training_seconds(&self) -> f64 {
-        self.seconds
+        with_run!(&self.kind, run => run.seconds)
     }
 
-    /// The model as loaded, when its head was already trained for these labels and the
-    /// plan asked to keep it.
+    /// The classifier as loaded, when its head was already trained for these labels and
+    /// the plan asked to keep it.
     pub fn base(&self) -> Option<&SequenceClassifier> {
-        self.base.as_ref()
+        match &self.kind {
+            Kind::Classify(k) => k.base.as_ref(),
+            Kind::Language(_) => None,
+        }
+    }
+
+    /// Language modelling: what the model said to the fixed validation prompts at each
+    /// evaluation, oldest first.
+    pub fn samples(&self) -> &[Sample] {
+        match &self.kind {
+            Kind::Classify(_) => &[],
+            Kind::Language(k) => &k.samples,
+        }
     }
 
     /// Runs one optimizer step and appends it to the log. A non-finite loss after
     /// training began ends the run (the last good weights are kept, and
     /// [`Session::finish`] says so); before any update it is an error with nothing to keep.
     pub async fn step(&mut self) -> Result<StepReport, TrainError> {
-        let started = Instant::now();
-        let result = self.trainer.step().await;
-        self.seconds += started.elapsed().as_secs_f64();
-        match result {
-            Ok(step) => {
-                self.log.push(LogRow::from_step(&step, self.seconds));
-                Ok(step)
-            }
-            Err(e @ TrainError::NonFinite { step, .. }) if !e.before_any_update() => {
-                self.diverged = Some((step, e.to_string()));
-                Err(e)
-            }
-            Err(e) => Err(e),
+        match &mut self.kind {
+            Kind::Classify(k) => k.run.step().await,
+            Kind::Language(k) => k.run.step().await,
         }
     }
 
     /// Evaluates on the validation set (when a step said it is due), records it on the
-    /// log's last row, and returns its metrics.
-    pub async fn evaluate(&mut self) -> Result<Option<EvalReport>, TrainError> {
-        let started = Instant::now();
-        let evaluation = self.trainer.evaluate().await;
-        self.seconds += started.elapsed().as_secs_f64();
-        let Some(evaluation) = evaluation? else { return Ok(None) };
-        if let Some(row) = self.log.last_mut() {
-            row.set_eval(&evaluation.report);
+    /// log's last row, and returns its metrics. For language modelling it also lets the
+    /// model answer the fixed validation prompts ([`Session::samples`]).
+    pub async fn evaluate(&mut self) -> Result<Option<Evaluation>, TrainError> {
+        match &mut self.kind {
+            Kind::Classify(k) => Ok(k.run.evaluate(|e| Evaluation::Classification(e.report.clone())).await?),
+            Kind::Language(k) => k.evaluate().await,
         }
-        Ok(Some(evaluation.report))
     }
 
     /// Ends the run: the kept weights (the best evaluation's, else the last), scored on
     /// the validation set (the best evaluation when it is of the kept weights) and the
     /// test set. A run that did not end by itself ended because the front end stopped it.
     pub async fn finish(self) -> Result<Finished, SessionError> {
-        let trainer = &self.trainer;
-        let steps = trainer.steps_done();
-        let stop_reason = match (&self.diverged, trainer.stop_reason()) {
-            (Some((step, message)), _) => Ended::Diverged { step: *step, message: message.clone() },
-            (None, Some(StopReason::EarlyStopping { step })) => Ended::EarlyStopping { step: *step },
-            (None, Some(StopReason::Completed)) => Ended::Completed,
-            _ => Ended::Stopped { step: steps },
-        };
-        let model = trainer.model_for_export();
-        let device = trainer.device().clone();
-        let batch = trainer.config().batch_size;
-        let (kept_step, validation) = match trainer.best() {
-            Some(best) => (best.step, Some(best.evaluation.clone())),
-            None => {
-                let evaluation = match trainer.task().valid.as_ref() {
-                    Some(valid) => {
-                        let (report, predictions) = score(&model, valid, self.labels(), batch, &device).await?;
-                        Some(ClassifierEvaluation { report, predictions })
-                    }
-                    None => None,
-                };
-                (steps, evaluation)
-            }
-        };
-        let test = match &self.test {
-            Some((_, set)) => Some(score(&model, set, self.labels(), batch, &device).await?.0),
-            None => None,
-        };
-        let metrics = RunMetrics {
-            steps,
-            best_step: trainer.best().map(|b| b.step),
-            kept_step,
-            stop_reason,
-            training_seconds: self.seconds,
-            validation: validation.as_ref().map(|v| v.report.clone()),
-            test,
-        };
-        let settings = trainer.config().clone();
-        let training_args = TrainingArgs {
-            webtune_version: env!("CARGO_PKG_VERSION").to_string(),
-            task: "sequence_classification".into(),
-            base_model: self.sources.base_model.clone(),
-            model_type: self.checkpoint.config().family().model_type().to_string(),
-            train_file: self.sources.train.clone(),
-            valid_file: self.sources.valid.clone(),
-            valid_split: self.sources.valid.is_none().then_some(self.plan.valid_split),
-            test_file: self.sources.test.clone(),
-            device: self.sources.device.clone(),
-            settings: settings.clone(),
-        };
-        let card = model_card(&CardInfo {
-            base_model: self.sources.base_model.clone(),
-            base_model_id: self.sources.base_model_id.clone(),
-            data_source: self.sources.train.clone(),
-            train_rows: self.train_examples.len(),
-            valid_rows: self.valid_examples.len(),
-            label_counts: self.labels.names.iter().cloned().zip(self.labels.counts.iter().copied()).collect(),
-            pairs: self.train_examples.iter().any(|e| e.pair.is_some()),
-            settings,
-            steps: (steps, kept_step),
-            metrics: metrics.validation.clone(),
-        });
-        let mistakes = match &validation {
-            Some(v) => mistakes(&self.valid_examples, &v.predictions),
-            None => Vec::new(),
-        };
-        Ok(Finished {
-            labels: self.labels().to_vec(),
-            model,
-            base: self.base,
-            tokenizer: self.tokenizer,
-            device,
-            log_csv: log_csv(&self.log),
-            log: self.log,
-            training_args,
-            metrics,
-            card,
-            mistakes,
-            load: self.load,
-            source: self.checkpoint.files().clone(),
-        })
+        match self.kind {
+            Kind::Classify(k) => k.finish(self.common).await,
+            Kind::Language(k) => k.finish(self.common).await,
+        }
     }
 }
 
-/// A validation example the kept model got wrong.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Mistake {
-    /// Line in its file.
-    pub line: usize,
-    /// The text.
-    pub text: String,
-    /// The second text, for pairs.
-    pub pair: Option<String>,
-    /// The true label.
-    pub truth: String,
-    /// The predicted label.
-    pub predicted: String,
-    /// The predicted label's probability.
-    pub confidence: f32,
-}
-
-/// The wrong predictions among `examples`, most confident first.
-fn mistakes(examples: &[Example], predictions: &[Prediction]) -> Vec<Mistake> {
-    let mut out: Vec<Mistake> = examples
-        .iter()
-        .zip(predictions)
-        .filter(|(e, p)| e.label.as_deref() != Some(p.label.as_str()))
-        .map(|(e, p)| Mistake {
-            line: e.line,
-            text: e.text.clone(),
-            pair: e.pair.clone(),
-            truth: e.label.clone().unwrap_or_default(),
-            predicted: p.label.clone(),
-            confidence: p.probs.get(p.index).copied().unwrap_or(0.0),
-        })
-        .collect();
-    out.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    out
+/// What a finished run trained.
+#[derive(Clone, Debug)]
+pub enum Trained {
+    /// A sequence classifier.
+    Classifier {
+        /// The kept weights, in validation mode.
+        model: SequenceClassifier,
+        /// The model as loaded (see [`Session::base`]).
+        base: Option<SequenceClassifier>,
+        /// Label names by class id.
+        labels: Vec<String>,
+        /// Validation examples the kept model got wrong, most confident first.
+        mistakes: Vec<Mistake>,
+        /// What loading the base model found.
+        load: ClassifierReport,
+    },
+    /// A generative model.
+    LanguageModel {
+        /// The kept weights, in validation mode.
+        model: CausalLm,
+        /// The ids generation stops at (for chats: with the template's end of turn).
+        stop_ids: Vec<u32>,
+        /// What the model said to the fixed validation prompts at each evaluation.
+        samples: Vec<Sample>,
+    },
 }
 
 /// A finished run: the kept model and everything its export holds.
 #[derive(Clone, Debug)]
 pub struct Finished {
-    /// The kept weights, in validation mode.
-    pub model: SequenceClassifier,
-    /// The model as loaded (see [`Session::base`]).
-    pub base: Option<SequenceClassifier>,
-    /// Label names by class id.
-    pub labels: Vec<String>,
+    /// The kept model, by task.
+    pub trained: Trained,
     /// The tokenizer at the run's max length.
     pub tokenizer: TextTokenizer,
     /// Where the model lives.
     pub device: Device,
+    /// The task.
+    pub task: TaskKind,
     /// The run log.
     pub log: Vec<LogRow>,
     /// The run log as CSV (`training_log.csv`).
@@ -591,20 +582,39 @@ pub struct Finished {
     pub metrics: RunMetrics,
     /// The model card (`README.md`).
     pub card: String,
-    /// Validation examples the kept model got wrong, most confident first.
-    pub mistakes: Vec<Mistake>,
-    /// What loading the base model found.
-    pub load: ClassifierReport,
     source: ModelFiles,
 }
 
 impl Finished {
+    /// The classifier's label names (empty for a language model).
+    pub fn labels(&self) -> &[String] {
+        match &self.trained {
+            Trained::Classifier { labels, .. } => labels,
+            Trained::LanguageModel { .. } => &[],
+        }
+    }
+
+    /// The classifier's validation mistakes (empty for a language model).
+    pub fn mistakes(&self) -> &[Mistake] {
+        match &self.trained {
+            Trained::Classifier { mistakes, .. } => mistakes,
+            Trained::LanguageModel { .. } => &[],
+        }
+    }
+
     /// The export bundle: a Hugging Face folder of the family's own layout with the run's
     /// reports. Reads the weights back asynchronously.
     pub async fn export(&self) -> Result<ModelFiles, ExportError> {
-        let mut out = export_classifier(self.model.named_tensors(), &self.source, &self.labels, &self.training_args, &self.metrics).await?;
+        let mut out = match &self.trained {
+            Trained::Classifier { model, labels, .. } => {
+                crate::export::export_classifier(model.named_tensors(), &self.source, labels, &self.training_args, &self.metrics).await?
+            }
+            Trained::LanguageModel { model, .. } => crate::export::export_causal_lm(model.named_tensors(), &self.source, &self.training_args, &self.metrics).await?,
+        };
         out.insert("README.md", self.card.clone().into_bytes());
         out.insert("training_log.csv", self.log_csv.clone().into_bytes());
         Ok(out)
     }
 }
+
+

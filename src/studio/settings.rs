@@ -176,6 +176,7 @@ pub fn field_id(setting: Setting) -> &'static str {
         Setting::EarlyStopping | Setting::MinDelta => "setting-early-stopping",
         Setting::Seed => "setting-seed",
         Setting::ValidSplit => "setting-valid-split",
+        Setting::Packing => "setting-max-length",
         Setting::MaxGradNorm | Setting::Beta1 | Setting::Beta2 | Setting::Epsilon => "setting-lr",
     }
 }
@@ -184,7 +185,7 @@ pub fn field_id(setting: Setting) -> &'static str {
 /// form does not show.
 pub fn field_label(setting: Setting) -> &'static str {
     match setting {
-        Setting::Schedule | Setting::BestMetric | Setting::MinDelta | Setting::MaxGradNorm | Setting::Beta1 | Setting::Beta2 | Setting::Epsilon => {
+        Setting::Schedule | Setting::BestMetric | Setting::MinDelta | Setting::MaxGradNorm | Setting::Beta1 | Setting::Beta2 | Setting::Epsilon | Setting::Packing => {
             setting.name()
         }
         other => FIELDS.iter().find(|f| f.0 == field_id(other)).map_or(other.name(), |f| f.1),
@@ -225,7 +226,7 @@ mod tests {
     #[test]
     fn every_setting_has_a_field_and_a_label() {
         use Setting::*;
-        for s in [Epochs, LearningRate, BatchSize, MaxLength, WarmupRatio, WeightDecay, GradAccum, MaxGradNorm, Schedule, Beta1, Beta2, Epsilon, Seed, EvalEvery, EarlyStopping, MinDelta, BestMetric, ValidSplit] {
+        for s in [Epochs, LearningRate, BatchSize, MaxLength, WarmupRatio, WeightDecay, GradAccum, MaxGradNorm, Schedule, Beta1, Beta2, Epsilon, Seed, EvalEvery, EarlyStopping, MinDelta, BestMetric, ValidSplit, Packing] {
             assert!(FIELDS.iter().any(|f| f.0 == field_id(s)), "{s:?}");
             assert!(!field_label(s).is_empty());
         }

@@ -97,6 +97,105 @@ impl LmExample {
     pub fn predicted(&self) -> usize {
         self.labels.iter().skip(1).filter(|&&l| l != IGNORE_INDEX).count()
     }
+
+    /// Cuts the example to its first `max_length` tokens; returns how many predicted
+    /// tokens were cut off.
+    pub fn truncate(&mut self, max_length: usize) -> usize {
+        if self.ids.len() <= max_length {
+            return 0;
+        }
+        let cut = self.labels[max_length..].iter().filter(|&&l| l != IGNORE_INDEX).count();
+        self.ids.truncate(max_length);
+        self.labels.truncate(max_length);
+        cut
+    }
+
+    /// Learns every token, the prompt's too (`--train-on-prompt`).
+    pub fn learn_everything(&mut self) {
+        self.labels = self.ids.iter().map(|&i| i as i64).collect();
+    }
+}
+
+/// Plain-text examples packed into blocks of `block` tokens: the texts one after another,
+/// each followed by `separator` (the end-of-text id) unless it already ends with it, cut
+/// into consecutive blocks; the last block may be shorter, so no token is dropped. A
+/// block's line is the line of the text it starts in.
+pub fn pack(examples: &[LmExample], block: usize, separator: Option<u32>) -> Vec<LmExample> {
+    let block = block.max(2);
+    let mut stream: Vec<(u32, usize)> = Vec::new();
+    for e in examples {
+        stream.extend(e.ids.iter().map(|&id| (id, e.line)));
+        if let Some(sep) = separator
+            && e.ids.last() != Some(&sep)
+        {
+            stream.push((sep, e.line));
+        }
+    }
+    stream
+        .chunks(block)
+        .filter(|c| c.len() >= 2)
+        .map(|c| LmExample::text(c.iter().map(|&(id, _)| id).collect(), c[0].1))
+        .collect()
+}
+
+/// How records of language-modelling data become training examples: plain text tokenised
+/// as the tokenizer does (its own special tokens added, as transformers' tokenizer call
+/// adds them); a prompt tokenised the same way and its completion verbatim, followed by
+/// `eos` so the model learns to stop; a conversation rendered by the chat template with
+/// the assistant turns learnt ([`chat_example`]).
+pub struct LmEncoding<'a> {
+    /// The tokenizer.
+    pub tokenizer: &'a TextTokenizer,
+    /// The chat template, for conversations.
+    pub template: Option<&'a ChatTemplate>,
+    /// The template's end-of-turn token (learnt at the end of each assistant turn).
+    pub end_of_turn: Option<&'a str>,
+    /// Appended to completions.
+    pub eos: Option<u32>,
+}
+
+impl LmEncoding<'_> {
+    /// Tokenises `record` (from `line`); a message names what is wrong.
+    pub fn encode(&self, record: &crate::data::LmRecord, line: usize) -> Result<LmExample, String> {
+        use crate::data::LmRecord;
+        let encode = |text: &str| self.tokenizer.encode_untruncated(0, text).map_err(|e| e.to_string());
+        match record {
+            LmRecord::Text(text) => Ok(LmExample::text(encode(text)?, line)),
+            LmRecord::Prompt { prompt, completion: Some(completion) } => {
+                let completion = self.tokenizer.encode_verbatim(0, completion).map_err(|e| e.to_string())?;
+                Ok(LmExample::completion(encode(prompt)?, [completion, self.eos.into_iter().collect()].concat(), line))
+            }
+            LmRecord::Prompt { completion: None, .. } => Err("a \"prompt\" needs the \"completion\" to learn".into()),
+            LmRecord::Chat(messages) => {
+                let template = self.template.ok_or("the model has no chat template (chat_template in tokenizer_config.json, or chat_template.jinja), so conversations cannot be rendered; use a model with one, or prompt/completion data")?;
+                chat_example(template, self.tokenizer, messages, self.end_of_turn, line).map_err(|e| {
+                    let message = e.to_string();
+                    message.split_once(": ").map_or(message.clone(), |(_, m)| m.to_string())
+                })
+            }
+        }
+    }
+
+    /// The prompt a record's reference follows, and the reference: a completion, or a
+    /// conversation's last assistant message after everything before it (rendered with
+    /// the generation prompt). `None` for plain text, or a chat not ending with the assistant.
+    pub fn reference(&self, record: &crate::data::LmRecord) -> Result<Option<(Vec<u32>, String)>, String> {
+        use crate::data::LmRecord;
+        match record {
+            LmRecord::Text(_) | LmRecord::Prompt { completion: None, .. } => Ok(None),
+            LmRecord::Prompt { prompt, completion: Some(completion) } => {
+                Ok(Some((self.tokenizer.encode_untruncated(0, prompt).map_err(|e| e.to_string())?, completion.clone())))
+            }
+            LmRecord::Chat(messages) => {
+                let (Some(template), Some(last)) = (self.template, messages.last()) else { return Ok(None) };
+                if last.role != "assistant" {
+                    return Ok(None);
+                }
+                let prompt = template.render(&messages[..messages.len() - 1], true, None).map_err(|e| e.to_string())?;
+                Ok(Some((self.tokenizer.encode_verbatim(0, &prompt).map_err(|e| e.to_string())?, last.content.clone())))
+            }
+        }
+    }
 }
 
 /// Language-modelling examples and the id padding them.
@@ -127,7 +226,7 @@ impl LmSet {
 
 /// A language model's evaluation: the mean next-token loss over every predicted token of
 /// the validation set, and its exponential, the perplexity.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LmEvaluation {
     /// Mean cross-entropy per predicted token (nats).
     pub loss: f64,

@@ -142,6 +142,8 @@ pub enum Setting {
     BestMetric,
     /// The share of the training data held out for validation when there is no validation file.
     ValidSplit,
+    /// Packing plain texts into blocks (language modelling).
+    Packing,
 }
 
 impl Setting {
@@ -166,6 +168,7 @@ impl Setting {
             Self::MinDelta => "early stopping min delta",
             Self::BestMetric => "best metric",
             Self::ValidSplit => "validation split",
+            Self::Packing => "packing",
         }
     }
 }

@@ -310,6 +310,11 @@ impl<T: Task> Trainer<T> {
         }
     }
 
+    /// The weights as they are now, in validation mode.
+    pub fn current_model(&self) -> T::Model {
+        self.model.valid()
+    }
+
     /// Runs one optimizer step.
     pub async fn step(&mut self) -> Result<StepReport, TrainError> {
         if self.is_finished() {

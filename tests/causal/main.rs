@@ -18,6 +18,7 @@ mod common;
 mod cli;
 mod generation;
 mod text;
+mod train_cli;
 mod training;
 
 use std::path::{Path, PathBuf};

@@ -132,7 +132,7 @@ fn language_modelling_data_that_trains_nothing_is_refused_with_its_line() {
 }
 
 /// Questions and answers for the chat learning test (and `generate.py`'s PyTorch twin).
-const CHAT_QA: [(&str, &str); 8] = [
+pub(crate) const CHAT_QA: [(&str, &str); 8] = [
     ("Capital of France?", "Paris"),
     ("Capital of Japan?", "Tokyo"),
     ("Colour of the sky?", "blue"),

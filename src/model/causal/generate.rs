@@ -63,6 +63,21 @@ pub struct GenerationSettings {
     pub use_cache: bool,
 }
 
+impl GenerationSettings {
+    /// Greedy decoding of at most `max_new_tokens`, stopping at `stop_ids`, with the cache.
+    pub fn greedy(max_new_tokens: usize, stop_ids: Vec<u32>, pad_token_id: u32) -> Self {
+        Self { max_new_tokens, sampling: None, repetition_penalty: 1.0, eos_token_ids: stop_ids, pad_token_id, use_cache: true }
+    }
+
+    /// A generation's ids without its stop token (the ids of its text).
+    pub fn text_ids<'a>(&self, generated: &'a [u32]) -> &'a [u32] {
+        match generated.last() {
+            Some(last) if self.eos_token_ids.contains(last) => &generated[..generated.len() - 1],
+            _ => generated,
+        }
+    }
+}
+
 /// The probabilities of the next token after temperature, top-k and top-p, as
 /// `TemperatureLogitsWarper`, `TopKLogitsWarper` and `TopPLogitsWarper` compute them
 /// (removed tokens get probability 0; top-p always keeps the most likely token).

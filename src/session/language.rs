@@ -1,0 +1,319 @@
+//! Causal language modelling: text, prompt/completion and chat records become examples
+//! (completions and assistant turns learnt, unless the plan learns everything; plain text
+//! packed into blocks when asked), the validation loss and perplexity, and what the model
+//! says to a few fixed validation prompts at each evaluation.
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use web_time::Instant;
+
+use super::run::Run;
+use super::{Common, Evaluation, Finished, Host, LanguageData, LmOptions, Note, Plan, RunMetrics, SessionError, Sources, TaskKind, Trained, TrainingArgs, check_plan};
+use crate::checkpoint::CausalCheckpoint;
+use crate::data::{DataReport, Example, Finding, FindingKind, LmLayout, LmRecord, LmRow, Severity, compare_splits, seeded_split};
+use crate::export::{LmCardInfo, lm_model_card};
+use crate::model::{CausalLm, GenerationSettings, ModelError, generate};
+use crate::train::{
+    CausalLanguageModelling, LmEncoding, LmExample, LmSet, LogKind, Setting, SettingError, TrainError, Trainer, language_model_loss, log_csv, pack,
+};
+
+/// The max length of a language-modelling run when none is asked for (lowered to the
+/// model's limit).
+pub const LM_DEFAULT_MAX_LENGTH: usize = 512;
+/// Validation prompts the model answers at each evaluation.
+const SAMPLE_PROMPTS: usize = 3;
+/// New tokens of those answers (greedy).
+const SAMPLE_TOKENS: usize = 32;
+
+/// What the model said to a fixed validation prompt at an evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The step evaluated.
+    pub step: usize,
+    /// The validation example's line.
+    pub line: usize,
+    /// The prompt as the user wrote it (a chat: its last user message).
+    pub prompt: String,
+    /// The greedy reply (without the stop token).
+    pub reply: String,
+    /// What the data says should follow.
+    pub reference: String,
+}
+
+/// A prompt the model answers at each evaluation.
+struct SamplePrompt {
+    line: usize,
+    shown: String,
+    ids: Vec<u32>,
+    reference: String,
+}
+
+/// A prepared run of language-model fine-tuning.
+pub(super) struct Language {
+    pub run: Run<CausalLanguageModelling>,
+    checkpoint: CausalCheckpoint,
+    options: LmOptions,
+    layout: LmLayout,
+    stop_ids: Vec<u32>,
+    sample_prompts: Vec<SamplePrompt>,
+    pub samples: Vec<Sample>,
+    test: Option<LmSet>,
+    rows: (usize, usize),
+}
+
+/// The text compared between splits for leakage: the record's content.
+fn leak_key(row: &LmRow) -> Example {
+    let text = match &row.record {
+        LmRecord::Text(t) => t.clone(),
+        LmRecord::Prompt { prompt, completion } => format!("{prompt}\u{0}{}", completion.as_deref().unwrap_or("")),
+        LmRecord::Chat(messages) => messages.iter().map(|m| format!("{}\u{0}{}", m.role, m.content)).collect::<Vec<_>>().join("\u{1}"),
+    };
+    Example { text, pair: None, label: None, line: row.line }
+}
+
+/// The prompt a user recognises: a chat's last user message, else the prompt.
+fn shown_prompt(record: &LmRecord) -> String {
+    match record {
+        LmRecord::Chat(messages) => messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.clone()).unwrap_or_default(),
+        LmRecord::Prompt { prompt, .. } => prompt.clone(),
+        LmRecord::Text(text) => text.clone(),
+    }
+}
+
+/// Tokenises `rows` of `file` into examples, a slice at a time: learning everything when
+/// the plan says so, truncated to `max_length` (or packed into blocks of it). A row with
+/// nothing left to learn is an error naming its line. With `report`, records the token
+/// lengths and what truncation removes.
+async fn encode_rows(
+    encoding: &LmEncoding<'_>,
+    rows: &[LmRow],
+    file: &str,
+    options: LmOptions,
+    max_length: usize,
+    host: &impl Host,
+    report: Option<&mut DataReport>,
+) -> Result<Vec<LmExample>, SessionError> {
+    let row_error = |line: usize, message: String| SessionError::Row { file: file.to_string(), line, message };
+    let (mut examples, mut lengths, mut lines) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    let (mut cut_tokens, mut learnt_tokens, mut cut_rows) = (0usize, 0usize, Vec::new());
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 && i % 256 == 0 {
+            host.breathe().await;
+        }
+        let mut example = encoding.encode(&row.record, row.line).map_err(|m| row_error(row.line, m))?;
+        if options.train_on_prompt {
+            example.learn_everything();
+        }
+        lengths.push(example.ids.len());
+        lines.push(row.line);
+        learnt_tokens += example.predicted();
+        if !options.packing {
+            let full = example.ids.len();
+            let cut = example.truncate(max_length);
+            if cut > 0 {
+                cut_tokens += cut;
+                cut_rows.push(row.line);
+            }
+            if example.predicted() == 0 {
+                let message = if full > max_length {
+                    format!("the prompt alone fills the max length of {max_length} tokens (the example has {full}), so nothing is left to learn; shorten the prompt or raise the max length")
+                } else {
+                    "it has nothing to learn: a text needs at least two tokens, and a completion or assistant turn at least one".to_string()
+                };
+                return Err(row_error(row.line, message));
+            }
+        }
+        examples.push(example);
+    }
+    if let Some(report) = report {
+        report.add_lengths(&lengths, &lines, max_length);
+        if options.packing {
+            report.findings.retain(|f| f.kind != FindingKind::Truncated);
+        } else if cut_tokens > 0 {
+            let what = match options.train_on_prompt {
+                true => "tokens",
+                false => "completion tokens",
+            };
+            let share = 100.0 * cut_tokens as f64 / learnt_tokens.max(1) as f64;
+            report.add_findings([Finding::new(
+                FindingKind::Truncated,
+                Severity::Warning,
+                format!("truncation at {max_length} tokens removes {cut_tokens} of the {learnt_tokens} {what} to learn ({share:.1}%); raise the max length if the ends of the answers matter"),
+                &cut_rows,
+                cut_rows.len(),
+            )]);
+        }
+    }
+    if options.packing {
+        examples = pack(&examples, max_length, encoding.eos);
+    }
+    Ok(examples)
+}
+
+/// Prepares a language-modelling run (see [`super::Session::prepare`]).
+pub(super) async fn prepare(checkpoint: CausalCheckpoint, data: LanguageData, mut plan: Plan, sources: Sources, device: Device, host: &impl Host) -> Result<(Common, Language), SessionError> {
+    let max_length = check_plan(&mut plan, |r, d| checkpoint.max_length(r, d), LM_DEFAULT_MAX_LENGTH)?;
+    let options = plan.lm;
+    if options.packing && data.layout != LmLayout::Text {
+        return Err(SettingError {
+            setting: Setting::Packing,
+            value: "on".into(),
+            reason: format!("packing joins plain texts into blocks, and {} holds {}; turn it off", data.train_report.file, data.layout),
+        }
+        .into());
+    }
+    let config = plan.settings.clone();
+    let mut notes = Vec::new();
+    if let Some(message) = max_length.note() {
+        notes.push(Note { file: String::new(), finding: None, message });
+    }
+    let LanguageData { train, layout, mut train_report, valid, test } = data;
+    let (train, valid, valid_file) = match valid {
+        Some(valid) => (train, valid, sources.valid.clone().unwrap_or_default()),
+        None if plan.valid_split > 0.0 => {
+            let (train, valid) = seeded_split(train, plan.valid_split, config.seed);
+            (train, valid, sources.train.clone())
+        }
+        None => (train, Vec::new(), String::new()),
+    };
+    let train_keys: Vec<Example> = train.iter().map(leak_key).collect();
+    let leaks = |file: &str, other: &[LmRow], what: &str| -> Vec<Note> {
+        let keys: Vec<Example> = other.iter().map(leak_key).collect();
+        compare_splits(&train_keys, &keys, what).into_iter().map(|f| Note { file: file.to_string(), finding: Some(f), message: String::new() }).collect()
+    };
+    notes.extend(leaks(&valid_file, &valid, "validation"));
+    if let Some(test) = &test {
+        notes.extend(leaks(sources.test.as_deref().unwrap_or_default(), test, "test"));
+    }
+
+    let tokenizer = checkpoint.tokenizer().clone();
+    let eos = checkpoint.config().eos_token_ids().first().copied();
+    let encoding = LmEncoding { tokenizer: &tokenizer, template: checkpoint.template(), end_of_turn: checkpoint.end_of_turn(), eos };
+    host.preparing(&format!("Tokenising {} + {} examples…", train.len(), valid.len()));
+    host.breathe().await;
+    let train_set = encode_rows(&encoding, &train, &sources.train, options, max_length.tokens, host, Some(&mut train_report)).await?;
+    for finding in train_report.findings.iter().filter(|f| f.kind == FindingKind::Truncated) {
+        notes.push(Note { file: sources.train.clone(), finding: Some(finding.clone()), message: String::new() });
+    }
+    let valid_set = match valid.is_empty() {
+        true => None,
+        false => Some(encode_rows(&encoding, &valid, &valid_file, options, max_length.tokens, host, None).await?),
+    };
+    let test_set = match &test {
+        Some(rows) => Some(encode_rows(&encoding, rows, sources.test.as_deref().unwrap_or_default(), options, max_length.tokens, host, None).await?),
+        None => None,
+    };
+    let chat = layout == LmLayout::Chat;
+    let stop_ids = checkpoint.stop_ids(chat);
+    let mut sample_prompts = Vec::new();
+    for row in valid.iter() {
+        if sample_prompts.len() == SAMPLE_PROMPTS {
+            break;
+        }
+        if let Ok(Some((ids, reference))) = encoding.reference(&row.record)
+            && !ids.is_empty()
+            && ids.len() + SAMPLE_TOKENS <= checkpoint.limit()
+        {
+            sample_prompts.push(SamplePrompt { line: row.line, shown: shown_prompt(&row.record), ids, reference });
+        }
+    }
+
+    host.preparing("Building the model on the device…");
+    host.breathe().await;
+    let pad_id = checkpoint.config().pad_token_id();
+    let (model, _) = CausalLm::load(checkpoint.files(), checkpoint.config(), &device.clone().autodiff())?;
+    let examples = (train_set.len(), valid_set.as_ref().map_or(0, Vec::len));
+    let task = CausalLanguageModelling { train: LmSet { examples: train_set, pad_id }, valid: valid_set.map(|examples| LmSet { examples, pad_id }) };
+    let trainer = Trainer::with_task(model, task, config, device)?;
+    let rows = (train.len(), valid.len());
+    let common = Common { sources, plan, max_length, notes, train_report, examples };
+    let test = test_set.map(|examples| LmSet { examples, pad_id });
+    Ok((common, Language { run: Run::new(trainer), checkpoint, options, layout, stop_ids, sample_prompts, samples: Vec::new(), test, rows }))
+}
+
+fn device_error(e: ModelError) -> TrainError {
+    match e {
+        ModelError::Readback(detail) => TrainError::Device(detail),
+        ModelError::Conversion(detail) => TrainError::Conversion(detail),
+        other => TrainError::Data(other.to_string()),
+    }
+}
+
+impl Language {
+    /// The validation loss and perplexity, then the model's answers to the fixed prompts.
+    pub(super) async fn evaluate(&mut self) -> Result<Option<Evaluation>, TrainError> {
+        let evaluation = self.run.evaluate(|e| Evaluation::LanguageModel(e.clone())).await?;
+        if evaluation.is_none() || self.sample_prompts.is_empty() {
+            return Ok(evaluation);
+        }
+        let started = Instant::now();
+        let model = self.run.trainer.current_model();
+        let settings = GenerationSettings::greedy(SAMPLE_TOKENS, self.stop_ids.clone(), self.checkpoint.config().pad_token_id());
+        let prompts: Vec<Vec<u32>> = self.sample_prompts.iter().map(|p| p.ids.clone()).collect();
+        let replies = generate(&model, &prompts, &settings, self.run.device()).await.map_err(device_error)?;
+        let step = self.run.trainer.steps_done();
+        for (prompt, reply) in self.sample_prompts.iter().zip(replies) {
+            let text = settings.text_ids(&reply);
+            let reply = self.checkpoint.tokenizer().decode(text, false).map_err(|e| TrainError::Data(e.to_string()))?;
+            self.samples.push(Sample { step, line: prompt.line, prompt: prompt.shown.clone(), reply, reference: prompt.reference.clone() });
+        }
+        self.run.seconds += started.elapsed().as_secs_f64();
+        Ok(evaluation)
+    }
+
+    pub(super) async fn finish(self, common: Common) -> Result<Finished, SessionError> {
+        let run = &self.run;
+        let steps = run.trainer.steps_done();
+        let stop_reason = run.ended();
+        let device = run.device().clone();
+        let batch = run.trainer.config().batch_size;
+        let kept = run.kept().await?;
+        let test = match &self.test {
+            Some(set) => Some(Evaluation::LanguageModel(language_model_loss(&kept.model, set, batch, &device).await?)),
+            None => None,
+        };
+        let validation = kept.validation.clone().map(Evaluation::LanguageModel);
+        let metrics = RunMetrics { steps, best_step: run.trainer.best().map(|b| b.step), kept_step: kept.step, stop_reason, training_seconds: run.seconds, validation, test };
+        let settings = run.trainer.config().clone();
+        let sources = &common.sources;
+        let training_args = TrainingArgs {
+            webtune_version: env!("CARGO_PKG_VERSION").to_string(),
+            task: TaskKind::CausalLanguageModelling.name().into(),
+            base_model: sources.base_model.clone(),
+            model_type: self.checkpoint.config().model_type().to_string(),
+            train_file: sources.train.clone(),
+            valid_file: sources.valid.clone(),
+            valid_split: sources.valid.is_none().then_some(common.plan.valid_split),
+            test_file: sources.test.clone(),
+            device: sources.device.clone(),
+            settings: settings.clone(),
+            language_modelling: Some(self.options),
+        };
+        let card = lm_model_card(&LmCardInfo {
+            base_model: sources.base_model.clone(),
+            base_model_id: sources.base_model_id.clone(),
+            data_source: sources.train.clone(),
+            layout: self.layout.to_string(),
+            chat: self.layout == LmLayout::Chat,
+            train_rows: self.rows.0,
+            valid_rows: self.rows.1,
+            packing: self.options.packing,
+            train_on_prompt: self.options.train_on_prompt,
+            settings,
+            steps: (steps, kept.step),
+            metrics: kept.validation.clone(),
+        });
+        Ok(Finished {
+            trained: Trained::LanguageModel { model: kept.model, stop_ids: self.stop_ids.clone(), samples: self.samples.clone() },
+            tokenizer: self.checkpoint.tokenizer().clone(),
+            device,
+            task: TaskKind::CausalLanguageModelling,
+            log_csv: log_csv(&run.log, LogKind::LanguageModel),
+            log: run.log.clone(),
+            training_args,
+            metrics,
+            card,
+            source: self.checkpoint.files().clone(),
+        })
+    }
+}
