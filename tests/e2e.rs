@@ -679,3 +679,148 @@ async fn studio_trains_and_exports_a_roberta_classifier() {
     assert!(weights < 5e-2, "the browser's {tensor} differs from the CLI's by {weights} (relative)");
     client.close().await.unwrap();
 }
+
+/// Eight one-word question/answer chats a tiny random Qwen2 learns in 60 steps (the recipe
+/// of the native `a_tiny_qwen2_learns_to_answer_chats`).
+const CHATS: [(&str, &str); 8] = [
+    ("Capital of France?", "Paris"),
+    ("Capital of Japan?", "Tokyo"),
+    ("Colour of the sky?", "blue"),
+    ("Two plus two?", "four"),
+    ("Opposite of hot?", "cold"),
+    ("Animal that barks?", "dog"),
+    ("First letter?", "a"),
+    ("Best day ever?", "this one"),
+];
+
+/// A generative model through the whole studio: a tiny Qwen2 with Qwen2.5's chat template
+/// loads from files, trains on WebGPU on a chat file (loss on the assistant turns), shows
+/// what it says at each evaluation, streams a reply in Try it, and exports a zip whose
+/// `webtune generate` gives the browser's reply; the run matches `webtune train`'s of the
+/// same settings on the CPU.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the Trunk-built site and chromedriver: run by `cargo xtask test` after the site build"]
+async fn studio_trains_a_tiny_qwen2_on_chats_streams_a_reply_and_exports_it() {
+    let dist = dist();
+    assert!(dist.join("index.html").is_file(), "{} has no index.html: build the site with trunk first", dist.display());
+    let base = serve(dist);
+    let work = std::env::temp_dir().join(format!("webtune-e2e-chat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let downloads = work.join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    // The model folder as a user has it: the fixture, Qwen2.5's template beside it.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let model = work.join("tiny-qwen2-chat");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "generation_config.json"] {
+        std::fs::copy(fixtures.join("tiny-qwen2").join(f), model.join(f)).unwrap();
+    }
+    std::fs::copy(fixtures.join("chat_templates/qwen2.5.jinja"), model.join("chat_template.jinja")).unwrap();
+    std::fs::write(model.join("tokenizer_config.json"), serde_json::json!({"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}).to_string()).unwrap();
+    let chat = |q: &str, a: Option<&str>| {
+        let mut messages = vec![serde_json::json!({"role": "user", "content": q})];
+        messages.extend(a.map(|a| serde_json::json!({"role": "assistant", "content": a})));
+        serde_json::json!({ "messages": messages }).to_string()
+    };
+    let chats = work.join("chats.jsonl");
+    std::fs::write(&chats, CHATS.iter().map(|(q, a)| chat(q, Some(a)) + "\n").collect::<String>()).unwrap();
+
+    let (_driver, client) = browser_with_downloads(Some(&downloads)).await;
+    client.goto(&base).await.unwrap();
+    wait_for(&client, "#model-facts", 600).await;
+    let files = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"];
+    let paths: Vec<String> = files.iter().map(|f| model.join(f).display().to_string()).collect();
+    client.find(Locator::Css("#model-files")).await.unwrap().send_keys(&paths.join("\n")).await.unwrap();
+    wait_until(&client, "the tiny Qwen2 loads", "return document.querySelector('#model-status.ready')?.textContent.includes('6 files from this computer') === true", 120).await;
+    assert!(text_of(&client, "#model-facts").await.contains("qwen2 (Qwen2ForCausalLM)"), "the facts name the family");
+    assert!(text_of(&client, "#model-task").await.starts_with("text generation"), "the task is shown with the model's facts");
+
+    go_to(&client, "data").await;
+    client.find(Locator::Css("#data-file")).await.unwrap().send_keys(&chats.display().to_string()).await.unwrap();
+    client.find(Locator::Css("#valid-file")).await.unwrap().send_keys(&chats.display().to_string()).await.unwrap();
+    wait_until(&client, "the chats are read", "return document.getElementById('data-layout')?.textContent.includes('chats') === true && document.getElementById('valid-report') !== null", 60).await;
+    assert!(text_of(&client, "#data-layout").await.contains("the loss is on the assistant turns"));
+    go_to(&client, "settings").await;
+    let settings = [("setting-epochs", "30"), ("setting-batch", "4"), ("setting-max-length", "128"), ("setting-lr", "1e-2"), ("setting-warmup", "0"), ("setting-seed", "1"), ("setting-eval-every", "20")];
+    for (id, value) in settings {
+        type_into(&client, id, value).await;
+    }
+    wait_until(&client, "settings accepted", "return document.getElementById('settings-error') === null && document.getElementById('fit-error') === null", 10).await;
+    assert!(text_of(&client, "#task").await.starts_with("Language modelling on chats"), "{}", text_of(&client, "#task").await);
+    go_to(&client, "train").await;
+    client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "the run ends", "return ['Finished', 'Failed'].includes(document.getElementById('train-status').dataset.phase)", 900).await;
+    let status = text_of(&client, "#train-status").await;
+    assert!(status.starts_with("Finished."), "the run completes: {status}");
+    let said = text_of(&client, "#train-samples").await;
+    assert!(said.contains("Capital of France?"), "the train step shows what the model says: {said}");
+
+    go_to(&client, "results").await;
+    let perplexity: f64 = text_of(&client, "#metric-perplexity").await.parse().unwrap();
+    assert!(perplexity < 1.2, "the chats are learnt in the browser: validation perplexity {perplexity}");
+
+    // Try it: the reply streams in; the greedy answer is the data's.
+    go_to(&client, "try").await;
+    type_into(&client, "try-prompt", "Capital of France?").await;
+    type_into(&client, "try-max-new", "8").await;
+    client.find(Locator::Css("#try-generate")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "the reply is generated", "return document.getElementById('try-reply').dataset.done === 'true' && document.getElementById('try-reply').textContent.length > 0", 120).await;
+    let reply = text_of(&client, "#try-reply").await;
+    assert_eq!(reply, "Paris", "the fine-tuned model answers in the playground");
+
+    go_to(&client, "export").await;
+    client.find(Locator::Css("#export-zip")).await.unwrap().click().await.unwrap();
+    let exported = unzip(&downloaded(&downloads, "webtune-model.zip", 120).await);
+    let folder = work.join("exported");
+    for (name, bytes) in &exported {
+        let path = folder.join(name.strip_prefix("webtune-model/").unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    for f in ["model.safetensors", "config.json", "generation_config.json", "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "README.md", "training_log.csv", "training_args.json", "metrics.json"] {
+        assert!(folder.join(f).is_file(), "the zip holds {f}");
+    }
+    let json = |dir: &Path, name: &str| -> serde_json::Value { serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap() };
+    assert_eq!(json(&folder, "training_args.json")["task"], "causal_language_modeling");
+
+    // The export answers as the playground did, through the CLI.
+    let prompts = work.join("prompts.jsonl");
+    std::fs::write(&prompts, CHATS.iter().map(|(q, _)| chat(q, None) + "\n").collect::<String>()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
+        .args(["generate", "--model", &folder.display().to_string(), "--input", &prompts.display().to_string(), "--device", "cpu", "--max-new-tokens", "8"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "webtune generate failed: {}", String::from_utf8_lossy(&out.stderr));
+    let replies: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["completion"].as_str().unwrap().to_string()).collect();
+    assert_eq!(replies.len(), CHATS.len());
+    let clean = |s: &str| s.trim_end_matches("<|im_end|>").trim().to_string();
+    assert_eq!(clean(&replies[0]), reply, "the CLI's greedy reply from the export is the playground's");
+    let right = replies.iter().zip(&CHATS).filter(|(r, (_, a))| clean(r) == *a).count();
+    assert!(right * 10 >= CHATS.len() * 9, "the exported model answers {right} of {} chats: {replies:?}", CHATS.len());
+
+    // The same settings through `webtune train` on the CPU: the same arguments, and step
+    // losses that WebGPU's rounding moves only a little.
+    let native = work.join("native");
+    let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
+        .args(["train", "--model", &model.display().to_string(), "--train", &chats.display().to_string(), "--valid", &chats.display().to_string()])
+        .args(["--out", &native.display().to_string(), "--device", "cpu", "--epochs", "30", "--batch-size", "4", "--max-length", "128", "--lr", "1e-2"])
+        .args(["--warmup-ratio", "0", "--seed", "1", "--eval-every", "20"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_same_json(&json(&folder, "training_args.json"), &json(&native, "training_args.json"), 0.0, "training_args");
+    let losses = |csv: &str| -> Vec<f64> {
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some(webtune::train::LM_LOG_CSV_HEADER));
+        lines.map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect()
+    };
+    let web = losses(&std::fs::read_to_string(folder.join("training_log.csv")).unwrap());
+    let cli = losses(&std::fs::read_to_string(native.join("training_log.csv")).unwrap());
+    assert_eq!(web.len(), 60);
+    assert_eq!(web.len(), cli.len());
+    let first_ten = web.iter().zip(&cli).take(10).map(|(w, c)| (w - c).abs()).fold(0.0f64, f64::max);
+    let worst = web.iter().zip(&cli).map(|(w, c)| (w - c).abs()).fold(0.0f64, f64::max);
+    eprintln!("e2e chat: browser (WebGPU) vs CLI (CPU): largest loss difference {first_ten:.2e} over the first 10 steps, {worst:.2e} over all 60");
+    assert!(first_ten < 1e-3, "the browser's first losses drift from the CLI's by {first_ten}");
+    client.close().await.unwrap();
+}

@@ -10,7 +10,7 @@ use super::components::Bars;
 use super::state::{DataView, ModelState, SAMPLE_DATA_URL, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
 use crate::checkpoint::{TextInput, TextTokenizer};
-use crate::data::{Columns, DataError, DataField, DataReport, Example, Finding, Format, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset};
+use crate::data::{Columns, DataError, DataField, DataReport, Example, Finding, Format, LmReadOptions, ReadOptions, RowPolicy, Severity, compare_splits, read_dataset, read_lm_dataset};
 use crate::platform::{fetch_bytes, read_file, yield_to_browser};
 
 /// A file's name and bytes.
@@ -51,6 +51,9 @@ fn page_message(e: &DataError) -> String {
 /// the error. Runs again whenever a choice changes. Token lengths are measured after,
 /// in slices that let the page breathe (`generation` drops a stale measurement).
 fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String, generation: u32) {
+    if studio.causal.with_value(Option::is_some) {
+        return analyse_lm(studio, train, valid, options, policy, source);
+    }
     let started = web_time::Instant::now();
     let read = |(name, bytes): &NamedBytes| read_dataset(name, &bytes[..], options);
     let result = (|| {
@@ -70,11 +73,13 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
         }
     };
     let problem = train_set.report.check(policy).err().or_else(|| valid_set.as_ref().and_then(|v| v.report.check(policy).err()));
+    studio.lm_examples.set_value(None);
     studio.data.set(Some(DataView {
         train: train_set.report.clone(),
         valid: valid_set.as_ref().map(|v| v.report.clone()),
         source,
         read_seconds: started.elapsed().as_secs_f64(),
+        layout: None,
     }));
     let to_measure = (train_set.examples.clone(), valid_set.as_ref().map(|v| v.examples.clone()));
     match problem {
@@ -89,6 +94,47 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
     }
     if let Some(tokenizer) = tokenizer(studio) {
         spawn_local(measure_lengths(studio, tokenizer, to_measure, generation));
+    }
+}
+
+/// [`analyse`] for a generative model: the file's layout (chats, prompt/completion pairs,
+/// Alpaca instructions, plain text) decides what is learnt. Token lengths and truncation
+/// are measured when training starts, with the chat template (the run's notes say them).
+fn analyse_lm(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String) {
+    let started = web_time::Instant::now();
+    let lm_options = LmReadOptions { format: options.format, text_column: options.columns.text.clone(), require_target: true };
+    let read = |(name, bytes): &NamedBytes| read_lm_dataset(name, &bytes[..], &lm_options);
+    let result = (|| {
+        let train_set = read(train).map_err(|e| page_message(&e))?;
+        let valid_set = valid.map(read).transpose().map_err(|e| page_message(&e))?;
+        Ok::<_, String>((train_set, valid_set))
+    })();
+    studio.examples.set_value(None);
+    let (train_set, valid_set) = match result {
+        Ok(sets) => sets,
+        Err(e) => {
+            studio.data.set(None);
+            studio.lm_examples.set_value(None);
+            return studio.data_error.set(Some(e));
+        }
+    };
+    let problem = train_set.report.check(policy).err().or_else(|| valid_set.as_ref().and_then(|v| v.report.check(policy).err()));
+    studio.data.set(Some(DataView {
+        train: train_set.report.clone(),
+        valid: valid_set.as_ref().map(|v| v.report.clone()),
+        source,
+        read_seconds: started.elapsed().as_secs_f64(),
+        layout: Some(train_set.layout),
+    }));
+    match problem {
+        Some(e) => {
+            studio.lm_examples.set_value(None);
+            studio.data_error.set(Some(page_message(&e)));
+        }
+        None => {
+            studio.lm_examples.set_value(Some((train_set.rows, train_set.layout, valid_set.map(|v| v.rows))));
+            studio.data_error.set(None);
+        }
     }
 }
 
@@ -157,6 +203,7 @@ pub fn DataStep() -> impl IntoView {
         let policy = if skip.get() { RowPolicy::Skip } else { RowPolicy::Fail };
         version.get();
         let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
+        let _ = studio.generative();
         let source = source.get_untracked();
         let generation = MEASURED.with(|g| {
             g.set(g.get() + 1);
@@ -213,7 +260,11 @@ pub fn DataStep() -> impl IntoView {
 
     view! {
         <StepSection step=Step::Data>
-            <p class="hint">"Your examples: CSV or TSV with a header row, JSON lines, or a JSON array of objects; a text column and a label column. The file is read here and never uploaded."</p>
+            <p class="hint">{move || if studio.generative() {
+                "For a generative model: JSON lines (or CSV) with a messages column (chats: a list of {role, content}), prompt and completion columns, instruction / input / output (Alpaca), or plain text (a .txt file or a text column). The file is read here and never uploaded."
+            } else {
+                "Your examples: CSV or TSV with a header row, JSON lines, or a JSON array of objects; a text column and a label column. The file is read here and never uploaded."
+            }}</p>
             <div class="choices">
                 <div class=move || if dragging.get() { "choice drop active" } else { "choice drop" } id="data-drop"
                     on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
@@ -250,13 +301,27 @@ pub fn DataStep() -> impl IntoView {
             {move || reading.get().map(|r| view! { <p class="status busy" role="status">{r}</p> })}
             {move || studio.data_error.get().map(|e| view! { <p class="status error" id="data-error" role="alert">{e}</p> })}
             {move || studio.data.get().map(|data| view! {
-                <DataChoices report=data.train.clone() columns=columns format=format skip=skip/>
+                {match data.layout {
+                    None => view! { <DataChoices report=data.train.clone() columns=columns format=format skip=skip/> }.into_any(),
+                    Some(layout) => view! { <p id="data-layout"><strong>"Learnt from: "</strong>{layout.to_string()}{format!(" — {}", learnt(layout))}</p> }.into_any(),
+                }}
                 <p class="small">{format!("Read from {} in {:.0} ms.", data.source, data.read_seconds * 1000.0)}</p>
                 <ReportView report=data.train.clone() id="train-report"/>
                 {data.valid.clone().map(|v| view! { <h3>"Validation file"</h3><ReportView report=v id="valid-report"/> })}
             })}
             <NextButton to=Step::Settings enabled=Signal::derive(move || studio.data.get().is_some() && studio.data_error.get().is_none())/>
         </StepSection>
+    }
+}
+
+/// What a layout trains on, in words.
+fn learnt(layout: crate::data::LmLayout) -> &'static str {
+    use crate::data::LmLayout;
+    match layout {
+        LmLayout::Chat => "rendered with the model's chat template; the loss is on the assistant turns",
+        LmLayout::PromptCompletion | LmLayout::Prompt => "the loss is on the completions, each ended with the end-of-sequence token",
+        LmLayout::Instruction => "with the Stanford Alpaca prompt; the loss is on the outputs",
+        LmLayout::Text => "the loss is on every token",
     }
 }
 

@@ -22,6 +22,10 @@ pub fn ExportStep() -> impl IntoView {
         studio.trained_version.get();
         studio.trained.with_value(|t| t.is_some())
     };
+    let generative = move || {
+        studio.trained_version.get();
+        studio.trained.with_value(|t| t.as_ref().map(|t| t.task)) == Some(crate::session::TaskKind::CausalLanguageModelling)
+    };
     let export = move |_| {
         let Some(trained) = studio.trained.get_value() else { return };
         busy.set(true);
@@ -51,7 +55,11 @@ pub fn ExportStep() -> impl IntoView {
     };
     view! {
         <StepSection step=Step::Export>
-            <p class="hint">"The download is a Hugging Face model folder: "<code>"AutoModelForSequenceClassification.from_pretrained(folder)"</code>" loads it, labels included."</p>
+            {move || if generative() {
+                view! { <p class="hint">"The download is a Hugging Face model folder: "<code>"AutoModelForCausalLM.from_pretrained(folder)"</code>" loads it, and "<code>"generate"</code>" continues as it does here."</p> }.into_any()
+            } else {
+                view! { <p class="hint">"The download is a Hugging Face model folder: "<code>"AutoModelForSequenceClassification.from_pretrained(folder)"</code>" loads it, labels included."</p> }.into_any()
+            }}
             <div class="controls">
                 <button type="button" id="export-zip" disabled=move || !has_model() || busy.get() on:click=export>"Download the model (.zip)"</button>
                 <button type="button" id="export-log" class="secondary" disabled=move || studio.log_rows.get() == 0 on:click=log>"Download the training log (.csv)"</button>
@@ -60,7 +68,11 @@ pub fn ExportStep() -> impl IntoView {
                 Ok(m) => view! { <p class="status ready" id="export-status" role="status">{m}</p> }.into_any(),
                 Err(e) => view! { <p class="status error" id="export-status" role="alert">{e}</p> }.into_any(),
             })}
-            <p class="small">"The folder holds: model.safetensors, config.json (with id2label), the tokenizer files, training_args.json, metrics.json, training_log.csv (one row per step) and README.md (a model card with the data, settings and metrics)."</p>
+            <p class="small">{move || if generative() {
+                "The folder holds: model.safetensors, config.json, generation_config.json, the tokenizer files with the chat template, training_args.json, metrics.json, training_log.csv (one row per step, with validation perplexity) and README.md (a model card with the data, settings and metrics)."
+            } else {
+                "The folder holds: model.safetensors, config.json (with id2label), the tokenizer files, training_args.json, metrics.json, training_log.csv (one row per step) and README.md (a model card with the data, settings and metrics)."
+            }}</p>
         </StepSection>
     }
 }

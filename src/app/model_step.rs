@@ -11,8 +11,9 @@ use wasm_bindgen::JsCast;
 use super::embed_panel::EmbedPanel;
 use super::state::{DEFAULT_MODEL_URL, FileProgress, ModelFacts, ModelState, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
-use crate::checkpoint::{Checkpoint, KNOWN_FILES, ModelFiles};
-use crate::model::{SequenceClassifier, ModelError, SentenceEmbedder};
+use crate::checkpoint::{CausalCheckpoint, Checkpoint, KNOWN_FILES, ModelFiles, Pretrained};
+use crate::model::{CausalLm, SequenceClassifier, ModelError, SentenceEmbedder};
+use crate::session::TaskKind;
 use crate::studio::hub_base_url;
 use crate::platform::{clear_model_cache, dropped_entries, dropped_files, fetch_cached, fetch_model_files, read_file, stored_bytes, yield_to_browser};
 
@@ -25,6 +26,9 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String, name:
     let Some(device) = studio.device() else {
         return studio.model.set(ModelState::Failed("The device is not ready yet; try again in a moment.".into()));
     };
+    if files.get("config.json").is_some_and(Pretrained::is_causal_config) {
+        return finish_loading_causal(studio, files, source, name, hub_id, &device);
+    }
     // A sentence-transformers model loads as an embedder (for the check panel); that load
     // already checks the encoder's tensors.
     let is_sentence_model = files.get("modules.json").is_some() || files.get("sentence_bert_config.json").is_some();
@@ -53,18 +57,12 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String, name:
             }
         };
         let dims = config.dims();
-        let architectures = serde_json::from_slice::<serde_json::Value>(files.get("config.json").unwrap_or_default())
-            .ok()
-            .and_then(|v| v.get("architectures").and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()))
-            .unwrap_or_default();
         Ok(ModelFacts {
             source: source.clone(),
             name: name.clone(),
             hub_id: hub_id.clone(),
-            architecture: {
-                let model_type = config.family().model_type();
-                if architectures.is_empty() { model_type.to_string() } else { format!("{model_type} ({})", architectures.join(", ")) }
-            },
+            architecture: with_architectures(config.family().model_type(), files),
+            task: TaskKind::SequenceClassification,
             parameters: config.classifier_parameters(2),
             vocabulary: dims.vocab_size,
             max_length: checkpoint.limit(),
@@ -84,7 +82,52 @@ async fn finish_loading(studio: Studio, files: ModelFiles, source: String, name:
         studio.embedder.set_value(Some(Rc::new(embedder)));
         facts.embedding = Some(report);
     }
+    studio.causal.set_value(None);
     studio.checkpoint.set_value(Some(Rc::new(checkpoint)));
+    studio.model.set(ModelState::Ready(facts));
+}
+
+/// `model_type`, with config.json's `architectures` when it lists them.
+fn with_architectures(model_type: &str, files: &ModelFiles) -> String {
+    let architectures = serde_json::from_slice::<serde_json::Value>(files.get("config.json").unwrap_or_default())
+        .ok()
+        .and_then(|v| v.get("architectures").and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect::<Vec<_>>()))
+        .unwrap_or_default();
+    if architectures.is_empty() { model_type.to_string() } else { format!("{model_type} ({})", architectures.join(", ")) }
+}
+
+/// [`finish_loading`] for a generative checkpoint: its weights are loaded once onto the
+/// device, which checks every tensor's name and shape.
+fn finish_loading_causal(studio: Studio, files: ModelFiles, source: String, name: String, hub_id: Option<String>, device: &burn::tensor::Device) {
+    let failed = |e: String| studio.model.set(ModelState::Failed(format!("{source} cannot be used: {e}")));
+    let checkpoint = match CausalCheckpoint::from_files(files) {
+        Ok(checkpoint) => checkpoint,
+        Err(e) => return failed(e.to_string()),
+    };
+    let report = match CausalLm::load(checkpoint.files(), checkpoint.config(), device) {
+        Ok((_, report)) => report,
+        Err(e) => return failed(e.to_string()),
+    };
+    let config = checkpoint.config();
+    let (hidden, layers, heads, _) = config.shape();
+    let facts = ModelFacts {
+        source: source.clone(),
+        name,
+        hub_id,
+        architecture: with_architectures(config.model_type(), checkpoint.files()),
+        task: TaskKind::CausalLanguageModelling,
+        parameters: report.parameters as u64,
+        vocabulary: config.vocab_size(),
+        max_length: checkpoint.limit(),
+        shape: format!("{hidden} hidden × {layers} layers × {heads} heads"),
+        labels: None,
+        bytes: checkpoint.files().total_bytes(),
+        embedding: None,
+        fetched: None,
+    };
+    studio.embedder.set_value(None);
+    studio.checkpoint.set_value(None);
+    studio.causal.set_value(Some(Rc::new(checkpoint)));
     studio.model.set(ModelState::Ready(facts));
 }
 
@@ -377,10 +420,16 @@ fn ModelStatus() -> impl IntoView {
                     <dt>"Vocabulary"</dt><dd>{format!("{} tokens", facts.vocabulary)}</dd>
                     <dt>"Max length"</dt><dd>{format!("{} tokens", facts.max_length)}</dd>
                     <dt>"Files"</dt><dd>{megabytes(facts.bytes as f64)}</dd>
-                    <dt>"Classifier"</dt><dd>{match &facts.labels {
-                        Some(labels) => format!("trained for: {}", labels.join(", ")),
-                        None => "none yet: one is added for your labels".to_string(),
+                    <dt>"Task"</dt><dd id="model-task">{match facts.task {
+                        TaskKind::CausalLanguageModelling => "text generation: fine-tuned on your chats, prompt/completion pairs or text",
+                        TaskKind::SequenceClassification => "classification: fine-tuned on your labelled texts",
                     }}</dd>
+                    {(facts.task == TaskKind::SequenceClassification).then(|| view! {
+                        <dt>"Classifier"</dt><dd>{match &facts.labels {
+                            Some(labels) => format!("trained for: {}", labels.join(", ")),
+                            None => "none yet: one is added for your labels".to_string(),
+                        }}</dd>
+                    })}
                 </dl>
             </div>
         }

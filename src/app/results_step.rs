@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use super::components::confusion::ConfusionMatrix;
+use super::train_step::SamplesTable;
 use super::state::{Step, Studio};
 use super::{NextButton, StepSection};
 
@@ -20,6 +21,22 @@ pub fn ResultsStep() -> impl IntoView {
                 None => view! { <p class="hint">"Results appear here when training ends (or is stopped)."</p> }.into_any(),
                 Some(results) => {
                     let ended = format!("{} The model kept is the one from step {}.", results.ended, results.kept_step);
+                    if let Some(lm) = results.language.clone() {
+                        let said = results.samples.clone();
+                        let step = said.first().map_or(0, |s| s.step);
+                        return view! {
+                            <p>{ended}</p>
+                            <dl class="facts metrics" id="final-metrics">
+                                <dt>"Validation loss"</dt><dd id="metric-loss">{format!("{:.4}", lm.loss)}</dd>
+                                <dt>"Perplexity"</dt><dd id="metric-perplexity">{format!("{:.3}", lm.perplexity)}</dd>
+                                <dt>"Tokens scored"</dt><dd>{lm.tokens}</dd>
+                            </dl>
+                            {(!said.is_empty()).then(|| view! {
+                                <h3>{format!("Replies at the last evaluation (step {step})")}</h3>
+                                <SamplesTable samples=said id="result-samples"/>
+                            })}
+                        }.into_any();
+                    }
                     match results.report {
                         None => view! { <p>{ended}</p><p class="hint">"There was no validation data, so there are no metrics. Add a validation file or hold out a share in the settings."</p> }.into_any(),
                         Some(report) => {

@@ -11,10 +11,9 @@ use leptos::prelude::*;
 use super::state::{Control, DeviceState, ModelState, Results, RunPhase, RunView, Studio};
 use crate::platform::{sleep_ms, yield_to_browser};
 use crate::checkpoint::Pretrained;
-use crate::session::{Host, LabelledData, LmOptions, Plan, RunData, Session, SessionError, Sources};
-use super::settings_step::fit_device;
-use crate::studio::{check_fit, field_label, median};
-use crate::train::{MemoryEstimate, TrainError};
+use crate::session::{Evaluation, Host, LabelledData, LanguageData, LmOptions, Plan, RunData, Sample, Session, SessionError, Sources, TaskKind, Trained};
+use crate::studio::{field_label, median};
+use crate::train::TrainError;
 
 /// The page as the session's host: preparation stages become the run's phase, and the
 /// browser gets the thread back between slices.
@@ -77,27 +76,51 @@ fn page_error(e: SessionError, device: &Device) -> String {
     }
 }
 
+/// The samples of the latest evaluation.
+fn latest(samples: &[Sample]) -> Vec<Sample> {
+    let last = samples.iter().map(|s| s.step).max();
+    samples.iter().filter(|s| Some(s.step) == last).cloned().collect()
+}
+
 async fn run(studio: Studio) -> Result<(), String> {
     studio.control.set(Control::Run);
     studio.results.set(None);
     studio.run.set(RunView { phase: RunPhase::Preparing("Preparing the data…".into()), ..RunView::default() });
     studio.log.update_value(Vec::clear);
     studio.log_rows.set(0);
+    studio.samples.set(Vec::new());
     yield_to_browser().await;
-    let checkpoint = studio.checkpoint.get_value().ok_or("Pick a model first (step 1).")?;
     let (base_model, base_model_id) = match studio.model.get_untracked() {
         ModelState::Ready(facts) => (facts.name.clone(), facts.hub_id.clone()),
         _ => return Err("Pick a model first (step 1).".into()),
     };
-    let (train, valid) = studio.examples.get_value().ok_or("Load usable data first (step 2).")?;
     let view = studio.data.get_untracked().ok_or("Load usable data first (step 2).")?;
-    let form = studio.settings.get_untracked().parse().map_err(|e| format!("Fix the settings first (step 3): {}", e.message))?;
+    let mut form = studio.settings.get_untracked().parse().map_err(|e| format!("Fix the settings first (step 3): {}", e.message))?;
+    // The studio has no best-metric field: each task's default.
+    form.settings.best_metric = if studio.causal.with_value(Option::is_some) {
+        TaskKind::CausalLanguageModelling.default_best_metric()
+    } else {
+        TaskKind::SequenceClassification.default_best_metric()
+    };
     let device = studio.device().ok_or("The device is not ready yet.")?;
 
     let labels = view.train.labels.as_ref().map_or(2, |l| l.names.len());
-    let length = checkpoint.max_length(form.max_length, form.settings.max_length).map_err(|e| format!("Fix the settings first (step 3): {e}"))?;
-    let estimate = MemoryEstimate::classifier(checkpoint.config(), labels, form.settings.batch_size, length.tokens);
-    check_fit(&estimate, fit_device(&studio.device.get_untracked()), checkpoint.config(), length.tokens)?;
+    let (_, _, fit) = super::settings_step::fit_check(studio, &form, labels, &studio.device.get_untracked())
+        .ok_or("Pick a model first (step 1).")?
+        .map_err(|e| format!("Fix the settings first (step 3): {e}"))?;
+    fit?;
+    let no_data = "Load usable data first (step 2).";
+    let (checkpoint, data) = match studio.causal.get_value() {
+        Some(causal) => {
+            let (train, layout, valid) = studio.lm_examples.get_value().ok_or(no_data)?;
+            (Pretrained::Causal((*causal).clone()), RunData::Language(LanguageData { train, layout, train_report: view.train.clone(), valid, test: None }))
+        }
+        None => {
+            let checkpoint = studio.checkpoint.get_value().ok_or("Pick a model first (step 1).")?;
+            let (train, valid) = studio.examples.get_value().ok_or(no_data)?;
+            (Pretrained::Encoder((*checkpoint).clone()), RunData::Labelled(LabelledData { train, train_report: view.train.clone(), valid, test: None }))
+        }
+    };
 
     let sources = Sources {
         base_model,
@@ -110,9 +133,8 @@ async fn run(studio: Studio) -> Result<(), String> {
             _ => "cpu (wasm)".into(),
         }),
     };
-    let data = RunData::Labelled(LabelledData { train, train_report: view.train.clone(), valid, test: None });
     let plan = Plan { settings: form.settings, max_length: form.max_length, valid_split: form.valid_split, keep_base: true, lm: LmOptions::default() };
-    let mut session = Session::prepare(Pretrained::Encoder((*checkpoint).clone()), data, plan, sources, device.clone(), &Page(studio))
+    let mut session = Session::prepare(checkpoint, data, plan, sources, device.clone(), &Page(studio))
         .await
         .map_err(|e| page_error(e, &device))?;
     let notes: Vec<String> = session.notes().iter().map(ToString::to_string).collect();
@@ -203,6 +225,10 @@ async fn run(studio: Studio) -> Result<(), String> {
                 });
                 studio.log_rows.update(|n| *n = step.step);
             }
+            let said = latest(session.samples());
+            if !said.is_empty() {
+                studio.samples.set(said);
+            }
             set_phase(studio, RunPhase::Training);
         }
         yield_to_browser().await;
@@ -217,7 +243,15 @@ async fn run(studio: Studio) -> Result<(), String> {
     }
     let ended = finished.metrics.stop_reason.clone();
     studio.results.set(Some(Results {
-        report: finished.metrics.validation.as_ref().and_then(crate::session::Evaluation::classification).cloned(),
+        report: finished.metrics.validation.as_ref().and_then(Evaluation::classification).cloned(),
+        language: match &finished.metrics.validation {
+            Some(Evaluation::LanguageModel(e)) => Some(e.clone()),
+            _ => None,
+        },
+        samples: match &finished.trained {
+            Trained::LanguageModel { samples, .. } => latest(samples),
+            Trained::Classifier { .. } => Vec::new(),
+        },
         mistakes: finished.mistakes().to_vec(),
         kept_step: finished.metrics.kept_step,
         ended: ended.to_string(),

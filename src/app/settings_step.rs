@@ -6,8 +6,35 @@ use leptos::prelude::*;
 
 use super::state::{DeviceState, ModelState, Step, Studio};
 use super::{NextButton, StepSection, duration, megabytes};
-use crate::studio::{FIELDS, FitDevice, SettingsForm, check_fit};
+use crate::checkpoint::MaxLength;
+use crate::studio::{FIELDS, FitDevice, Form, SettingsForm, check_fit, vocab_table};
 use crate::train::MemoryEstimate;
+
+/// The chosen model's memory estimate for `form` (`labels` classes for a classifier), its
+/// max length and whether it fits the device. `None` before a model is ready; `Err` when the
+/// max length is impossible for the model.
+pub fn fit_check(studio: Studio, form: &Form, labels: usize, device: &DeviceState) -> Option<Result<(MemoryEstimate, MaxLength, Result<(), String>), String>> {
+    let batch = form.settings.batch_size;
+    if let Some(causal) = studio.causal.get_value() {
+        let length = match causal.max_length(form.max_length, crate::session::LM_DEFAULT_MAX_LENGTH) {
+            Ok(length) => length,
+            Err(e) => return Some(Err(format!("Max length: {e}."))),
+        };
+        let config = causal.config();
+        let estimate = MemoryEstimate::causal_lm(config, batch, length.tokens);
+        let fit = check_fit(&estimate, fit_device(device), vocab_table(config.vocab_size(), config.shape().0), length.tokens);
+        return Some(Ok((estimate, length, fit)));
+    }
+    let checkpoint = studio.checkpoint.get_value()?;
+    let length = match checkpoint.max_length(form.max_length, form.settings.max_length) {
+        Ok(length) => length,
+        Err(e) => return Some(Err(format!("Max length: {e}."))),
+    };
+    let config = checkpoint.config();
+    let estimate = MemoryEstimate::classifier(config, labels, batch, length.tokens);
+    let fit = check_fit(&estimate, fit_device(device), vocab_table(config.dims().vocab_size, config.dims().hidden_size), length.tokens);
+    Some(Ok((estimate, length, fit)))
+}
 
 /// What the fit check knows of the page's device.
 pub fn fit_device(state: &DeviceState) -> FitDevice {
@@ -29,21 +56,19 @@ pub fn SettingsStep() -> impl IntoView {
     let estimate = Memo::new(move |_| {
         let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
         let form = parsed.get().ok()?;
-        let checkpoint = studio.checkpoint.get_value()?;
-        let fit = match checkpoint.max_length(form.max_length, form.settings.max_length) {
-            Ok(length) => {
-                let estimate = MemoryEstimate::classifier(checkpoint.config(), labels(), form.settings.batch_size, length.tokens);
-                let fit = check_fit(&estimate, fit_device(&studio.device.get()), checkpoint.config(), length.tokens);
-                (Some(estimate), fit, length.note())
-            }
-            Err(e) => (None, Err(format!("Max length: {e}.")), None),
-        };
-        Some(fit)
+        Some(match fit_check(studio, &form, labels(), &studio.device.get())? {
+            Ok((estimate, length, fit)) => (Some(estimate), fit, length.note()),
+            Err(e) => (None, Err(e), None),
+        })
     });
     let task = move || match studio.data.get() {
-        Some(d) if d.train.roles.text_pair.is_some() => "Sentence-pair classification (the data has a second text column)",
-        Some(_) => "Text classification",
-        None => "Text classification (load data to confirm)",
+        _ if studio.generative() => match studio.data.get().and_then(|d| d.layout) {
+            Some(layout) => format!("Language modelling on {layout} (the default max length is {} tokens)", crate::session::LM_DEFAULT_MAX_LENGTH),
+            None => "Language modelling (load data to confirm)".to_string(),
+        },
+        Some(d) if d.train.roles.text_pair.is_some() => "Sentence-pair classification (the data has a second text column)".to_string(),
+        Some(_) => "Text classification".to_string(),
+        None => "Text classification (load data to confirm)".to_string(),
     };
     view! {
         <StepSection step=Step::Settings>

@@ -6,11 +6,12 @@ use std::rc::Rc;
 use burn::tensor::Device;
 use leptos::prelude::*;
 
-use crate::checkpoint::Checkpoint;
-use crate::data::{DataReport, Example};
+use crate::checkpoint::{CausalCheckpoint, Checkpoint};
+use crate::data::{DataReport, Example, LmLayout, LmRow};
 use crate::model::{LoadReport, SentenceEmbedder};
 use crate::platform::GpuInfo;
-use crate::train::{EvalReport, LogRow};
+use crate::session::{Sample, TaskKind};
+use crate::train::{EvalReport, LmEvaluation, LogRow};
 
 pub use crate::session::{Finished as Trained, Mistake};
 pub use crate::studio::SettingsForm;
@@ -111,7 +112,9 @@ pub struct ModelFacts {
     pub hub_id: Option<String>,
     /// `model_type` and architectures from config.json.
     pub architecture: String,
-    /// Trainable parameters with a 2-label classifier.
+    /// What it is trained to do: classify (an encoder) or continue text (a generative model).
+    pub task: TaskKind,
+    /// Trainable parameters (an encoder's with a 2-label classifier).
     pub parameters: u64,
     /// Vocabulary size.
     pub vocabulary: usize,
@@ -156,6 +159,8 @@ pub struct DataView {
     pub source: String,
     /// Seconds to read and check it (shown, and measured for BENCHMARKS.md).
     pub read_seconds: f64,
+    /// For a generative model: what the training file holds (chats, pairs, text).
+    pub layout: Option<LmLayout>,
 }
 
 /// The training run's phase.
@@ -248,8 +253,12 @@ pub enum Control {
 /// The finished run's results.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Results {
-    /// Metrics of the kept model on the validation set (`None` without one).
+    /// A classifier's metrics of the kept model on the validation set (`None` without one).
     pub report: Option<EvalReport>,
+    /// A generative model's validation loss and perplexity (`None` without validation data).
+    pub language: Option<LmEvaluation>,
+    /// What a generative model said to the fixed validation prompts at its last evaluation.
+    pub samples: Vec<Sample>,
     /// Validation examples it got wrong, most confident first.
     pub mistakes: Vec<Mistake>,
     /// The step whose weights are kept.
@@ -260,6 +269,10 @@ pub struct Results {
 
 /// Training examples, and validation examples when a separate file gave them.
 pub type TrainAndValid = (Vec<Example>, Option<Vec<Example>>);
+
+/// A generative model's data: training records, their layout, and validation records
+/// when a separate file gave them.
+pub type LmTrainAndValid = (Vec<LmRow>, LmLayout, Option<Vec<LmRow>>);
 
 /// The page's shared state.
 #[derive(Clone, Copy)]
@@ -272,8 +285,10 @@ pub struct Studio {
     pub device_handle: StoredValue<Option<Device>, LocalStorage>,
     /// The model step.
     pub model: RwSignal<ModelState>,
-    /// The chosen model, parsed once.
+    /// The chosen model, parsed once, when it is an encoder (a classifier).
     pub checkpoint: StoredValue<Option<Rc<Checkpoint>>, LocalStorage>,
+    /// The chosen model when it is generative (gpt2, llama, qwen2); at most one of the two is set.
+    pub causal: StoredValue<Option<Rc<CausalCheckpoint>>, LocalStorage>,
     /// The embedding model, for sentence-transformers checkpoints.
     pub embedder: StoredValue<Option<Rc<SentenceEmbedder>>, LocalStorage>,
     /// The data step's reports.
@@ -282,6 +297,10 @@ pub struct Studio {
     pub data_error: RwSignal<Option<String>>,
     /// The usable training and validation examples.
     pub examples: StoredValue<Option<TrainAndValid>, LocalStorage>,
+    /// The usable records for a generative model.
+    pub lm_examples: StoredValue<Option<LmTrainAndValid>, LocalStorage>,
+    /// What a generative model said to the fixed validation prompts, latest evaluation first.
+    pub samples: RwSignal<Vec<Sample>>,
     /// Settings as typed.
     pub settings: RwSignal<SettingsForm>,
     /// The run's progress (small: copied by its readers).
@@ -323,10 +342,13 @@ impl Studio {
             device_handle: StoredValue::new_local(None),
             model: RwSignal::new(ModelState::Empty),
             checkpoint: StoredValue::new_local(None),
+            causal: StoredValue::new_local(None),
             embedder: StoredValue::new_local(None),
             data: RwSignal::new(None),
             data_error: RwSignal::new(None),
             examples: StoredValue::new_local(None),
+            lm_examples: StoredValue::new_local(None),
+            samples: RwSignal::new(Vec::new()),
             settings: RwSignal::new(SettingsForm::default()),
             run: RwSignal::new(RunView::default()),
             log: StoredValue::new_local(Vec::new()),
@@ -347,6 +369,11 @@ impl Studio {
     /// The device, once started.
     pub fn device(&self) -> Option<Device> {
         self.device_handle.get_value()
+    }
+
+    /// Whether the chosen model is generative (tracks the model step).
+    pub fn generative(&self) -> bool {
+        self.model.with(|m| matches!(m, ModelState::Ready(f) if f.task == TaskKind::CausalLanguageModelling))
     }
 }
 

@@ -115,10 +115,40 @@ pub fn TrainStep() -> impl IntoView {
             </div>
             <div class="charts">
                 <LineChart title="Loss" x_label="step" series=loss_series id="chart-loss"/>
-                <LineChart title="Validation accuracy and macro F1" x_label="step" series=metric_series id="chart-metrics"/>
+                {move || if studio.generative() {
+                    view! { <LineChart title="Validation perplexity" x_label="step" series=metric_series id="chart-metrics"/> }.into_any()
+                } else {
+                    view! { <LineChart title="Validation accuracy and macro F1" x_label="step" series=metric_series id="chart-metrics"/> }.into_any()
+                }}
                 <LineChart title="Learning rate" x_label="step" series=lr_series id="chart-lr"/>
             </div>
+            {move || {
+                let said = studio.samples.get();
+                let step = said.first().map_or(0, |s| s.step);
+                (!said.is_empty()).then(|| view! {
+                    <h3>{format!("What the model says now (step {step})")}</h3>
+                    <SamplesTable samples=said id="train-samples"/>
+                })
+            }}
             <NextButton to=Step::Results enabled=Signal::derive(move || studio.results.get().is_some())/>
         </StepSection>
+    }
+}
+
+/// A generative model's greedy replies to the fixed validation prompts, beside what the data
+/// says should follow.
+#[component]
+pub fn SamplesTable(samples: Vec<crate::session::Sample>, id: &'static str) -> impl IntoView {
+    view! {
+        <div class="table-scroll">
+            <table class="samples" id=id>
+                <thead><tr><th scope="col">"line"</th><th scope="col">"prompt"</th><th scope="col">"the model's reply"</th><th scope="col">"the data's answer"</th></tr></thead>
+                <tbody>
+                    {samples.into_iter().map(|s| view! {
+                        <tr><td class="num">{s.line}</td><td>{s.prompt}</td><td class="reply">{s.reply}</td><td>{s.reference}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

@@ -113,11 +113,7 @@ impl TrainArgs {
             "constant" => Schedule::Constant,
             other => return Err(setting(Setting::Schedule, other, "choose linear, cosine or constant")),
         };
-        let default_metric = match task {
-            TaskKind::SequenceClassification => "accuracy",
-            TaskKind::CausalLanguageModelling => "loss",
-        };
-        let best_metric = match self.best_metric.as_deref().unwrap_or(default_metric) {
+        let best_metric = match self.best_metric.as_deref().unwrap_or(task.default_best_metric().name()) {
             "accuracy" if task == TaskKind::CausalLanguageModelling => {
                 return Err(setting(Setting::BestMetric, "accuracy", "a generative model is measured by its loss; choose loss"));
             }

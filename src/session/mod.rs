@@ -325,6 +325,15 @@ impl TaskKind {
         }
     }
 
+    /// The metric that picks the best checkpoint unless the user chooses: accuracy for a
+    /// classifier, the validation loss for a generative model (which measures nothing else).
+    pub fn default_best_metric(self) -> crate::train::BestMetric {
+        match self {
+            Self::SequenceClassification => crate::train::BestMetric::Accuracy,
+            Self::CausalLanguageModelling => crate::train::BestMetric::Loss,
+        }
+    }
+
     /// The run log's columns.
     pub fn log_kind(self) -> LogKind {
         match self {
@@ -586,6 +595,30 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// A generative model's chat template (from the files it was trained from), if any.
+    pub fn chat_template(&self) -> Option<crate::checkpoint::ChatTemplate> {
+        crate::checkpoint::ChatTemplate::from_files(self.source.get("tokenizer_config.json"), self.source.get("chat_template.jinja")).ok().flatten()
+    }
+
+    /// The token ids to continue for a playground's `text`: as one user message rendered
+    /// with the chat template and its generation prompt when `chat`, else the text as the
+    /// tokenizer encodes it. Errors are worded for the page.
+    pub fn prompt_ids(&self, text: &str, chat: bool) -> Result<Vec<u32>, String> {
+        let ids = if chat {
+            let template = self.chat_template().ok_or("this model has no chat template; write a prompt to continue instead")?;
+            let messages = [crate::checkpoint::Message { role: "user".into(), content: text.to_string() }];
+            let rendered = template.render(&messages, true, None).map_err(|e| e.to_string())?;
+            self.tokenizer.encode_verbatim(0, &rendered)
+        } else {
+            self.tokenizer.encode(0, &crate::checkpoint::TextInput::single(text)).map(|e| e.ids)
+        }
+        .map_err(|e| e.to_string())?;
+        if ids.is_empty() {
+            return Err("the prompt has no tokens; type some text".into());
+        }
+        Ok(ids)
+    }
+
     /// The classifier's label names (empty for a language model).
     pub fn labels(&self) -> &[String] {
         match &self.trained {

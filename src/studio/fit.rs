@@ -1,7 +1,6 @@
 //! Whether a run's memory estimate fits the device, or why not with what to change.
 
 use super::format::megabytes;
-use crate::checkpoint::ModelConfig;
 use crate::train::MemoryEstimate;
 
 /// What the fit check knows of the device.
@@ -21,14 +20,13 @@ pub enum FitDevice {
 
 /// Whether `estimate` fits the device, or why not with what to change. A single buffer
 /// larger than the GPU allows fails for certain; on the CPU, wasm32 memory tops out at 4 GiB.
-pub fn check_fit(estimate: &MemoryEstimate, device: FitDevice, config: &ModelConfig, max_length: usize) -> Result<(), String> {
+/// `vocab_table` is the bytes of the model's token embedding table (see [`vocab_table`]).
+pub fn check_fit(estimate: &MemoryEstimate, device: FitDevice, vocab_table: u64, max_length: usize) -> Result<(), String> {
     match device {
         FitDevice::Gpu { max_buffer } => {
             if let Some(limit) = max_buffer
                 && estimate.largest_buffer > limit
             {
-                let dims = config.dims();
-                let vocab_table = 4 * (dims.vocab_size * dims.hidden_size) as u64;
                 let suggestion = if estimate.largest_buffer == vocab_table {
                     "this model's embedding table alone is larger than this GPU allows; pick a smaller model".to_string()
                 } else {
@@ -50,9 +48,19 @@ pub fn check_fit(estimate: &MemoryEstimate, device: FitDevice, config: &ModelCon
     }
 }
 
+/// The bytes (f32) of a token embedding table of `vocab_size` × `hidden_size`.
+pub fn vocab_table(vocab_size: usize, hidden_size: usize) -> u64 {
+    4 * (vocab_size * hidden_size) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::ModelConfig;
+
+    fn table(config: &ModelConfig) -> u64 {
+        vocab_table(config.dims().vocab_size, config.dims().hidden_size)
+    }
 
     fn minilm() -> ModelConfig {
         ModelConfig::from_json(include_bytes!("../../tests/fixtures/tiny-bert/config.json")).unwrap()
@@ -62,20 +70,20 @@ mod tests {
     fn a_buffer_over_the_gpu_limit_is_refused_with_a_suggestion() {
         let config = minilm();
         let estimate = MemoryEstimate::classifier(&config, 2, 32, 64);
-        assert_eq!(check_fit(&estimate, FitDevice::Gpu { max_buffer: Some(estimate.largest_buffer) }, &config, 64), Ok(()));
-        let err = check_fit(&estimate, FitDevice::Gpu { max_buffer: Some(estimate.largest_buffer - 1) }, &config, 64).unwrap_err();
+        assert_eq!(check_fit(&estimate, FitDevice::Gpu { max_buffer: Some(estimate.largest_buffer) }, table(&config), 64), Ok(()));
+        let err = check_fit(&estimate, FitDevice::Gpu { max_buffer: Some(estimate.largest_buffer - 1) }, table(&config), 64).unwrap_err();
         assert!(err.starts_with("One buffer would need"), "{err}");
         assert!(err.contains("now 64 tokens") || err.contains("embedding table"), "{err}");
-        assert_eq!(check_fit(&estimate, FitDevice::Gpu { max_buffer: None }, &config, 64), Ok(()));
-        assert_eq!(check_fit(&estimate, FitDevice::Unknown, &config, 64), Ok(()));
+        assert_eq!(check_fit(&estimate, FitDevice::Gpu { max_buffer: None }, table(&config), 64), Ok(()));
+        assert_eq!(check_fit(&estimate, FitDevice::Unknown, table(&config), 64), Ok(()));
     }
 
     #[test]
     fn the_wasm_cpu_refuses_more_than_three_gigabytes() {
         let config = minilm();
-        assert_eq!(check_fit(&MemoryEstimate::classifier(&config, 2, 32, 64), FitDevice::WasmCpu, &config, 64), Ok(()));
+        assert_eq!(check_fit(&MemoryEstimate::classifier(&config, 2, 32, 64), FitDevice::WasmCpu, table(&config), 64), Ok(()));
         let huge = MemoryEstimate::classifier(&config, 2, 100_000, 64);
-        let err = check_fit(&huge, FitDevice::WasmCpu, &config, 64).unwrap_err();
+        let err = check_fit(&huge, FitDevice::WasmCpu, table(&config), 64).unwrap_err();
         assert!(err.contains("WebAssembly memory stops at 4 GB"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ mod format;
 mod hub;
 mod settings;
 
-pub use fit::{FitDevice, check_fit};
+pub use fit::{FitDevice, check_fit, vocab_table};
 pub use format::{duration, median, megabytes};
 pub use hub::hub_base_url;
 pub use settings::{FIELDS, FieldError, Form, SettingsForm, field_id, field_label};

@@ -28,6 +28,15 @@ pub enum BestMetric {
 }
 
 impl BestMetric {
+    /// The name `--best-metric` and `training_args.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Loss => "loss",
+            Self::Accuracy => "accuracy",
+            Self::MacroF1 => "macro_f1",
+        }
+    }
+
     /// Whether a higher value is better.
     pub fn higher_is_better(self) -> bool {
         !matches!(self, BestMetric::Loss)
