@@ -12,7 +12,7 @@ use super::lm_data::{LmRecord, chat_template, no_template, read_lm_file, read_op
 use super::{CliError, DeviceChoice, pick_device};
 use crate::checkpoint::{CausalConfig, ModelFiles, TextTokenizer, stop_token_ids};
 use crate::model::{CausalLm, GenerationSettings, ModelError, generate};
-use crate::train::{LmExample, LmSet, chat_example, corpus_bleu, exact_match, language_model_loss, rouge_l_f1};
+use crate::train::{GenerationScores, LmExample, LmSet, chat_example, language_model_loss};
 
 /// What `evaluate` was asked for, from its flags.
 pub struct LmEvaluateArgs {
@@ -32,14 +32,9 @@ struct Report {
     tokens: usize,
     /// Plain-text lines under two tokens, which predict nothing.
     skipped: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bleu: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rouge_l: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exact_match: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    generated: Option<usize>,
+    /// With --generate: the greedy generations' scores.
+    #[serde(flatten)]
+    generation: Option<GenerationScores>,
 }
 
 #[derive(Serialize)]
@@ -125,7 +120,7 @@ pub fn run(args: LmEvaluateArgs, files: ModelFiles, config: CausalConfig) -> Res
     let (model, _) = CausalLm::load(&files, &config, &device)?;
     let set = LmSet { examples, pad_id: config.pad_token_id() };
     let scores = pollster::block_on(language_model_loss(&model, &set, args.batch_size, &device))?;
-    let mut report = Report { loss: scores.loss, perplexity: scores.perplexity, tokens: scores.tokens, skipped, bleu: None, rouge_l: None, exact_match: None, generated: None };
+    let mut report = Report { loss: scores.loss, perplexity: scores.perplexity, tokens: scores.tokens, skipped, generation: None };
     if args.generate {
         generate_and_score(&args, &model, &tokenizer, &config, &references, stop_ids, &device, &mut report)?;
     }
@@ -166,10 +161,7 @@ fn generate_and_score(
         }
     }
     let refs: Vec<String> = references.iter().map(|r| r.reference.clone()).collect();
-    report.bleu = Some(corpus_bleu(&predictions, std::slice::from_ref(&refs)).score);
-    report.rouge_l = Some(predictions.iter().zip(&refs).map(|(p, r)| rouge_l_f1(p, r)).sum::<f64>() / refs.len() as f64);
-    report.exact_match = Some(predictions.iter().zip(&refs).filter(|(p, r)| exact_match(p, r)).count() as f64 / refs.len() as f64);
-    report.generated = Some(refs.len());
+    report.generation = Some(GenerationScores::of(&predictions, &refs));
     if let Some(path) = &args.predictions {
         write_predictions(path, references, &predictions)?;
     }

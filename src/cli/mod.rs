@@ -97,6 +97,7 @@ pub(crate) fn flag(setting: crate::train::Setting) -> &'static str {
         BestMetric => "--best-metric",
         ValidSplit => "--valid-split",
         Packing => "--packing",
+        MaxNewTokens => "--max-new-tokens",
         other => other.name(),
     }
 }

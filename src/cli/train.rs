@@ -15,6 +15,15 @@ use crate::platform::{read_model_folder, write_model_folder};
 use crate::session::{Evaluation, Host, LabelledData, LanguageData, LmOptions, Plan, RunData, Session, SessionError, Sources, TaskKind};
 use crate::train::{BestMetric, EvalReport, Schedule, Setting, TrainConfig};
 
+/// The task a run trains, when named with `--task`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskFlag {
+    /// A classifier over labelled texts (an encoder: bert, distilbert, roberta, …).
+    Classification,
+    /// Next-token prediction (a generative model: gpt2, llama, qwen2).
+    LanguageModelling,
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// Hugging Face model folder to start from.
@@ -86,6 +95,19 @@ pub struct TrainArgs {
     /// and assistant turns.
     #[arg(long)]
     train_on_prompt: bool,
+    /// Generative models: at each evaluation, answer every validation prompt greedily and
+    /// score the answers against the references (BLEU, ROUGE-L, exact match; needs
+    /// prompt/completion or chat data).
+    #[arg(long)]
+    generate: bool,
+    /// Generative models, with --generate: most new tokens per answer.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// The task [default: from the checkpoint: an encoder classifies, a generative model
+    /// learns language modelling]. Every supported checkpoint trains one task, so a task it
+    /// cannot train is refused before any data is read.
+    #[arg(long, value_enum)]
+    task: Option<TaskFlag>,
     /// Batch examples of similar length together.
     #[arg(long)]
     group_by_length: bool,
@@ -245,8 +267,17 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             (Some(checkpoint), task_of(causal))
         }
     };
+    match (args.task, task) {
+        (Some(TaskFlag::LanguageModelling), TaskKind::SequenceClassification) => {
+            return Err(CliError::Flag { flag: "--task", value: "language-modelling".into(), reason: "this model is an encoder (its config.json names no generative architecture), which classifies text; choose --task classification, or a gpt2, llama or qwen2 model" });
+        }
+        (Some(TaskFlag::Classification), TaskKind::CausalLanguageModelling) => {
+            return Err(CliError::Flag { flag: "--task", value: "classification".into(), reason: "this model is generative (gpt2, llama or qwen2) and webtune trains it to continue text; choose --task language-modelling, or an encoder (bert, roberta, …) to train a classifier" });
+        }
+        _ => {}
+    }
     if task == TaskKind::SequenceClassification {
-        for (given, flag) in [(args.packing, "--packing"), (args.train_on_prompt, "--train-on-prompt")] {
+        for (given, flag) in [(args.packing, "--packing"), (args.train_on_prompt, "--train-on-prompt"), (args.generate, "--generate")] {
             if given {
                 return Err(CliError::Flag { flag, value: "given".into(), reason: "it is for generative models (gpt2, llama, qwen2); this model is an encoder that classifies" });
             }
@@ -254,6 +285,12 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     }
     let settings = args.config(task)?;
     let data = read_run_data(&args, task)?;
+    if let RunData::Language(data) = &data
+        && args.generate
+        && data.layout == crate::data::LmLayout::Text
+    {
+        return Err(CliError::Flag { flag: "--generate", value: "given".into(), reason: "plain text has no answers to score; drop it, or train on prompt/completion or chat data" });
+    }
     let checkpoint = match early {
         Some(checkpoint) => checkpoint,
         None => load()?,
@@ -266,7 +303,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         test: args.test.as_deref().map(file_name),
         device: format!("{:?}", args.device).to_lowercase(),
     };
-    let lm = LmOptions { packing: args.packing, train_on_prompt: args.train_on_prompt };
+    let lm = LmOptions { packing: args.packing, train_on_prompt: args.train_on_prompt, score_generations: args.generate.then_some(args.max_new_tokens) };
     let plan = Plan { settings, max_length: args.max_length, valid_split: args.valid_split, keep_base: false, lm };
     let device = pick_device(args.device);
     let mut session = pollster::block_on(Session::prepare(checkpoint, data, plan, sources, device, &Terminal)).map_err(session_error)?;
@@ -341,7 +378,18 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     write_model_folder(&export, &args.out)?;
     match &finished.metrics.validation {
         Some(Evaluation::Classification(report)) => print_metrics(report),
-        Some(e @ Evaluation::LanguageModel(_)) => eprintln!("validation: {}", e.summary()),
+        Some(e @ Evaluation::LanguageModel(_)) => {
+            eprintln!("validation: {}", e.summary());
+            if let Some(answers) = finished.answers() {
+                let wrong: Vec<_> = answers.answers.iter().filter(|a| !a.exact).take(3).collect();
+                if !wrong.is_empty() {
+                    eprintln!("webtune: the worst validation answers:");
+                }
+                for a in wrong {
+                    eprintln!("  line {}: {:?} → {:?} (expected {:?}, ROUGE-L {:.3})", a.line, a.prompt, a.prediction, a.reference, a.rouge_l);
+                }
+            }
+        }
         None => eprintln!("webtune: no validation set, so no validation metrics; evaluate with `webtune evaluate`"),
     }
     if let Some(test) = &finished.metrics.test {

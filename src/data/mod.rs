@@ -17,7 +17,7 @@ pub use read::{
     ColumnProblem, ColumnRoles, Columns, DataError, DataField, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, RowPolicy,
     read_dataset,
 };
-pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits};
+pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits, length_report};
 pub use split::{seeded_split, stratified_split};
 pub use synthetic::synthetic_reviews_csv;
 

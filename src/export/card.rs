@@ -123,6 +123,12 @@ pub fn lm_model_card(info: &LmCardInfo) -> String {
                 "Weights from step {} of {}.\n\n| metric | value |\n|---|---:|\n| loss | {:.4} |\n| perplexity | {:.3} |\n| tokens | {} |\n",
                 info.steps.1, info.steps.0, m.loss, m.perplexity, m.tokens
             );
+            if let Some(g) = &m.generation {
+                card += &format!(
+                    "| BLEU (greedy answers to {} validation prompts) | {:.2} |\n| ROUGE-L F1 | {:.4} |\n| exact match | {:.4} |\n",
+                    g.generated, g.bleu, g.rouge_l, g.exact_match
+                );
+            }
         }
         None => card += "There was no validation set, so there are no validation metrics.\n",
     }

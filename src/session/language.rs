@@ -14,7 +14,7 @@ use crate::data::{DataReport, Example, Finding, FindingKind, LmLayout, LmRecord,
 use crate::export::{LmCardInfo, lm_model_card};
 use crate::model::{CausalLm, GenerationSettings, ModelError, generate};
 use crate::train::{
-    CausalLanguageModelling, LmEncoding, LmExample, LmSet, LogKind, Setting, SettingError, TrainError, Trainer, language_model_loss, log_csv, pack,
+    CausalLanguageModelling, GenerationScores, exact_match, rouge_l_f1, LmEncoding, LmExample, LmSet, LogKind, Setting, SettingError, TrainError, Trainer, language_model_loss, log_csv, pack,
 };
 
 /// The max length of a language-modelling run when none is asked for (lowered to the
@@ -40,7 +40,36 @@ pub struct Sample {
     pub reference: String,
 }
 
+/// A validation answer scored against its reference (see [`LmOptions::score_generations`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoredAnswer {
+    /// The validation example's line.
+    pub line: usize,
+    /// The prompt as the user wrote it (a chat: its last user message).
+    pub prompt: String,
+    /// The greedy answer (without the stop token).
+    pub prediction: String,
+    /// What the data says should follow.
+    pub reference: String,
+    /// Its ROUGE-L F1 against the reference.
+    pub rouge_l: f64,
+    /// Whether it equals the reference (surrounding whitespace aside).
+    pub exact: bool,
+}
+
+/// The scores of one evaluation's answers, and the answers, worst first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredAnswers {
+    /// The step evaluated.
+    pub step: usize,
+    /// BLEU, ROUGE-L and exact match over all of them.
+    pub scores: GenerationScores,
+    /// Every answer: the wrong ones first, then by ROUGE-L, lowest first.
+    pub answers: Vec<ScoredAnswer>,
+}
+
 /// A prompt the model answers at each evaluation.
+#[derive(Clone)]
 struct SamplePrompt {
     line: usize,
     shown: String,
@@ -57,6 +86,10 @@ pub(super) struct Language {
     stop_ids: Vec<u32>,
     sample_prompts: Vec<SamplePrompt>,
     pub samples: Vec<Sample>,
+    /// The validation prompts scored at each evaluation (when the options ask for it).
+    scored_prompts: Vec<SamplePrompt>,
+    /// Each evaluation's scored answers, oldest first.
+    pub scored: Vec<ScoredAnswers>,
     test: Option<LmSet>,
     rows: (usize, usize),
 }
@@ -217,6 +250,10 @@ pub(super) async fn prepare(checkpoint: CausalCheckpoint, data: LanguageData, mu
             sample_prompts.push(SamplePrompt { line: row.line, shown: shown_prompt(&row.record), ids, reference });
         }
     }
+    let scored_prompts = match options.score_generations {
+        Some(new_tokens) => scored_prompts(&encoding, &valid, &valid_file, new_tokens, checkpoint.limit(), &mut notes)?,
+        None => Vec::new(),
+    };
 
     host.preparing("Building the model on the device…");
     host.breathe().await;
@@ -228,7 +265,52 @@ pub(super) async fn prepare(checkpoint: CausalCheckpoint, data: LanguageData, mu
     let rows = (train.len(), valid.len());
     let common = Common { sources, plan, max_length, notes, train_report, examples };
     let test = test_set.map(|examples| LmSet { examples, pad_id });
-    Ok((common, Language { run: Run::new(trainer), checkpoint, options, layout, stop_ids, sample_prompts, samples: Vec::new(), test, rows }))
+    let language = Language { run: Run::new(trainer), checkpoint, options, layout, stop_ids, sample_prompts, samples: Vec::new(), scored_prompts, scored: Vec::new(), test, rows };
+    Ok((common, language))
+}
+
+/// The validation prompts whose answers are scored (see [`LmOptions::score_generations`]):
+/// every record with a reference whose prompt leaves room for `new_tokens` within the
+/// model's `limit`. Those that do not are named in a note; plain text (nothing to score)
+/// and no validation set are errors of the setting.
+fn scored_prompts(encoding: &LmEncoding<'_>, valid: &[LmRow], file: &str, new_tokens: usize, limit: usize, notes: &mut Vec<Note>) -> Result<Vec<SamplePrompt>, SessionError> {
+    let refuse = |reason: String| SessionError::Setting(SettingError { setting: Setting::MaxNewTokens, value: new_tokens.to_string(), reason });
+    if new_tokens == 0 {
+        return Err(refuse("an answer needs at least 1 new token (try 64)".into()));
+    }
+    if new_tokens >= limit {
+        return Err(refuse(format!("the model takes at most {limit} tokens, prompt included; choose fewer (try 64)")));
+    }
+    if valid.is_empty() {
+        return Err(refuse("there is no validation set to generate answers for; give a validation file or hold out a share of the training data".into()));
+    }
+    let (mut prompts, mut too_long) = (Vec::new(), Vec::new());
+    for row in valid {
+        match encoding.reference(&row.record) {
+            Ok(Some((ids, reference))) if !ids.is_empty() && ids.len() + new_tokens <= limit => {
+                prompts.push(SamplePrompt { line: row.line, shown: shown_prompt(&row.record), ids, reference });
+            }
+            Ok(Some(_)) => too_long.push(row.line),
+            Ok(None) => {}
+            Err(message) => return Err(SessionError::Row { file: file.to_string(), line: row.line, message }),
+        }
+    }
+    if prompts.is_empty() && too_long.is_empty() {
+        return Err(refuse(format!("{file} has no answers to score: plain text, or chats that do not end with an assistant message; turn scoring off or use prompt/completion or chat data")));
+    }
+    if !too_long.is_empty() {
+        let lines = too_long.iter().take(10).map(|l| l.to_string()).collect::<Vec<_>>().join(", ");
+        let more = if too_long.len() > 10 { format!(" and {} more", too_long.len() - 10) } else { String::new() };
+        notes.push(Note {
+            file: file.to_string(),
+            finding: None,
+            message: format!(
+                "{} validation prompts leave no room for {new_tokens} new tokens within the model's {limit}, so their answers are not scored (lines {lines}{more}); lower the new tokens to score them",
+                too_long.len()
+            ),
+        });
+    }
+    Ok(prompts)
 }
 
 fn device_error(e: ModelError) -> TrainError {
@@ -240,25 +322,65 @@ fn device_error(e: ModelError) -> TrainError {
 }
 
 impl Language {
-    /// The validation loss and perplexity, then the model's answers to the fixed prompts.
-    pub(super) async fn evaluate(&mut self) -> Result<Option<Evaluation>, TrainError> {
-        let evaluation = self.run.evaluate(|e| Evaluation::LanguageModel(e.clone())).await?;
-        if evaluation.is_none() || self.sample_prompts.is_empty() {
-            return Ok(evaluation);
+    /// Greedy answers of `model` to `prompts` (at most `new_tokens` each, without the stop
+    /// token), a batch at a time.
+    async fn answer(&self, model: &CausalLm, prompts: &[SamplePrompt], new_tokens: usize) -> Result<Vec<String>, TrainError> {
+        let settings = GenerationSettings::greedy(new_tokens, self.stop_ids.clone(), self.checkpoint.config().pad_token_id());
+        let mut answers = Vec::with_capacity(prompts.len());
+        for chunk in prompts.chunks(self.run.trainer.config().batch_size.max(1)) {
+            let ids: Vec<Vec<u32>> = chunk.iter().map(|p| p.ids.clone()).collect();
+            for reply in generate(model, &ids, &settings, self.run.device()).await.map_err(device_error)? {
+                answers.push(self.checkpoint.tokenizer().decode(settings.text_ids(&reply), false).map_err(|e| TrainError::Data(e.to_string()))?);
+            }
         }
+        Ok(answers)
+    }
+
+    /// `model`'s answers to the scored validation prompts, scored (`None` when the run
+    /// does not score answers).
+    async fn score(&self, model: &CausalLm, step: usize) -> Result<Option<ScoredAnswers>, TrainError> {
+        let Some(new_tokens) = self.options.score_generations.filter(|_| !self.scored_prompts.is_empty()) else { return Ok(None) };
+        let predictions = self.answer(model, &self.scored_prompts, new_tokens).await?;
+        let references: Vec<String> = self.scored_prompts.iter().map(|p| p.reference.clone()).collect();
+        let scores = GenerationScores::of(&predictions, &references);
+        let mut answers: Vec<ScoredAnswer> = self
+            .scored_prompts
+            .iter()
+            .zip(predictions)
+            .map(|(p, prediction)| ScoredAnswer {
+                line: p.line,
+                prompt: p.shown.clone(),
+                rouge_l: rouge_l_f1(&prediction, &p.reference),
+                exact: exact_match(&prediction, &p.reference),
+                prediction,
+                reference: p.reference.clone(),
+            })
+            .collect();
+        answers.sort_by(|a, b| a.exact.cmp(&b.exact).then(a.rouge_l.total_cmp(&b.rouge_l)).then(a.line.cmp(&b.line)));
+        Ok(Some(ScoredAnswers { step, scores, answers }))
+    }
+
+    /// The validation loss and perplexity, the scored answers when the run asks for them,
+    /// then the model's answers to the fixed prompts.
+    pub(super) async fn evaluate(&mut self) -> Result<Option<Evaluation>, TrainError> {
+        let Some(mut evaluation) = self.run.evaluate(|e| Evaluation::LanguageModel(e.clone())).await? else { return Ok(None) };
         let started = Instant::now();
         let model = self.run.trainer.current_model();
-        let settings = GenerationSettings::greedy(SAMPLE_TOKENS, self.stop_ids.clone(), self.checkpoint.config().pad_token_id());
-        let prompts: Vec<Vec<u32>> = self.sample_prompts.iter().map(|p| p.ids.clone()).collect();
-        let replies = generate(&model, &prompts, &settings, self.run.device()).await.map_err(device_error)?;
         let step = self.run.trainer.steps_done();
-        for (prompt, reply) in self.sample_prompts.iter().zip(replies) {
-            let text = settings.text_ids(&reply);
-            let reply = self.checkpoint.tokenizer().decode(text, false).map_err(|e| TrainError::Data(e.to_string()))?;
-            self.samples.push(Sample { step, line: prompt.line, prompt: prompt.shown.clone(), reply, reference: prompt.reference.clone() });
+        if let Some(scored) = self.score(&model, step).await? {
+            if let Evaluation::LanguageModel(e) = &mut evaluation {
+                e.generation = Some(scored.scores);
+            }
+            self.scored.push(scored);
+        }
+        if !self.sample_prompts.is_empty() {
+            let replies = self.answer(&model, &self.sample_prompts, SAMPLE_TOKENS).await?;
+            for (prompt, reply) in self.sample_prompts.iter().zip(replies) {
+                self.samples.push(Sample { step, line: prompt.line, prompt: prompt.shown.clone(), reply, reference: prompt.reference.clone() });
+            }
         }
         self.run.seconds += started.elapsed().as_secs_f64();
-        Ok(evaluation)
+        Ok(Some(evaluation))
     }
 
     pub(super) async fn finish(self, common: Common) -> Result<Finished, SessionError> {
@@ -267,7 +389,15 @@ impl Language {
         let stop_reason = run.ended();
         let device = run.device().clone();
         let batch = run.trainer.config().batch_size;
-        let kept = run.kept().await?;
+        let mut kept = run.kept().await?;
+        // The kept weights' answers: scored at their evaluation, or now.
+        let answers = match self.scored.iter().find(|s| s.step == kept.step) {
+            Some(scored) => Some(scored.clone()),
+            None => self.score(&kept.model, kept.step).await?,
+        };
+        if let (Some(validation), Some(answers)) = (kept.validation.as_mut(), &answers) {
+            validation.generation = Some(answers.scores);
+        }
         let test = match &self.test {
             Some(set) => Some(Evaluation::LanguageModel(language_model_loss(&kept.model, set, batch, &device).await?)),
             None => None,
@@ -304,7 +434,7 @@ impl Language {
             metrics: kept.validation.clone(),
         });
         Ok(Finished {
-            trained: Trained::LanguageModel { model: kept.model, stop_ids: self.stop_ids.clone(), samples: self.samples.clone() },
+            trained: Trained::LanguageModel { model: kept.model, stop_ids: self.stop_ids.clone(), samples: self.samples.clone(), answers },
             tokenizer: self.checkpoint.tokenizer().clone(),
             device,
             task: TaskKind::CausalLanguageModelling,

@@ -28,7 +28,7 @@ use crate::model::{CausalLm, ClassifierReport, ModelError, SequenceClassifier};
 use crate::train::{EvalPoint, EvalReport, LmEvaluation, LogKind, LogRow, Setting, SettingError, StepReport, TrainConfig, TrainError};
 
 pub use classify::Mistake;
-pub use language::{LM_DEFAULT_MAX_LENGTH, Sample};
+pub use language::{LM_DEFAULT_MAX_LENGTH, Sample, ScoredAnswer, ScoredAnswers};
 
 /// What a front end does while a session prepares: say what it is doing, and let the page
 /// breathe between slices of work (a no-op natively).
@@ -122,6 +122,11 @@ pub struct LmOptions {
     /// Learn the prompts' and the user turns' tokens too, not only the completions' and
     /// the assistant turns'.
     pub train_on_prompt: bool,
+    /// At each evaluation, answer every validation prompt greedily with at most this many
+    /// new tokens and score the answers against the references (BLEU, ROUGE-L, exact
+    /// match). `None`: only the loss and perplexity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_generations: Option<usize>,
 }
 
 /// Something a front end shows before training: a data finding (leakage, truncation) in a
@@ -302,7 +307,10 @@ impl Evaluation {
     pub fn summary(&self) -> String {
         match self {
             Self::Classification(r) => format!("loss {:.4} · accuracy {:.4} · macro F1 {:.4}", r.loss, r.accuracy, r.macro_f1),
-            Self::LanguageModel(e) => format!("loss {:.4} · perplexity {:.3} · {} tokens", e.loss, e.perplexity, e.tokens),
+            Self::LanguageModel(e) => match &e.generation {
+                Some(g) => format!("loss {:.4} · perplexity {:.3} · {} tokens · {}", e.loss, e.perplexity, e.tokens, g.summary()),
+                None => format!("loss {:.4} · perplexity {:.3} · {} tokens", e.loss, e.perplexity, e.tokens),
+            },
         }
     }
 }
@@ -503,6 +511,15 @@ impl Session {
         }
     }
 
+    /// Language modelling: each evaluation's scored validation answers, oldest first
+    /// (empty unless [`LmOptions::score_generations`] asked for them).
+    pub fn scored(&self) -> &[ScoredAnswers] {
+        match &self.kind {
+            Kind::Classify(_) => &[],
+            Kind::Language(k) => &k.scored,
+        }
+    }
+
     /// Language modelling: what the model said to the fixed validation prompts at each
     /// evaluation, oldest first.
     pub fn samples(&self) -> &[Sample] {
@@ -567,6 +584,8 @@ pub enum Trained {
         stop_ids: Vec<u32>,
         /// What the model said to the fixed validation prompts at each evaluation.
         samples: Vec<Sample>,
+        /// The kept weights' scored validation answers, when the run scored answers.
+        answers: Option<ScoredAnswers>,
     },
 }
 
@@ -617,6 +636,14 @@ impl Finished {
             return Err("the prompt has no tokens; type some text".into());
         }
         Ok(ids)
+    }
+
+    /// A language model's scored validation answers (of the kept weights), worst first.
+    pub fn answers(&self) -> Option<&ScoredAnswers> {
+        match &self.trained {
+            Trained::LanguageModel { answers, .. } => answers.as_ref(),
+            Trained::Classifier { .. } => None,
+        }
     }
 
     /// The classifier's label names (empty for a language model).

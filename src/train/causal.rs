@@ -234,6 +234,10 @@ pub struct LmEvaluation {
     pub perplexity: f64,
     /// Tokens predicted.
     pub tokens: usize,
+    /// Greedy generations for the validation prompts scored against their references,
+    /// when the run asked for them.
+    #[serde(flatten)]
+    pub generation: Option<super::GenerationScores>,
 }
 
 /// The mean next-token loss of `model` (validation mode) over every predicted token of
@@ -252,7 +256,7 @@ pub async fn language_model_loss(model: &CausalLm, set: &LmSet, batch_size: usiz
         tokens += n;
     }
     let loss = total / tokens.max(1) as f64;
-    Ok(LmEvaluation { loss, perplexity: loss.exp(), tokens })
+    Ok(LmEvaluation { loss, perplexity: loss.exp(), tokens, generation: None })
 }
 
 /// Fine-tuning a causal language model (any supported decoder) on text or prompt/completion

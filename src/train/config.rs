@@ -153,6 +153,8 @@ pub enum Setting {
     ValidSplit,
     /// Packing plain texts into blocks (language modelling).
     Packing,
+    /// New tokens of the validation answers scored at each evaluation (language modelling).
+    MaxNewTokens,
 }
 
 impl Setting {
@@ -178,6 +180,7 @@ impl Setting {
             Self::BestMetric => "best metric",
             Self::ValidSplit => "validation split",
             Self::Packing => "packing",
+            Self::MaxNewTokens => "max new tokens",
         }
     }
 }

@@ -23,5 +23,5 @@ pub use schedule::{learning_rate, warmup_steps};
 pub use causal::{ChatExampleError, LmEncoding, chat_example, pack, language_model_loss, next_token_loss_in_chunks, CHUNK_TOKENS, CausalLanguageModelling, IGNORE_INDEX, LmEvaluation, LmExample, LmSet, next_token_loss};
 pub use classification::{ClassifierEvaluation, SequenceClassification, cross_entropy};
 pub use task::Task;
-pub use text_metrics::{Bleu, corpus_bleu, exact_match, rouge_l_f1, tokenize_13a};
+pub use text_metrics::{Bleu, GenerationScores, corpus_bleu, exact_match, rouge_l_f1, tokenize_13a};
 pub use trainer::{Best, NonFiniteCause, StepReport, StopReason, TrainError, Trainer};

@@ -152,6 +152,40 @@ pub fn rouge_l_f1(hypothesis: &str, reference: &str) -> f64 {
     if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 }
 }
 
+/// How well generations match their references: `metrics.json`'s and `webtune evaluate
+/// --generate`'s `bleu`, `rouge_l`, `exact_match` and `generated`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GenerationScores {
+    /// Corpus BLEU, 0–100 (see [`corpus_bleu`]).
+    pub bleu: f64,
+    /// Mean ROUGE-L F1, 0–1 (see [`rouge_l_f1`]).
+    pub rouge_l: f64,
+    /// Share of predictions equal to their reference (see [`exact_match`]).
+    pub exact_match: f64,
+    /// Predictions scored.
+    pub generated: usize,
+}
+
+impl GenerationScores {
+    /// The scores of `predictions` against `references` (the same length, not empty).
+    pub fn of(predictions: &[String], references: &[String]) -> Self {
+        debug_assert_eq!(predictions.len(), references.len());
+        let n = references.len().max(1) as f64;
+        let refs = references.to_vec();
+        Self {
+            bleu: corpus_bleu(predictions, std::slice::from_ref(&refs)).score,
+            rouge_l: predictions.iter().zip(references).map(|(p, r)| rouge_l_f1(p, r)).sum::<f64>() / n,
+            exact_match: predictions.iter().zip(references).filter(|(p, r)| exact_match(p, r)).count() as f64 / n,
+            generated: references.len(),
+        }
+    }
+
+    /// One line for a terminal or a status bar.
+    pub fn summary(&self) -> String {
+        format!("BLEU {:.2} · ROUGE-L {:.4} · exact match {:.4} ({} generated)", self.bleu, self.rouge_l, self.exact_match, self.generated)
+    }
+}
+
 /// Whether `hypothesis` equals `reference` after trimming surrounding whitespace.
 pub fn exact_match(hypothesis: &str, reference: &str) -> bool {
     hypothesis.trim() == reference.trim()

@@ -29,7 +29,8 @@ fn chat_line(q: &str, a: Option<&str>) -> String {
 
 /// The CHAT_QA recipe of `a_tiny_qwen2_learns_to_answer_chats`, through the CLI: train on
 /// the chats (validated on the same file, so the leakage is reported and each evaluation
-/// shows what the model says), then `webtune generate` on the export answers them.
+/// shows what the model says and scores its answers), then `webtune generate` on the
+/// export answers them.
 #[test]
 fn webtune_train_teaches_a_tiny_qwen2_chats_and_the_export_answers_them() {
     let (dir, model) = chat_model("chat");
@@ -39,7 +40,7 @@ fn webtune_train_teaches_a_tiny_qwen2_chats_and_the_export_answers_them() {
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let args = [
         "train", "--model", &s(&model), "--train", &s(&chats), "--valid", &s(&chats), "--device", "cpu", "--lr", "1e-2", "--batch-size", "4", "--epochs", "30",
-        "--warmup-ratio", "0", "--max-length", "128", "--seed", "1", "--eval-every", "20", "--out", &s(&out_dir),
+        "--warmup-ratio", "0", "--max-length", "128", "--seed", "1", "--eval-every", "20", "--generate", "--max-new-tokens", "8", "--out", &s(&out_dir),
     ];
     let out = webtune(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -53,6 +54,8 @@ fn webtune_train_teaches_a_tiny_qwen2_chats_and_the_export_answers_them() {
     assert!(stderr.contains("language modelling") && stderr.contains("max length 128"), "{stderr}");
     assert!(stderr.contains("validation: loss") && stderr.contains("perplexity"), "{stderr}");
     assert!(stderr.contains("line 1: \"Capital of France?\" → "), "each evaluation shows the fixed prompts' replies: {stderr}");
+    assert_eq!(stderr.matches(" · BLEU ").count(), 3 + 1, "each of the 3 evaluations and the final line score the answers: {stderr}");
+    assert!(stderr.contains("(8 generated)"), "{stderr}");
 
     for f in ["model.safetensors", "config.json", "generation_config.json", "chat_template.jinja", "tokenizer.json", "tokenizer_config.json", "README.md", "training_log.csv"] {
         assert!(out_dir.join(f).is_file(), "{f} is exported");
@@ -60,19 +63,27 @@ fn webtune_train_teaches_a_tiny_qwen2_chats_and_the_export_answers_them() {
     let args_json: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("training_args.json")).unwrap()).unwrap();
     assert_eq!(args_json["task"], "causal_language_modeling");
     assert_eq!(args_json["model_type"], "qwen2");
-    assert_eq!(args_json["language_modelling"], serde_json::json!({"packing": false, "train_on_prompt": false}));
+    assert_eq!(args_json["language_modelling"], serde_json::json!({"packing": false, "train_on_prompt": false, "score_generations": 8}));
     assert_eq!(args_json["settings"]["best_metric"], "loss");
     let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("metrics.json")).unwrap()).unwrap();
     let loss = metrics["validation"]["loss"].as_f64().unwrap();
     assert!(loss < 0.1, "the chats are learnt: validation loss {loss}");
     assert!((metrics["validation"]["perplexity"].as_f64().unwrap() - loss.exp()).abs() < 1e-9);
     assert_eq!(metrics["steps"], 60);
+    // The kept weights' greedy answers, scored in training: the learnable task is learnt.
+    let v = &metrics["validation"];
+    assert_eq!(v["generated"], 8);
+    let exact = v["exact_match"].as_f64().unwrap();
+    assert!(exact >= 0.9, "at least 90% exact match: {v}");
+    let (bleu, rouge) = (v["bleu"].as_f64().unwrap(), v["rouge_l"].as_f64().unwrap());
+    assert!((0.0..=100.0).contains(&bleu) && (0.0..=1.0).contains(&rouge) && rouge >= exact, "{v}");
     let log = std::fs::read_to_string(out_dir.join("training_log.csv")).unwrap();
     assert_eq!(log.lines().next(), Some(webtune::train::LM_LOG_CSV_HEADER));
     assert_eq!(log.lines().count(), 61);
     assert_eq!(log.lines().filter(|l| !l.ends_with(",,")).count(), 1 + 3, "evaluations at steps 20, 40, 60");
     let card = std::fs::read_to_string(out_dir.join("README.md")).unwrap();
     assert!(card.contains("pipeline_tag: text-generation") && card.contains("the assistant turns"), "{card}");
+    assert!(card.contains("| BLEU (greedy answers to 8 validation prompts) |") && card.contains("| exact match |"), "{card}");
 
     let prompts = dir.join("prompts.jsonl");
     std::fs::write(&prompts, CHAT_QA.iter().map(|(q, _)| chat_line(q, None) + "\n").collect::<String>()).unwrap();
@@ -117,6 +128,14 @@ fn webtune_train_names_bad_language_modelling_rows_and_settings() {
     assert!(err.contains("--best-metric = accuracy is impossible: a generative model is measured by its loss; choose loss"), "{err}");
     let err = train("pairs.jsonl", "{\"prompt\": \"a\", \"completion\": \"b\"}\n", &["--packing", "--valid-split", "0"]);
     assert!(err.contains("--packing") && err.contains("packing joins plain texts"), "{err}");
+    let err = train("plain.jsonl", "{\"text\": \"hello there\"}\n", &["--generate"]);
+    assert!(err.contains("setting --generate = given is impossible: plain text has no answers to score"), "{err}");
+    let err = train("pairs0.jsonl", &format!("{good}\n{good}\n"), &["--generate", "--max-new-tokens", "0", "--valid-split", "0.5"]);
+    assert!(err.contains("setting --max-new-tokens = 0 is impossible: an answer needs at least 1 new token"), "{err}");
+    let err = train("novalid.jsonl", &format!("{good}\n"), &["--generate", "--valid-split", "0"]);
+    assert!(err.contains("--max-new-tokens = 64 is impossible: there is no validation set to generate answers for"), "{err}");
+    let err = train("task.jsonl", &format!("{good}\n"), &["--task", "classification"]);
+    assert!(err.contains("setting --task = classification is impossible: this model is generative"), "{err}");
     let err = train("qa.csv", "question,answer\na,x\nb,y\n", &[]);
     assert!(err.contains("no column to learn from"), "{err}");
     let bert = fixtures().join("tiny-bert-cls");
@@ -125,4 +144,7 @@ fn webtune_train_names_bad_language_modelling_rows_and_settings() {
     let out = webtune(&["train", "--model", &s(&bert), "--train", &s(&file), "--packing", "--out", &out_dir]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("--packing") && err.contains("for generative models"), "{err}");
+    let out = webtune(&["train", "--model", &s(&bert), "--train", &s(&file), "--task", "language-modelling", "--out", &out_dir]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("setting --task = language-modelling is impossible: this model is an encoder"), "{err}");
 }
