@@ -740,8 +740,14 @@ async fn studio_trains_a_tiny_qwen2_on_chats_streams_a_reply_and_exports_it() {
     client.find(Locator::Css("#valid-file")).await.unwrap().send_keys(&chats.display().to_string()).await.unwrap();
     wait_until(&client, "the chats are read", "return document.getElementById('data-layout')?.textContent.includes('chats') === true && document.getElementById('valid-report') !== null", 60).await;
     assert!(text_of(&client, "#data-layout").await.contains("the loss is on the assistant turns"));
+    wait_until(&client, "the chats are measured in tokens", "return document.getElementById('data-lm-lengths') !== null", 60).await;
+    let lengths = text_of(&client, "#data-lm-lengths").await;
+    assert!(lengths.contains("Prompts (not learnt): median") && lengths.contains("Answers (learnt): median") && lengths.contains("0 rows (0.0%) are longer than 128"), "{lengths}");
     go_to(&client, "settings").await;
-    let settings = [("setting-epochs", "30"), ("setting-batch", "4"), ("setting-max-length", "128"), ("setting-lr", "1e-2"), ("setting-warmup", "0"), ("setting-seed", "1"), ("setting-eval-every", "20")];
+    let settings = [
+        ("setting-epochs", "30"), ("setting-batch", "4"), ("setting-max-length", "128"), ("setting-lr", "1e-2"), ("setting-warmup", "0"), ("setting-seed", "1"), ("setting-eval-every", "20"),
+        ("setting-max-new-tokens", "8"),
+    ];
     for (id, value) in settings {
         type_into(&client, id, value).await;
     }
@@ -754,10 +760,16 @@ async fn studio_trains_a_tiny_qwen2_on_chats_streams_a_reply_and_exports_it() {
     assert!(status.starts_with("Finished."), "the run completes: {status}");
     let said = text_of(&client, "#train-samples").await;
     assert!(said.contains("Capital of France?"), "the train step shows what the model says: {said}");
+    let scores = text_of(&client, "#train-scores").await;
+    assert!(scores.starts_with("Answers to the validation prompts at step 60: BLEU") && scores.contains(&format!("({} generated)", CHATS.len())), "{scores}");
 
     go_to(&client, "results").await;
     let perplexity: f64 = text_of(&client, "#metric-perplexity").await.parse().unwrap();
     assert!(perplexity < 1.2, "the chats are learnt in the browser: validation perplexity {perplexity}");
+    let exact: f64 = text_of(&client, "#metric-exact-match").await.parse().unwrap();
+    assert!(exact >= 0.9, "the kept model's greedy answers match the data's: exact match {exact}");
+    let bleu: f64 = text_of(&client, "#metric-bleu").await.parse().unwrap();
+    assert!((0.0..=100.0).contains(&bleu), "{bleu}");
 
     // Try it: the reply streams in; the greedy answer is the data's.
     go_to(&client, "try").await;
@@ -804,11 +816,12 @@ async fn studio_trains_a_tiny_qwen2_on_chats_streams_a_reply_and_exports_it() {
     let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
         .args(["train", "--model", &model.display().to_string(), "--train", &chats.display().to_string(), "--valid", &chats.display().to_string()])
         .args(["--out", &native.display().to_string(), "--device", "cpu", "--epochs", "30", "--batch-size", "4", "--max-length", "128", "--lr", "1e-2"])
-        .args(["--warmup-ratio", "0", "--seed", "1", "--eval-every", "20"])
+        .args(["--warmup-ratio", "0", "--seed", "1", "--eval-every", "20", "--generate", "--max-new-tokens", "8"])
         .output()
         .unwrap();
     assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));
     assert_same_json(&json(&folder, "training_args.json"), &json(&native, "training_args.json"), 0.0, "training_args");
+    assert_eq!(json(&folder, "metrics.json")["validation"]["generated"], CHATS.len(), "the studio's metrics.json has the scored answers");
     let losses = |csv: &str| -> Vec<f64> {
         let mut lines = csv.lines();
         assert_eq!(lines.next(), Some(webtune::train::LM_LOG_CSV_HEADER));

@@ -52,7 +52,7 @@ fn page_message(e: &DataError) -> String {
 /// in slices that let the page breathe (`generation` drops a stale measurement).
 fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String, generation: u32) {
     if studio.causal.with_value(Option::is_some) {
-        return analyse_lm(studio, train, valid, options, policy, source);
+        return analyse_lm(studio, train, valid, options, policy, source, generation);
     }
     let started = web_time::Instant::now();
     let read = |(name, bytes): &NamedBytes| read_dataset(name, &bytes[..], options);
@@ -80,6 +80,7 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
         source,
         read_seconds: started.elapsed().as_secs_f64(),
         layout: None,
+        lm_lengths: None,
     }));
     let to_measure = (train_set.examples.clone(), valid_set.as_ref().map(|v| v.examples.clone()));
     match problem {
@@ -98,9 +99,9 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
 }
 
 /// [`analyse`] for a generative model: the file's layout (chats, prompt/completion pairs,
-/// Alpaca instructions, plain text) decides what is learnt. Token lengths and truncation
-/// are measured when training starts, with the chat template (the run's notes say them).
-fn analyse_lm(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String) {
+/// Alpaca instructions, plain text) decides what is learnt. Token lengths of the prompts
+/// and the answers are measured after, with the chat template, as training will see them.
+fn analyse_lm(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, options: &ReadOptions, policy: RowPolicy, source: String, generation: u32) {
     let started = web_time::Instant::now();
     let lm_options = LmReadOptions { format: options.format, text_column: options.columns.text.clone(), require_target: true };
     let read = |(name, bytes): &NamedBytes| read_lm_dataset(name, &bytes[..], &lm_options);
@@ -125,7 +126,11 @@ fn analyse_lm(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, op
         source,
         read_seconds: started.elapsed().as_secs_f64(),
         layout: Some(train_set.layout),
+        lm_lengths: None,
     }));
+    if let Some(causal) = studio.causal.get_value() {
+        spawn_local(measure_lm_lengths(studio, causal, train_set.rows.clone(), train_set.report.file.clone(), generation));
+    }
     match problem {
         Some(e) => {
             studio.lm_examples.set_value(None);
@@ -169,6 +174,49 @@ async fn measure_lengths(studio: Studio, tokenizer: TextTokenizer, (train, valid
             if let (Some(report), Some((lengths, lines))) = (data.valid.as_mut(), &valid) {
                 report.add_lengths(lengths, lines, max);
             }
+        }
+    });
+}
+
+/// Tokenises a generative model's training `rows` as training will (see
+/// [`crate::train::LmEncoding`]), yielding to the browser every 50 ms, and records the
+/// lengths of the whole examples, their prompts and their answers, or the first row that
+/// cannot be tokenised.
+async fn measure_lm_lengths(studio: Studio, causal: std::rc::Rc<crate::checkpoint::CausalCheckpoint>, rows: Vec<crate::data::LmRow>, file: String, generation: u32) {
+    let typed = studio.settings.get_untracked().parse().ok().and_then(|f| f.max_length);
+    let Ok(length) = causal.max_length(typed, crate::session::LM_DEFAULT_MAX_LENGTH) else { return };
+    let eos = causal.config().eos_token_ids().first().copied();
+    let encoding = crate::train::LmEncoding { tokenizer: causal.tokenizer(), template: causal.template(), end_of_turn: causal.end_of_turn(), eos };
+    let (mut total, mut prompt, mut answer, mut lines) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut problem = None;
+    let mut slice = web_time::Instant::now();
+    for row in &rows {
+        match encoding.encode(&row.record, row.line) {
+            Ok(example) => {
+                let learnt = example.predicted();
+                total.push(example.ids.len());
+                answer.push(learnt);
+                prompt.push(example.ids.len().saturating_sub(learnt));
+                lines.push(row.line);
+            }
+            Err(message) => {
+                problem = Some(format!("{file}:{}: {message}", row.line));
+                break;
+            }
+        }
+        if slice.elapsed().as_millis() >= 50 {
+            yield_to_browser().await;
+            slice = web_time::Instant::now();
+        }
+    }
+    if MEASURED.with(|g| g.get()) != generation {
+        return;
+    }
+    let stats = |lengths: &[usize]| crate::data::length_report(lengths, &lines, length.tokens).0;
+    let lengths = super::state::LmLengths { total: stats(&total), prompt: stats(&prompt), answer: stats(&answer), problem };
+    studio.data.update(|data| {
+        if let Some(data) = data {
+            data.lm_lengths = Some(lengths);
         }
     });
 }
@@ -305,6 +353,7 @@ pub fn DataStep() -> impl IntoView {
                     None => view! { <DataChoices report=data.train.clone() columns=columns format=format skip=skip/> }.into_any(),
                     Some(layout) => view! { <p id="data-layout"><strong>"Learnt from: "</strong>{layout.to_string()}{format!(" — {}", learnt(layout))}</p> }.into_any(),
                 }}
+                {data.lm_lengths.clone().map(|l| lm_lengths_view(l, data.layout))}
                 <p class="small">{format!("Read from {} in {:.0} ms.", data.source, data.read_seconds * 1000.0)}</p>
                 <ReportView report=data.train.clone() id="train-report"/>
                 {data.valid.clone().map(|v| view! { <h3>"Validation file"</h3><ReportView report=v id="valid-report"/> })}
@@ -446,6 +495,26 @@ pub fn ReportView(report: DataReport, id: &'static str) -> impl IntoView {
             })}
             <Findings findings=report.findings.clone()/>
         </div>
+    }
+}
+
+/// A generative model's token lengths: whole examples against the max length, then the
+/// prompts (not learnt) and answers (learnt) apart, unless the data is plain text.
+fn lm_lengths_view(l: super::state::LmLengths, layout: Option<crate::data::LmLayout>) -> impl IntoView {
+    let t = &l.total;
+    let whole = format!(
+        "Token lengths as training sees them: median {} · 95th percentile {} · longest {} · {} rows ({:.1}%) are longer than {} and will be truncated.",
+        t.p50, t.p95, t.max, t.truncated, t.truncated_share * 100.0, t.max_length
+    );
+    let parts = (layout != Some(crate::data::LmLayout::Text)).then(|| {
+        format!(
+            " Prompts (not learnt): median {} · longest {}. Answers (learnt): median {} · longest {}.",
+            l.prompt.p50, l.prompt.max, l.answer.p50, l.answer.max
+        )
+    });
+    view! {
+        <p class="lengths" id="data-lm-lengths">{whole}{parts}</p>
+        {l.problem.map(|p| view! { <p class="status error" id="data-lm-problem" role="alert">{format!("{p}. Training would stop at this row; fix it in the file.")}</p> })}
     }
 }
 

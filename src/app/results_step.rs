@@ -10,6 +10,32 @@ use super::{NextButton, StepSection};
 
 /// Wrong examples listed at most.
 const MISTAKES_SHOWN: usize = 50;
+/// Worst answers listed at most.
+const ANSWERS_SHOWN: usize = 20;
+
+/// A generative model's worst validation answers: the wrong ones, lowest ROUGE-L first.
+#[component]
+fn AnswersTable(answers: Vec<crate::session::ScoredAnswer>) -> impl IntoView {
+    let wrong: Vec<_> = answers.into_iter().filter(|a| !a.exact).collect();
+    let count = wrong.len();
+    if count == 0 {
+        return view! { <p id="result-answers-all-right">"Every scored validation answer equals the data's answer."</p> }.into_any();
+    }
+    view! {
+        <h3>{format!("Wrong on {count} validation answers")}{(count > ANSWERS_SHOWN).then(|| format!(" (the {ANSWERS_SHOWN} furthest off shown)"))}</h3>
+        <div class="table-scroll">
+            <table class="samples" id="result-answers">
+                <thead><tr><th scope="col">"line"</th><th scope="col">"prompt"</th><th scope="col">"the model's answer"</th><th scope="col">"the data's answer"</th><th scope="col">"ROUGE-L"</th></tr></thead>
+                <tbody>
+                    {wrong.into_iter().take(ANSWERS_SHOWN).map(|a| view! {
+                        <tr><td class="num">{a.line}</td><td>{a.prompt}</td><td class="reply">{a.prediction}</td><td>{a.reference}</td><td class="num">{format!("{:.3}", a.rouge_l)}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
 
 /// The results step.
 #[component]
@@ -24,13 +50,21 @@ pub fn ResultsStep() -> impl IntoView {
                     if let Some(lm) = results.language.clone() {
                         let said = results.samples.clone();
                         let step = said.first().map_or(0, |s| s.step);
+                        let answers = results.answers.clone();
                         return view! {
                             <p>{ended}</p>
                             <dl class="facts metrics" id="final-metrics">
                                 <dt>"Validation loss"</dt><dd id="metric-loss">{format!("{:.4}", lm.loss)}</dd>
                                 <dt>"Perplexity"</dt><dd id="metric-perplexity">{format!("{:.3}", lm.perplexity)}</dd>
                                 <dt>"Tokens scored"</dt><dd>{lm.tokens}</dd>
+                                {lm.generation.map(|g| view! {
+                                    <dt>"BLEU"</dt><dd id="metric-bleu">{format!("{:.2}", g.bleu)}</dd>
+                                    <dt>"ROUGE-L F1"</dt><dd id="metric-rouge-l">{format!("{:.4}", g.rouge_l)}</dd>
+                                    <dt>"Exact match"</dt><dd id="metric-exact-match">{format!("{:.4}", g.exact_match)}</dd>
+                                    <dt>"Answers scored"</dt><dd>{g.generated}</dd>
+                                })}
                             </dl>
+                            {answers.map(|a| view! { <AnswersTable answers=a.answers/> })}
                             {(!said.is_empty()).then(|| view! {
                                 <h3>{format!("Replies at the last evaluation (step {step})")}</h3>
                                 <SamplesTable samples=said id="result-samples"/>

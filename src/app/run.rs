@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use super::state::{Control, DeviceState, ModelState, Results, RunPhase, RunView, Studio};
 use crate::platform::{sleep_ms, yield_to_browser};
 use crate::checkpoint::Pretrained;
+use crate::data::LmLayout;
 use crate::session::{Evaluation, Host, LabelledData, LanguageData, LmOptions, Plan, RunData, Sample, Session, SessionError, Sources, TaskKind, Trained};
 use crate::studio::{field_label, median};
 use crate::train::TrainError;
@@ -89,6 +90,7 @@ async fn run(studio: Studio) -> Result<(), String> {
     studio.log.update_value(Vec::clear);
     studio.log_rows.set(0);
     studio.samples.set(Vec::new());
+    studio.answer_scores.set(Vec::new());
     yield_to_browser().await;
     let (base_model, base_model_id) = match studio.model.get_untracked() {
         ModelState::Ready(facts) => (facts.name.clone(), facts.hub_id.clone()),
@@ -133,7 +135,13 @@ async fn run(studio: Studio) -> Result<(), String> {
             _ => "cpu (wasm)".into(),
         }),
     };
-    let plan = Plan { settings: form.settings, max_length: form.max_length, valid_split: form.valid_split, keep_base: true, lm: LmOptions::default() };
+    // Answers are scored when the data has them (not plain text) and there is validation data.
+    let scorable = match &data {
+        RunData::Language(d) => d.layout != LmLayout::Text && (d.valid.is_some() || form.valid_split > 0.0),
+        RunData::Labelled(_) => false,
+    };
+    let lm = LmOptions { score_generations: form.score_generations.filter(|_| scorable), ..LmOptions::default() };
+    let plan = Plan { settings: form.settings, max_length: form.max_length, valid_split: form.valid_split, keep_base: true, lm };
     let mut session = Session::prepare(checkpoint, data, plan, sources, device.clone(), &Page(studio))
         .await
         .map_err(|e| page_error(e, &device))?;
@@ -229,6 +237,11 @@ async fn run(studio: Studio) -> Result<(), String> {
             if !said.is_empty() {
                 studio.samples.set(said);
             }
+            if let Some(scored) = session.scored().last()
+                && studio.answer_scores.with_untracked(|s| s.last().is_none_or(|(step, _)| *step != scored.step))
+            {
+                studio.answer_scores.update(|s| s.push((scored.step, scored.scores)));
+            }
             set_phase(studio, RunPhase::Training);
         }
         yield_to_browser().await;
@@ -252,6 +265,7 @@ async fn run(studio: Studio) -> Result<(), String> {
             Trained::LanguageModel { samples, .. } => latest(samples),
             Trained::Classifier { .. } => Vec::new(),
         },
+        answers: finished.answers().cloned(),
         mistakes: finished.mistakes().to_vec(),
         kept_step: finished.metrics.kept_step,
         ended: ended.to_string(),

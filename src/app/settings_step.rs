@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use super::state::{DeviceState, ModelState, Step, Studio};
 use super::{NextButton, StepSection, duration, megabytes};
 use crate::checkpoint::MaxLength;
-use crate::studio::{FIELDS, FitDevice, Form, SettingsForm, check_fit, vocab_table};
+use crate::studio::{FIELDS, FitDevice, GENERATIVE_FIELDS, Form, SettingsForm, check_fit, vocab_table};
 use crate::train::MemoryEstimate;
 
 /// The chosen model's memory estimate for `form` (`labels` classes for a classifier), its
@@ -78,8 +78,9 @@ pub fn SettingsStep() -> impl IntoView {
                 {FIELDS.iter().map(|&(id, label, help)| {
                     let default = SettingsForm::default().get(id).to_string();
                     let invalid = move || parsed.get().err().is_some_and(|e| e.field == id);
+                    let generative_only = GENERATIVE_FIELDS.contains(&id);
                     view! {
-                        <div class="field">
+                        <div class="field" hidden=move || generative_only && !studio.generative()>
                             <label for=id>{label}</label>
                             <input type="text" inputmode="decimal" id=id autocomplete="off" aria-describedby=format!("{id}-help")
                                 aria-invalid=move || invalid().then_some("true")

@@ -10,8 +10,8 @@ use crate::checkpoint::{CausalCheckpoint, Checkpoint};
 use crate::data::{DataReport, Example, LmLayout, LmRow};
 use crate::model::{LoadReport, SentenceEmbedder};
 use crate::platform::GpuInfo;
-use crate::session::{Sample, TaskKind};
-use crate::train::{EvalReport, LmEvaluation, LogRow};
+use crate::session::{Sample, ScoredAnswers, TaskKind};
+use crate::train::{EvalReport, GenerationScores, LmEvaluation, LogRow};
 
 pub use crate::session::{Finished as Trained, Mistake};
 pub use crate::studio::SettingsForm;
@@ -161,6 +161,22 @@ pub struct DataView {
     pub read_seconds: f64,
     /// For a generative model: what the training file holds (chats, pairs, text).
     pub layout: Option<LmLayout>,
+    /// For a generative model: the training file's token lengths, once measured.
+    pub lm_lengths: Option<LmLengths>,
+}
+
+/// A generative model's training examples measured in tokens, as training will see them
+/// (chat template applied, the end tokens included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmLengths {
+    /// Whole examples, against the max length training will use.
+    pub total: crate::data::LengthStats,
+    /// The tokens not learnt (prompts, user turns and the template around them).
+    pub prompt: crate::data::LengthStats,
+    /// The tokens learnt (completions, assistant turns; all of a plain text).
+    pub answer: crate::data::LengthStats,
+    /// The first row that cannot be tokenised for training ("file:line: why").
+    pub problem: Option<String>,
 }
 
 /// The training run's phase.
@@ -259,6 +275,9 @@ pub struct Results {
     pub language: Option<LmEvaluation>,
     /// What a generative model said to the fixed validation prompts at its last evaluation.
     pub samples: Vec<Sample>,
+    /// A generative model's scored validation answers (of the kept weights), worst first,
+    /// when the run scored them.
+    pub answers: Option<ScoredAnswers>,
     /// Validation examples it got wrong, most confident first.
     pub mistakes: Vec<Mistake>,
     /// The step whose weights are kept.
@@ -301,6 +320,8 @@ pub struct Studio {
     pub lm_examples: StoredValue<Option<LmTrainAndValid>, LocalStorage>,
     /// What a generative model said to the fixed validation prompts, latest evaluation first.
     pub samples: RwSignal<Vec<Sample>>,
+    /// A generative model's scored validation answers at each evaluation: step and scores.
+    pub answer_scores: RwSignal<Vec<(usize, GenerationScores)>>,
     /// Settings as typed.
     pub settings: RwSignal<SettingsForm>,
     /// The run's progress (small: copied by its readers).
@@ -349,6 +370,7 @@ impl Studio {
             examples: StoredValue::new_local(None),
             lm_examples: StoredValue::new_local(None),
             samples: RwSignal::new(Vec::new()),
+            answer_scores: RwSignal::new(Vec::new()),
             settings: RwSignal::new(SettingsForm::default()),
             run: RwSignal::new(RunView::default()),
             log: StoredValue::new_local(Vec::new()),

@@ -76,6 +76,16 @@ pub fn TrainStep() -> impl IntoView {
                 .collect()
         })
     });
+    let answer_series = Signal::derive(move || {
+        studio.answer_scores.with(|scores| {
+            let points = |f: fn(&crate::train::GenerationScores) -> f64| -> Vec<(f64, f64)> { scores.iter().map(|(step, s)| (*step as f64, f(s))).collect() };
+            vec![
+                Series { name: "ROUGE-L F1".into(), class: "s3", points: points(|s| s.rouge_l) },
+                Series { name: "exact match".into(), class: "s4", points: points(|s| s.exact_match) },
+                Series { name: "BLEU / 100".into(), class: "s1", points: points(|s| s.bleu / 100.0) },
+            ]
+        })
+    });
     let lr_series = Signal::derive(move || log(|rows| vec![Series { name: "learning rate".into(), class: "s5", points: rows.iter().map(|l| (l.step as f64, l.learning_rate)).collect() }]));
     view! {
         <StepSection step=Step::Train>
@@ -121,7 +131,13 @@ pub fn TrainStep() -> impl IntoView {
                     view! { <LineChart title="Validation accuracy and macro F1" x_label="step" series=metric_series id="chart-metrics"/> }.into_any()
                 }}
                 <LineChart title="Learning rate" x_label="step" series=lr_series id="chart-lr"/>
+                {move || studio.answer_scores.with(|s| !s.is_empty()).then(|| view! {
+                    <LineChart title="Validation answers" x_label="step" series=answer_series id="chart-answers"/>
+                })}
             </div>
+            {move || studio.answer_scores.with(|s| s.last().copied()).map(|(step, s)| view! {
+                <p id="train-scores">{format!("Answers to the validation prompts at step {step}: {}.", s.summary())}</p>
+            })}
             {move || {
                 let said = studio.samples.get();
                 let step = said.first().map_or(0, |s| s.step);

@@ -28,6 +28,8 @@ pub struct SettingsForm {
     pub seed: String,
     /// Share held out for validation when there is no validation file.
     pub valid_split: String,
+    /// Generative models: new tokens of the scored validation answers (empty: off).
+    pub max_new_tokens: String,
 }
 
 impl Default for SettingsForm {
@@ -46,6 +48,7 @@ impl Default for SettingsForm {
             early_stopping: String::new(),
             seed: d.seed.to_string(),
             valid_split: "0.1".into(),
+            max_new_tokens: "64".into(),
         }
     }
 }
@@ -60,11 +63,11 @@ pub struct FieldError {
 }
 
 /// The fields: id, the form's value, label and a line on what it does.
-pub const FIELDS: [(&str, &str, &str); 11] = [
+pub const FIELDS: [(&str, &str, &str); 12] = [
     ("setting-epochs", "Epochs", "Passes over the training data. 2–4 is typical for fine-tuning."),
     ("setting-lr", "Learning rate", "How big each update is at its peak. 2e-5 to 5e-5 suits most BERT-sized models."),
     ("setting-batch", "Batch size", "Examples per step. Larger is faster per example but needs more GPU memory."),
-    ("setting-max-length", "Max length (tokens)", "Longer inputs are cut here. Memory grows with it; see the token lengths in the data step. Empty: 128, or the model's limit when smaller."),
+    ("setting-max-length", "Max length (tokens)", "Longer inputs are cut here. Memory grows with it; see the token lengths in the data step. Empty: 128 for a classifier, 512 for a generative model, or the model's limit when smaller."),
     ("setting-warmup", "Warmup", "Share of the steps over which the learning rate rises from 0, in [0, 1)."),
     ("setting-weight-decay", "Weight decay", "Pulls weights toward 0 (not biases or LayerNorm). 0.01 is usual."),
     ("setting-grad-accum", "Gradient accumulation", "Batches summed per update: batch size × this is the effective batch, at one batch's memory."),
@@ -72,7 +75,11 @@ pub const FIELDS: [(&str, &str, &str); 11] = [
     ("setting-early-stopping", "Early stopping (evaluations)", "Empty: off. Otherwise stop after this many evaluations without improvement."),
     ("setting-seed", "Seed", "Same seed, same split, order and initial weights: runs can be repeated."),
     ("setting-valid-split", "Held out for validation", "Share of the training file used for validation when there is no validation file."),
+    ("setting-max-new-tokens", "Scored answers (new tokens)", "At each evaluation the model answers every validation prompt greedily with up to this many tokens, scored against the data's answers (BLEU, ROUGE-L, exact match). Empty: off, only loss and perplexity."),
 ];
+
+/// Fields that only generative models use.
+pub const GENERATIVE_FIELDS: [&str; 1] = ["setting-max-new-tokens"];
 
 impl SettingsForm {
     /// The value of field `id`.
@@ -88,6 +95,7 @@ impl SettingsForm {
             "setting-eval-every" => &self.eval_every,
             "setting-early-stopping" => &self.early_stopping,
             "setting-seed" => &self.seed,
+            "setting-max-new-tokens" => &self.max_new_tokens,
             _ => &self.valid_split,
         }
     }
@@ -105,6 +113,7 @@ impl SettingsForm {
             "setting-eval-every" => &mut self.eval_every,
             "setting-early-stopping" => &mut self.early_stopping,
             "setting-seed" => &mut self.seed,
+            "setting-max-new-tokens" => &mut self.max_new_tokens,
             _ => &mut self.valid_split,
         };
         *slot = value;
@@ -145,7 +154,11 @@ impl SettingsForm {
         if !(0.0..0.9).contains(&valid_split) {
             return Err(FieldError { field: "setting-valid-split", message: format!("Held out for validation = {valid_split}: use a share in [0, 0.9), e.g. 0.1") });
         }
-        Ok(Form { settings, max_length, valid_split })
+        let score_generations = optional("setting-max-new-tokens", "Scored answers (new tokens)", &self.max_new_tokens)?;
+        if score_generations == Some(0) {
+            return Err(FieldError { field: "setting-max-new-tokens", message: "Scored answers (new tokens) = 0: an answer needs at least 1 token (try 64), or leave it empty to score none".into() });
+        }
+        Ok(Form { settings, max_length, valid_split, score_generations })
     }
 }
 
@@ -158,6 +171,8 @@ pub struct Form {
     pub max_length: Option<usize>,
     /// Share of the training file held out when there is no validation file.
     pub valid_split: f64,
+    /// Generative models: new tokens of the scored validation answers (`None`: off).
+    pub score_generations: Option<usize>,
 }
 
 /// The form field of a setting. Settings the form does not show (Adam's betas and ε,
@@ -177,6 +192,7 @@ pub fn field_id(setting: Setting) -> &'static str {
         Setting::Seed => "setting-seed",
         Setting::ValidSplit => "setting-valid-split",
         Setting::Packing => "setting-max-length",
+        Setting::MaxNewTokens => "setting-max-new-tokens",
         Setting::MaxGradNorm | Setting::Beta1 | Setting::Beta2 | Setting::Epsilon => "setting-lr",
     }
 }
@@ -216,6 +232,10 @@ mod tests {
         assert_eq!(with("setting-max-length", "1").unwrap_err().field, "setting-max-length");
         assert_eq!(with("setting-valid-split", "0.95").unwrap_err().field, "setting-valid-split");
         assert_eq!(with("setting-max-length", " 48 ").unwrap().max_length, Some(48));
+        assert_eq!(form.score_generations, Some(64), "generative runs score their answers unless the field is emptied");
+        assert_eq!(with("setting-max-new-tokens", " ").unwrap().score_generations, None);
+        let e = with("setting-max-new-tokens", "0").unwrap_err();
+        assert_eq!((e.field, e.message.as_str()), ("setting-max-new-tokens", "Scored answers (new tokens) = 0: an answer needs at least 1 token (try 64), or leave it empty to score none"));
         let mut form = SettingsForm::default();
         form.set("setting-eval-every", "50".into());
         form.set("setting-early-stopping", " 3 ".into());
@@ -226,7 +246,7 @@ mod tests {
     #[test]
     fn every_setting_has_a_field_and_a_label() {
         use Setting::*;
-        for s in [Epochs, LearningRate, BatchSize, MaxLength, WarmupRatio, WeightDecay, GradAccum, MaxGradNorm, Schedule, Beta1, Beta2, Epsilon, Seed, EvalEvery, EarlyStopping, MinDelta, BestMetric, ValidSplit, Packing] {
+        for s in [Epochs, LearningRate, BatchSize, MaxLength, WarmupRatio, WeightDecay, GradAccum, MaxGradNorm, Schedule, Beta1, Beta2, Epsilon, Seed, EvalEvery, EarlyStopping, MinDelta, BestMetric, ValidSplit, Packing, MaxNewTokens] {
             assert!(FIELDS.iter().any(|f| f.0 == field_id(s)), "{s:?}");
             assert!(!field_label(s).is_empty());
         }
