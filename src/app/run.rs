@@ -134,6 +134,7 @@ async fn run(studio: Studio) -> Result<(), String> {
             DeviceState::Gpu(info) => format!("webgpu: {}", info.summary()),
             _ => "cpu (wasm)".into(),
         }),
+        ..Sources::default()
     };
     // Answers are scored when the data has them (not plain text) and there is validation data.
     let scorable = match &data {

@@ -59,6 +59,11 @@ impl ModelFiles {
         self.files.insert(name.into(), bytes.into());
     }
 
+    /// Removes a file, if present.
+    pub fn remove(&mut self, name: &str) {
+        self.files.remove(name);
+    }
+
     /// Builder form of [`ModelFiles::insert`].
     pub fn with(mut self, name: impl Into<String>, bytes: impl Into<Arc<[u8]>>) -> Self {
         self.insert(name, bytes);

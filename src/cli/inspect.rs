@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::checkpoint::{Checkpoint, TextTokenizer};
-use crate::data::{DataReport, Dataset, Format, LmDataset, LmReadOptions, ReadOptions, RowPolicy, Severity, read_dataset, read_lm_dataset};
+use crate::data::{DataReport, Dataset, Format, LmDataset, LmReadOptions, ReadOptions, Reading, RowPolicy, Severity, read_dataset, read_lm_dataset};
 use crate::model::ModelError;
 use crate::platform::{open_data_file, read_model_folder};
 
@@ -30,8 +30,8 @@ pub(crate) struct DataArgs {
 }
 
 impl DataArgs {
-    /// Read options; `require_labels` for classification.
-    pub(crate) fn options(&self, require_labels: bool) -> Result<ReadOptions, CliError> {
+    /// How these flags read a file.
+    pub(crate) fn reading(&self) -> Result<Reading, CliError> {
         let mut label_names = BTreeMap::new();
         for pair in &self.label_names {
             let (value, name) = pair.split_once('=').filter(|(v, n)| !v.is_empty() && !n.is_empty()).ok_or_else(|| {
@@ -39,16 +39,12 @@ impl DataArgs {
             })?;
             label_names.insert(value.to_string(), name.to_string());
         }
-        Ok(ReadOptions { columns: self.columns.columns(), format: self.format, require_labels, label_names })
+        Ok(Reading { columns: self.columns.columns(), format: self.format, label_names, policy: self.policy() })
     }
 
-    /// Read options for language-modelling data; `require_target` where a prompt needs its
-    /// completion (training, evaluation).
-    pub(crate) fn lm_options(&self, require_target: bool) -> Result<LmReadOptions, CliError> {
-        if !self.label_names.is_empty() {
-            return Err(CliError::Flag { flag: "--label-name", value: self.label_names.join(" "), reason: "it renames labels, and language-modelling data has none" });
-        }
-        Ok(LmReadOptions { format: self.format, text_column: self.columns.columns().text, require_target })
+    /// Read options; `require_labels` for classification.
+    pub(crate) fn options(&self, require_labels: bool) -> Result<ReadOptions, CliError> {
+        Ok(self.reading()?.options(require_labels))
     }
 
     pub(crate) fn policy(&self) -> RowPolicy {

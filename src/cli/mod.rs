@@ -67,6 +67,12 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("writing output failed: {0}")]
     Output(#[from] std::io::Error),
+    /// Ctrl-C stopped training after a checkpoint was saved.
+    #[error("interrupted; the run is saved in {}: continue it with `webtune train --resume {}` and the same data files", checkpoint.display(), checkpoint.parent().unwrap_or(checkpoint).display())]
+    Interrupted {
+        /// The checkpoint written.
+        checkpoint: std::path::PathBuf,
+    },
 }
 
 impl From<crate::train::TrainError> for CliError {
@@ -178,11 +184,17 @@ fn classifier_for_inference(
 
 /// Parses the command line and runs the command.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Embed(args) => embed::run(args),
         Command::Inspect(args) => inspect::run(args),
-        Command::Train(args) => train::run(*args),
+        // The train command tells flags given from defaults (a resumed run refuses settings).
+        Command::Train(args) => train::run(*args, matches.subcommand_matches("train")),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
         Command::Generate(args) => generate::run(args),
@@ -190,6 +202,10 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ CliError::Interrupted { .. }) => {
+            eprintln!("webtune: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -14,7 +14,7 @@ pub use batches::{TokenizedSet, batch_order};
 pub use format::{Format, sniff_format};
 pub use lm::{CHAT_ROLES, LmDataset, LmLayout, LmReadOptions, LmRecord, LmRow, alpaca_prompt, looks_generative, read_lm_dataset};
 pub use read::{
-    ColumnProblem, ColumnRoles, Columns, DataError, DataField, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, RowPolicy,
+    ColumnProblem, ColumnRoles, Columns, DataError, DataField, DataReport, Dataset, Example, LabelSet, PREVIEW_ROWS, PreviewRow, ReadOptions, Reading, RowPolicy,
     read_dataset,
 };
 pub use report::{Finding, FindingKind, LINES_LISTED, LengthStats, Severity, compare_splits, length_report};

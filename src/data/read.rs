@@ -26,7 +26,7 @@ pub struct Example {
 }
 
 /// Which columns hold what; `None` means "guess from the header".
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Columns {
     /// Text column.
     pub text: Option<String>,
@@ -58,6 +58,37 @@ pub enum RowPolicy {
     Fail,
     /// Leave them out; the report counts and lists them.
     Skip,
+}
+
+/// How a run's data files were read, as its checkpoints record it, so that a resumed run
+/// reads them the same way (the front end's column choices, format, label renames and
+/// bad-row policy).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// Column choices (guessed where `None`).
+    #[serde(default)]
+    pub columns: Columns,
+    /// The format, when it was given rather than detected.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Label renames (value in the file → name).
+    #[serde(default)]
+    pub label_names: BTreeMap<String, String>,
+    /// What was done with rows that cannot be used.
+    #[serde(default)]
+    pub policy: RowPolicy,
+}
+
+impl Reading {
+    /// Options to read labelled data this way (`require_labels` for training).
+    pub fn options(&self, require_labels: bool) -> ReadOptions {
+        ReadOptions { columns: self.columns.clone(), format: self.format, require_labels, label_names: self.label_names.clone() }
+    }
+
+    /// Options to read language-modelling data this way (`require_target` for training).
+    pub fn lm_options(&self, require_target: bool) -> super::LmReadOptions {
+        super::LmReadOptions { format: self.format, text_column: self.columns.text.clone(), require_target }
+    }
 }
 
 /// How to read a data file.

@@ -13,7 +13,7 @@ pub use gpu::native_gpu_device;
 #[cfg(target_arch = "wasm32")]
 pub use gpu::{on_webgpu_failure, webgpu_device, webgpu_failed, webgpu_failure};
 #[cfg(not(target_arch = "wasm32"))]
-pub use folder::{FolderError, open_data_file, read_model_folder, write_model_folder};
+pub use folder::{FolderError, checkpoint_folders, open_data_file, read_model_folder, read_named_files, write_checkpoint_folder, write_model_folder};
 #[cfg(target_arch = "wasm32")]
 pub use web::{
     MODEL_CACHE, clear_model_cache, download, dropped_entries, dropped_files, fetch_bytes, fetch_cached, fetch_model_files, read_file, run_static_constructors,

@@ -4,11 +4,12 @@
 use burn::module::Module;
 use burn::tensor::Device;
 
+use super::checkpoint::{Parts, RunCheckpoint};
 use super::run::Run;
 use super::{Common, Evaluation, Finished, Host, LabelledData, Note, Plan, RunMetrics, SessionError, Sources, TaskKind, Trained, TrainingArgs, check_plan};
 use crate::checkpoint::{Checkpoint, TextTokenizer};
 use crate::data::{Example, FindingKind, LabelSet, TokenizedSet, compare_splits, stratified_split};
-use crate::export::{CardInfo, model_card};
+use crate::export::{CardInfo, ExportError, export_classifier, model_card, safetensors_bytes};
 use crate::model::{ClassifierReport, ModelError, SequenceClassifier};
 use crate::train::{LogKind, Prediction, SequenceClassification, TrainConfig, Trainer, log_csv, score};
 
@@ -103,6 +104,45 @@ pub(super) async fn prepare(checkpoint: Checkpoint, data: LabelledData, mut plan
 }
 
 impl Classify {
+    /// The files the run started from.
+    pub(super) fn source_files(&self) -> &crate::checkpoint::ModelFiles {
+        self.checkpoint.files()
+    }
+
+    fn training_args(&self, common: &Common) -> TrainingArgs {
+        common.training_args(TaskKind::SequenceClassification, self.checkpoint.config().family().model_type(), self.run.trainer.config().clone(), None)
+    }
+
+    /// The files of a checkpoint at the current step (see [`super::checkpoint`]).
+    pub(super) async fn checkpoint_parts(&self, common: &Common) -> Result<Parts, SessionError> {
+        let trainer = &self.run.trainer;
+        let model = trainer.current_model();
+        let export = export_classifier(model.named_tensors(), self.checkpoint.files(), trainer.labels(), &self.training_args(common), &serde_json::Value::Null).await?;
+        let best = match trainer.best() {
+            Some(best) => Some(safetensors_bytes(best.model.named_tensors()).await?),
+            None => None,
+        };
+        let state = serde_json::to_value(trainer.state()).map_err(|e| ExportError::Encode { file: super::STATE_FILE.into(), message: e.to_string() })?;
+        Ok(Parts { export, trainer: state, moments: trainer.moment_tensors()?, best })
+    }
+
+    /// Continues from `checkpoint`, whose weights this run was prepared from.
+    pub(super) fn restore(&mut self, checkpoint: &RunCheckpoint) -> Result<(), SessionError> {
+        let state = serde_json::from_value(checkpoint.state().trainer.clone()).map_err(|e| SessionError::Mismatch(format!("{}/{}: the trainer's state is unreadable ({e}); resume from an earlier checkpoint", checkpoint.place(), super::STATE_FILE)))?;
+        let best = match checkpoint.best_files() {
+            Some(files) => {
+                let seed = self.run.trainer.config().seed;
+                let (model, _) = SequenceClassifier::load(&Checkpoint::from_files(files)?, self.run.device(), Some(self.run.trainer.labels()), seed)?;
+                Some(model)
+            }
+            None => None,
+        };
+        let mut moments = checkpoint.moments()?;
+        self.run.trainer.restore(state, |name| moments.remove(name), best)?;
+        self.run.restore(checkpoint.state());
+        Ok(())
+    }
+
     pub(super) async fn finish(self, common: Common) -> Result<Finished, SessionError> {
         let run = &self.run;
         let steps = run.trainer.steps_done();
@@ -125,19 +165,7 @@ impl Classify {
         };
         let settings = run.trainer.config().clone();
         let sources = &common.sources;
-        let training_args = TrainingArgs {
-            webtune_version: env!("CARGO_PKG_VERSION").to_string(),
-            task: TaskKind::SequenceClassification.name().into(),
-            base_model: sources.base_model.clone(),
-            model_type: self.checkpoint.config().family().model_type().to_string(),
-            train_file: sources.train.clone(),
-            valid_file: sources.valid.clone(),
-            valid_split: sources.valid.is_none().then_some(common.plan.valid_split),
-            test_file: sources.test.clone(),
-            device: sources.device.clone(),
-            settings: settings.clone(),
-            language_modelling: None,
-        };
+        let training_args = self.training_args(&common);
         let card = model_card(&CardInfo {
             base_model: sources.base_model.clone(),
             base_model_id: sources.base_model_id.clone(),

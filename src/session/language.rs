@@ -7,11 +7,12 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
+use super::checkpoint::{Parts, RunCheckpoint};
 use super::run::Run;
 use super::{Common, Evaluation, Finished, Host, LanguageData, LmOptions, Note, Plan, RunMetrics, SessionError, Sources, TaskKind, Trained, TrainingArgs, check_plan};
 use crate::checkpoint::CausalCheckpoint;
 use crate::data::{DataReport, Example, Finding, FindingKind, LmLayout, LmRecord, LmRow, Severity, compare_splits, seeded_split};
-use crate::export::{LmCardInfo, lm_model_card};
+use crate::export::{ExportError, LmCardInfo, export_causal_lm, lm_model_card, safetensors_bytes};
 use crate::model::{CausalLm, GenerationSettings, ModelError, generate};
 use crate::train::{
     CausalLanguageModelling, GenerationScores, exact_match, rouge_l_f1, LmEncoding, LmExample, LmSet, LogKind, Setting, SettingError, TrainError, Trainer, language_model_loss, log_csv, pack,
@@ -58,7 +59,7 @@ pub struct ScoredAnswer {
 }
 
 /// The scores of one evaluation's answers, and the answers, worst first.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoredAnswers {
     /// The step evaluated.
     pub step: usize,
@@ -383,6 +384,49 @@ impl Language {
         Ok(Some(evaluation))
     }
 
+    /// The files the run started from.
+    pub(super) fn source_files(&self) -> &crate::checkpoint::ModelFiles {
+        self.checkpoint.files()
+    }
+
+    fn training_args(&self, common: &Common) -> TrainingArgs {
+        common.training_args(TaskKind::CausalLanguageModelling, self.checkpoint.config().model_type(), self.run.trainer.config().clone(), Some(self.options))
+    }
+
+    /// The files of a checkpoint at the current step (see [`super::checkpoint`]).
+    pub(super) async fn checkpoint_parts(&self, common: &Common) -> Result<Parts, SessionError> {
+        let trainer = &self.run.trainer;
+        let model = trainer.current_model();
+        let export = export_causal_lm(model.named_tensors(), self.checkpoint.files(), &self.training_args(common), &serde_json::Value::Null).await?;
+        let best = match trainer.best() {
+            Some(best) => Some(safetensors_bytes(best.model.named_tensors()).await?),
+            None => None,
+        };
+        let state = serde_json::to_value(trainer.state()).map_err(|e| ExportError::Encode { file: super::STATE_FILE.into(), message: e.to_string() })?;
+        Ok(Parts { export, trainer: state, moments: trainer.moment_tensors()?, best })
+    }
+
+    /// The data layout (kept in a checkpoint's state).
+    pub(super) fn layout(&self) -> LmLayout {
+        self.layout
+    }
+
+    /// Continues from `checkpoint`, whose weights this run was prepared from.
+    pub(super) fn restore(&mut self, checkpoint: &RunCheckpoint) -> Result<(), SessionError> {
+        let state = checkpoint.state();
+        let trainer = serde_json::from_value(state.trainer.clone()).map_err(|e| SessionError::Mismatch(format!("{}/{}: the trainer's state is unreadable ({e}); resume from an earlier checkpoint", checkpoint.place(), super::STATE_FILE)))?;
+        let best = match checkpoint.best_files() {
+            Some(files) => Some(CausalLm::load(&files, self.checkpoint.config(), self.run.device())?.0),
+            None => None,
+        };
+        let mut moments = checkpoint.moments()?;
+        self.run.trainer.restore(trainer, |name| moments.remove(name), best)?;
+        self.run.restore(state);
+        self.samples = state.samples.clone();
+        self.scored = state.scored.clone();
+        Ok(())
+    }
+
     pub(super) async fn finish(self, common: Common) -> Result<Finished, SessionError> {
         let run = &self.run;
         let steps = run.trainer.steps_done();
@@ -406,19 +450,7 @@ impl Language {
         let metrics = RunMetrics { steps, best_step: run.trainer.best().map(|b| b.step), kept_step: kept.step, stop_reason, training_seconds: run.seconds, validation, test };
         let settings = run.trainer.config().clone();
         let sources = &common.sources;
-        let training_args = TrainingArgs {
-            webtune_version: env!("CARGO_PKG_VERSION").to_string(),
-            task: TaskKind::CausalLanguageModelling.name().into(),
-            base_model: sources.base_model.clone(),
-            model_type: self.checkpoint.config().model_type().to_string(),
-            train_file: sources.train.clone(),
-            valid_file: sources.valid.clone(),
-            valid_split: sources.valid.is_none().then_some(common.plan.valid_split),
-            test_file: sources.test.clone(),
-            device: sources.device.clone(),
-            settings: settings.clone(),
-            language_modelling: Some(self.options),
-        };
+        let training_args = self.training_args(&common);
         let card = lm_model_card(&LmCardInfo {
             base_model: sources.base_model.clone(),
             base_model_id: sources.base_model_id.clone(),

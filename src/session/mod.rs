@@ -14,6 +14,7 @@
 //! The layers: `checkpoint` (bytes and formats) → `model` → `train` → `export` → here;
 //! `platform` at the edge; `cli` and `app` drive this.
 
+mod checkpoint;
 mod classify;
 mod language;
 mod run;
@@ -27,6 +28,7 @@ use crate::export::ExportError;
 use crate::model::{CausalLm, ClassifierReport, ModelError, SequenceClassifier};
 use crate::train::{EvalPoint, EvalReport, LmEvaluation, LogKind, LogRow, Setting, SettingError, StepReport, TrainConfig, TrainError};
 
+pub use checkpoint::{BEST_FILE, CHECKPOINT_VERSION, DataRole, Fingerprint, Fingerprints, OPTIMIZER_FILE, PlanRecord, ResumeError, RunCheckpoint, RunState, STATE_FILE};
 pub use classify::Mistake;
 pub use language::{LM_DEFAULT_MAX_LENGTH, Sample, ScoredAnswer, ScoredAnswers};
 
@@ -41,8 +43,8 @@ pub trait Host {
 }
 
 /// Where the run's inputs came from, as the user knows them (written into
-/// `training_args.json` and the model card).
-#[derive(Clone, Debug, Default)]
+/// `training_args.json` and the model card), with their fingerprints (kept in checkpoints).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Sources {
     /// The base model's name: a folder's name, a Hub id, or the bundled model's name.
     pub base_model: String,
@@ -56,6 +58,13 @@ pub struct Sources {
     pub test: Option<String>,
     /// The device, in words (not compared between front ends).
     pub device: String,
+    /// The data files' SHA-256 (the front end's, which has the bytes) and the base
+    /// model's (the first checkpoint's): a resumed run must be given the same data.
+    #[serde(default)]
+    pub fingerprints: Fingerprints,
+    /// How the data files were read (so a resumed run reads them the same way).
+    #[serde(default)]
+    pub reading: crate::data::Reading,
 }
 
 /// The data of a run, as read (and reported on) by the front end: labelled examples for
@@ -385,6 +394,36 @@ struct Common {
     examples: (usize, usize),
 }
 
+impl Common {
+    /// `training_args.json` of this run.
+    fn training_args(&self, task: TaskKind, model_type: &str, settings: TrainConfig, language_modelling: Option<LmOptions>) -> TrainingArgs {
+        let sources = &self.sources;
+        TrainingArgs {
+            webtune_version: env!("CARGO_PKG_VERSION").to_string(),
+            task: task.name().into(),
+            base_model: sources.base_model.clone(),
+            model_type: model_type.to_string(),
+            train_file: sources.train.clone(),
+            valid_file: sources.valid.clone(),
+            valid_split: sources.valid.is_none().then_some(self.plan.valid_split),
+            test_file: sources.test.clone(),
+            device: sources.device.clone(),
+            settings,
+            language_modelling,
+        }
+    }
+
+    /// The base model's fingerprints, taken once (at the first checkpoint) from `files`.
+    fn fingerprint_model(&mut self, files: &ModelFiles) {
+        if self.sources.fingerprints.model.is_empty() {
+            self.sources.fingerprints.model = ["model.safetensors", "config.json", "tokenizer.json"]
+                .iter()
+                .filter_map(|name| files.get(name).map(|bytes| Fingerprint::of(*name, bytes)))
+                .collect();
+        }
+    }
+}
+
 enum Kind {
     Classify(classify::Classify),
     Language(language::Language),
@@ -452,6 +491,11 @@ impl Session {
     /// The settings in use (with the max length the policy chose).
     pub fn settings(&self) -> &TrainConfig {
         with_run!(&self.kind, run => run.trainer.config())
+    }
+
+    /// How language-modelling data becomes examples (the default for a classifier).
+    pub fn lm_options(&self) -> LmOptions {
+        self.common.plan.lm
     }
 
     /// The max length in use, and whether a default was lowered.
@@ -547,6 +591,53 @@ impl Session {
             Kind::Classify(k) => Ok(k.run.evaluate(|e| Evaluation::Classification(e.report.clone())).await?),
             Kind::Language(k) => k.evaluate().await,
         }
+    }
+
+    /// The run's checkpoint at the current step, as files (see [`RunCheckpoint`] for what
+    /// they hold): the front end writes them to a folder or the browser's storage. Reads
+    /// the weights and the optimizer's moments back asynchronously; call it between steps,
+    /// after the step's evaluation.
+    pub async fn checkpoint(&mut self) -> Result<ModelFiles, SessionError> {
+        let (task, step, total) = (self.task().name(), self.steps_done(), self.total_steps());
+        match &self.kind {
+            Kind::Classify(k) => self.common.fingerprint_model(k.source_files()),
+            Kind::Language(k) => self.common.fingerprint_model(k.source_files()),
+        }
+        let common = &self.common;
+        match &self.kind {
+            Kind::Classify(k) => {
+                let state = checkpoint::run_state(task, step, total, &common.plan, &common.sources, &k.run.log, k.run.seconds);
+                checkpoint::assemble(k.checkpoint_parts(common).await?, state).await
+            }
+            Kind::Language(k) => {
+                let mut state = checkpoint::run_state(task, step, total, &common.plan, &common.sources, &k.run.log, k.run.seconds);
+                state.layout = Some(k.layout());
+                state.samples = k.samples.clone();
+                state.scored = k.scored.clone();
+                checkpoint::assemble(k.checkpoint_parts(common).await?, state).await
+            }
+        }
+    }
+
+    /// Continues the run saved in `checkpoint` on `device` (described as `device_words` in
+    /// the reports), with its data: the same files, which the front end has checked with
+    /// [`RunCheckpoint::check_data`]. The model is built from the checkpoint's weights and
+    /// the settings are the run's own; the steps that follow are those the uninterrupted
+    /// run would have taken.
+    pub async fn resume(checkpoint: &RunCheckpoint, data: RunData, device_words: String, device: Device, host: &impl Host) -> Result<Self, SessionError> {
+        let state = checkpoint.state();
+        let pretrained = Pretrained::from_files(checkpoint.model_files())?;
+        let mut sources = state.sources.clone();
+        sources.device = device_words;
+        let mut session = Self::prepare(pretrained, data, state.plan(), sources, device, host).await?;
+        if session.task().name() != state.task {
+            return Err(SessionError::Mismatch(format!("{} is a checkpoint of a {} run, and its model is of another task", checkpoint.place(), state.task)));
+        }
+        match &mut session.kind {
+            Kind::Classify(k) => k.restore(checkpoint)?,
+            Kind::Language(k) => k.restore(checkpoint)?,
+        }
+        Ok(session)
     }
 
     /// Ends the run: the kept weights (the best evaluation's, else the last), scored on

@@ -84,6 +84,12 @@ impl<T: Task> Run<T> {
         })
     }
 
+    /// Takes the log and the time spent from a checkpoint's state.
+    pub fn restore(&mut self, state: &super::RunState) {
+        self.log = state.log.clone();
+        self.seconds = state.seconds;
+    }
+
     pub fn device(&self) -> &Device {
         self.trainer.device()
     }

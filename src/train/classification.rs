@@ -21,7 +21,7 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
 
 /// An evaluation of a classifier: the metrics and every validation example's prediction,
 /// in set order (the studio lists the mistakes from them).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ClassifierEvaluation {
     /// The metrics.
     pub report: EvalReport,

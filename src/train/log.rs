@@ -12,7 +12,7 @@ pub const LOG_CSV_HEADER: &str = "step,epoch,loss,learning_rate,grad_norm,sample
 pub const LM_LOG_CSV_HEADER: &str = "step,epoch,loss,learning_rate,grad_norm,samples_per_second,elapsed_s,valid_loss,valid_perplexity";
 
 /// What an evaluation measured, as the log keeps it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum EvalPoint {
     /// A classifier's validation loss, accuracy and macro F1.
     Classification {
@@ -69,7 +69,7 @@ impl LogKind {
 }
 
 /// One row of the training log.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogRow {
     /// Optimizer step.
     pub step: usize,

@@ -47,6 +47,18 @@ impl AdamW {
         self.steps
     }
 
+    /// The first and second moments of every parameter updated so far, flat, by parameter
+    /// id (for a checkpoint; no readback).
+    pub fn moments(&self) -> impl Iterator<Item = (ParamId, &Tensor<1>, &Tensor<1>)> {
+        self.moments.iter().map(|(id, (m, v))| (*id, m, v))
+    }
+
+    /// Continues from a checkpoint: `steps` updates done, with these moments.
+    pub fn restore(&mut self, steps: i32, moments: HashMap<ParamId, (Tensor<1>, Tensor<1>)>) {
+        self.steps = steps;
+        self.moments = moments;
+    }
+
     /// One update of every parameter that has a gradient, with learning rate `lr`. When
     /// `grad_scale` is given (a one-element tensor), gradients are multiplied by it first.
     ///

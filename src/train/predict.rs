@@ -2,7 +2,7 @@
 //! with dropout off and asynchronous readbacks.
 
 use burn::tensor::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::metrics::EvalReport;
 use crate::checkpoint::{EncodedBatch, TextInput, TextTokenizer};
@@ -10,7 +10,7 @@ use crate::data::TokenizedSet;
 use crate::model::{SequenceClassifier, ModelError};
 
 /// One input's prediction.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// The most probable label.
     pub label: String,

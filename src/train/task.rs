@@ -17,8 +17,8 @@ use crate::model::Trace;
 pub trait Task {
     /// The model trained (any family that fits the task).
     type Model: Module + Clone + std::fmt::Debug;
-    /// One evaluation's result: plain data.
-    type Evaluation: Clone + std::fmt::Debug;
+    /// One evaluation's result: plain data (kept in a run's checkpoint).
+    type Evaluation: Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned;
 
     /// Checks that the data can train `model` before any device work.
     fn check(&self, model: &Self::Model) -> Result<(), TrainError>;

@@ -5,9 +5,11 @@
 //! it from `spawn_local`, yielding between steps; the CLI drives it with a blocking
 //! executor. The only readbacks are asynchronous.
 
-use burn::module::Module;
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
@@ -172,6 +174,50 @@ async fn read_floats(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
         .map_err(|e| TrainError::Conversion(format!("{e:?}")))
 }
 
+/// The device generator's seed for the step after `steps_done` steps of a run seeded with
+/// `seed` (SplitMix64's mixing of the pair, so neighbouring steps share no stream).
+fn step_seed(seed: u64, steps_done: usize) -> u64 {
+    crate::rng::SeededRng::new(seed ^ (steps_done as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
+}
+
+/// Suffixes of the optimizer moments' names in a checkpoint, as PyTorch's AdamW calls them.
+const EXP_AVG: &str = "exp_avg";
+const EXP_AVG_SQ: &str = "exp_avg_sq";
+
+/// The best evaluation so far, as a checkpoint keeps it (its weights are stored apart).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestState<E> {
+    /// The step it was taken at.
+    pub step: usize,
+    /// Its evaluation.
+    pub evaluation: E,
+}
+
+/// A trainer's progress as plain data: [`Trainer::state`] and [`Trainer::restore`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState<E> {
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches of the current epoch already used.
+    pub cursor: usize,
+    /// Optimizer steps of the whole run.
+    pub total_steps: usize,
+    /// Training examples seen.
+    pub samples_seen: usize,
+    /// AdamW's step count (its bias correction).
+    pub optimizer_steps: i32,
+    /// Evaluations since the best one (early stopping's count).
+    pub evals_without_improvement: usize,
+    /// Why training ended, if it has.
+    pub stopped: Option<StopReason>,
+    /// The step of the last evaluation.
+    pub last_eval_step: Option<usize>,
+    /// The best evaluation so far.
+    pub best: Option<BestState<E>>,
+}
+
 /// Trains a model on a task one optimizer step at a time.
 pub struct Trainer<T: Task> {
     model: T::Model,
@@ -321,6 +367,10 @@ impl<T: Task> Trainer<T> {
             return Err(TrainError::Data("training has already finished".into()));
         }
         let started = Instant::now();
+        // Dropout draws from the device's generator, seeded afresh for each step from the
+        // run's seed and the step: a run resumed from a checkpoint draws what the
+        // uninterrupted run drew, on any backend.
+        self.train_device.seed(step_seed(self.config.seed, self.step));
         let end = (self.cursor + self.config.grad_accum).min(self.order.len());
         let micro: Vec<Vec<usize>> = self.order[self.cursor..end].to_vec();
         let step_samples: usize = micro.iter().map(Vec::len).sum();
@@ -455,5 +505,104 @@ impl<T: Task> Trainer<T> {
             }
         }
         Ok(Some(evaluation))
+    }
+
+    /// The trainer's progress as plain data, for a checkpoint. With the weights, the
+    /// optimizer moments ([`Trainer::moment_tensors`]) and the best weights, it is enough
+    /// to continue exactly ([`Trainer::restore`]): the data order is derived from the seed
+    /// and the epoch, and dropout from the seed and the step.
+    pub fn state(&self) -> TrainerState<T::Evaluation> {
+        TrainerState {
+            step: self.step,
+            epoch: self.epoch,
+            cursor: self.cursor,
+            total_steps: self.total_steps,
+            samples_seen: self.samples_seen,
+            optimizer_steps: self.optimizer.steps(),
+            evals_without_improvement: self.evals_without_improvement,
+            stopped: self.stopped.clone(),
+            last_eval_step: self.last_eval_step,
+            best: self.best.as_ref().map(|b| BestState { step: b.step, evaluation: b.evaluation.clone() }),
+        }
+    }
+
+    /// The optimizer's moments, named `{parameter}.exp_avg` and `{parameter}.exp_avg_sq`
+    /// after the parameter's checkpoint name, flat in webtune's layout (a linear weight is
+    /// `[d_in, d_out]`, not PyTorch's `[d_out, d_in]`), sorted by name. No readback.
+    pub fn moment_tensors(&self) -> Result<Vec<(String, Tensor<1>)>, TrainError> {
+        let mut out = Vec::new();
+        for (id, m, v) in self.optimizer.moments() {
+            let name = self
+                .task
+                .parameter_name(&self.model, id)
+                .ok_or_else(|| TrainError::Data(format!("parameter {id} has no name, so its optimizer state cannot be saved (a webtune bug; please report it)")))?;
+            out.push((format!("{name}.{EXP_AVG}"), m.clone()));
+            out.push((format!("{name}.{EXP_AVG_SQ}"), v.clone()));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Continues a run from a checkpoint: its progress (`state`), the optimizer moments
+    /// that `moment` gives by name (see [`Trainer::moment_tensors`]), and the best weights
+    /// so far (validation mode, on the plain device) when `state` has a best. The trainer
+    /// must have been made from the checkpoint's weights with the same data and settings;
+    /// a different number of steps or a moment of the wrong size says they are not.
+    pub fn restore(&mut self, state: TrainerState<T::Evaluation>, mut moment: impl FnMut(&str) -> Option<Vec<f32>>, best: Option<T::Model>) -> Result<(), TrainError> {
+        let mismatch = |what: String| TrainError::Data(format!("the checkpoint does not fit this run: {what}; resume with the data and model files the run was started with"));
+        if state.total_steps != self.total_steps {
+            return Err(mismatch(format!("it was a run of {} steps, and this data with its settings gives {}", state.total_steps, self.total_steps)));
+        }
+        if state.step > self.total_steps || state.epoch > self.config.epochs {
+            return Err(mismatch(format!("it is at step {} of epoch {}, beyond this run's {} steps in {} epochs", state.step, state.epoch + 1, self.total_steps, self.config.epochs)));
+        }
+        let order = if state.epoch < self.config.epochs {
+            batch_order(&self.task.train_lengths(), self.config.batch_size, self.config.seed, state.epoch, self.config.group_by_length)
+        } else {
+            self.order.clone()
+        };
+        if state.cursor > order.len() {
+            return Err(mismatch(format!("it is at batch {} of an epoch of {} batches", state.cursor, order.len())));
+        }
+        struct Sizes(Vec<(ParamId, usize)>);
+        impl ModuleVisitor for Sizes {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.push((param.id, param.val().dims().iter().product()));
+            }
+        }
+        let mut sizes = Sizes(Vec::new());
+        self.model.visit(&mut sizes);
+        let mut moments = HashMap::new();
+        for (id, size) in sizes.0 {
+            let Some(name) = self.task.parameter_name(&self.model, id) else { continue };
+            let (m, v) = match (moment(&format!("{name}.{EXP_AVG}")), moment(&format!("{name}.{EXP_AVG_SQ}"))) {
+                (Some(m), Some(v)) => (m, v),
+                (None, None) => continue,
+                _ => return Err(mismatch(format!("the optimizer state of {name} is incomplete"))),
+            };
+            if m.len() != size || v.len() != size {
+                return Err(mismatch(format!("the optimizer state of {name} has {} values, and the parameter has {size}", m.len())));
+            }
+            let tensor = |values: Vec<f32>| Tensor::<1>::from_data(TensorData::new(values, [size]), &self.device);
+            moments.insert(id, (tensor(m), tensor(v)));
+        }
+        if state.optimizer_steps > 0 && moments.is_empty() {
+            return Err(mismatch("it has no optimizer state".into()));
+        }
+        self.best = match (state.best, best) {
+            (Some(b), Some(model)) => Some(Best { model, evaluation: b.evaluation, step: b.step }),
+            (None, _) => None,
+            (Some(b), None) => return Err(mismatch(format!("the weights of its best evaluation (step {}) are missing", b.step))),
+        };
+        self.optimizer.restore(state.optimizer_steps, moments);
+        self.order = order;
+        self.step = state.step;
+        self.epoch = state.epoch;
+        self.cursor = state.cursor;
+        self.samples_seen = state.samples_seen;
+        self.evals_without_improvement = state.evals_without_improvement;
+        self.stopped = state.stopped;
+        self.last_eval_step = state.last_eval_step;
+        Ok(())
     }
 }

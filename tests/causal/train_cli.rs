@@ -41,6 +41,7 @@ fn webtune_train_teaches_a_tiny_qwen2_chats_and_the_export_answers_them() {
     let args = [
         "train", "--model", &s(&model), "--train", &s(&chats), "--valid", &s(&chats), "--device", "cpu", "--lr", "1e-2", "--batch-size", "4", "--epochs", "30",
         "--warmup-ratio", "0", "--max-length", "128", "--seed", "1", "--eval-every", "20", "--generate", "--max-new-tokens", "8", "--out", &s(&out_dir),
+        "--save-every", "20",
     ];
     let out = webtune(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -92,6 +93,26 @@ fn webtune_train_teaches_a_tiny_qwen2_chats_and_the_export_answers_them() {
     let replies: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["completion"].as_str().unwrap().to_string()).collect();
     let right = replies.iter().zip(CHAT_QA).filter(|(r, (_, a))| r.trim() == *a).count();
     assert!(right * 10 >= CHAT_QA.len() * 9, "{right} of 8 answered exactly: {replies:?}");
+
+    // Resumed from its first checkpoint (step 20, after that evaluation), the run ends as
+    // it did: the same log, the same kept weights and scored answers, the same replies
+    // shown at the later evaluations.
+    let checkpoint = out_dir.join("checkpoint-20");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(checkpoint.join("trainer_state.json")).unwrap()).unwrap();
+    assert_eq!((&state["step"], &state["total_steps"], &state["layout"]), (&20.into(), &60.into(), &"chat".into()));
+    assert_eq!(state["scored"].as_array().map(Vec::len), Some(1), "the step-20 evaluation's scored answers are kept");
+    let resumed = dir.join("resumed");
+    let out = webtune(&["train", "--resume", &s(&checkpoint), "--train", &s(&chats), "--valid", &s(&chats), "--device", "cpu", "--out", &s(&resumed)]);
+    let resumed_err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{resumed_err}");
+    assert_eq!(resumed_err.matches(" · BLEU ").count(), 2 + 1, "evaluations at steps 40 and 60, and the final line: {resumed_err}");
+    let rows = |dir: &Path| -> Vec<String> { std::fs::read_to_string(dir.join("training_log.csv")).unwrap().lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != 5 && *i != 6).map(|(_, v)| v).collect::<Vec<_>>().join(",")).collect() };
+    assert_eq!(rows(&resumed), rows(&out_dir));
+    let metrics_of = |dir: &Path| -> serde_json::Value { serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap() };
+    assert_eq!(metrics_of(&resumed)["validation"], metrics_of(&out_dir)["validation"]);
+    assert_eq!(std::fs::read(resumed.join("model.safetensors")).unwrap(), std::fs::read(out_dir.join("model.safetensors")).unwrap());
+    let said = |text: &str| text.lines().filter(|l| l.contains("line 1: \"Capital of France?\"")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(said(&resumed_err), said(&stderr)[1..].to_vec(), "the replies at steps 40 and 60 are the uninterrupted run's");
 }
 
 /// Bad chat rows, a template that refuses, a prompt longer than the max length, and the
