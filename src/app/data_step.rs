@@ -14,7 +14,7 @@ use crate::data::{Columns, DataError, DataField, DataReport, Example, Finding, F
 use crate::platform::{fetch_bytes, read_file, yield_to_browser};
 
 /// A file's name and bytes.
-type NamedBytes = (String, Vec<u8>);
+use super::state::NamedBytes;
 
 /// The tokenizer of the chosen model at the max length training will use (the same
 /// policy: see [`crate::checkpoint::Checkpoint::max_length`]), for length statistics.
@@ -96,6 +96,23 @@ fn analyse(studio: Studio, train: &NamedBytes, valid: Option<&NamedBytes>, optio
     if let Some(tokenizer) = tokenizer(studio) {
         spawn_local(measure_lengths(studio, tokenizer, to_measure, generation));
     }
+}
+
+/// Reads the studio's data files again with its current choices (what the data step does
+/// when a choice, the data or the model changes; a resumed run calls it directly).
+pub(super) fn analyse_current(studio: Studio) {
+    let options = ReadOptions { columns: studio.columns.get_untracked(), format: studio.format.get_untracked(), ..ReadOptions::default() };
+    let policy = if studio.skip_bad_rows.get_untracked() { RowPolicy::Skip } else { RowPolicy::Fail };
+    let source = studio.data_source.get_untracked();
+    let generation = MEASURED.with(|g| {
+        g.set(g.get() + 1);
+        g.get()
+    });
+    studio.train_bytes.with_value(|train| {
+        if let Some(train) = train {
+            studio.valid_bytes.with_value(|valid| analyse(studio, train, valid.as_ref(), &options, policy, source, generation));
+        }
+    });
 }
 
 /// [`analyse`] for a generative model: the file's layout (chats, prompt/completion pairs,
@@ -234,34 +251,21 @@ fn first_file(list: Option<web_sys::FileList>) -> Option<web_sys::File> {
 #[component]
 pub fn DataStep() -> impl IntoView {
     let studio = expect_context::<Studio>();
-    let train_bytes = StoredValue::new_local(None::<NamedBytes>);
-    let valid_bytes = StoredValue::new_local(None::<NamedBytes>);
-    let source = RwSignal::new(String::new());
-    let columns = RwSignal::new(Columns::default());
-    let format = RwSignal::new(None::<Format>);
-    let skip = RwSignal::new(false);
+    let (train_bytes, valid_bytes, source) = (studio.train_bytes, studio.valid_bytes, studio.data_source);
+    let (columns, format, skip) = (studio.columns, studio.format, studio.skip_bad_rows);
     let reading = RwSignal::new(None::<String>);
     let dragging = RwSignal::new(false);
 
-    let options = move || ReadOptions { columns: columns.get(), format: format.get(), ..ReadOptions::default() };
     // Re-analyse whenever a choice, the data or the model changes.
-    let version = RwSignal::new(0u32);
+    let version = studio.data_version;
     Effect::new(move |_| {
-        let options = options();
-        let policy = if skip.get() { RowPolicy::Skip } else { RowPolicy::Fail };
-        version.get();
+        columns.track();
+        format.track();
+        skip.track();
+        version.track();
         let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
         let _ = studio.generative();
-        let source = source.get_untracked();
-        let generation = MEASURED.with(|g| {
-            g.set(g.get() + 1);
-            g.get()
-        });
-        train_bytes.with_value(|train| {
-            if let Some(train) = train {
-                valid_bytes.with_value(|valid| analyse(studio, train, valid.as_ref(), &options, policy, source, generation));
-            }
-        });
+        analyse_current(studio);
     });
 
     let load_file = move |file: web_sys::File, validation: bool| {

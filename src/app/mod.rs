@@ -10,6 +10,8 @@ mod gpu_panel;
 pub mod model_step;
 mod results_step;
 mod run;
+mod runs;
+mod runs_panel;
 pub mod settings_step;
 mod state;
 mod train_step;
@@ -47,6 +49,7 @@ pub fn App() -> impl IntoView {
         </header>
         <NoGpuBanner/>
         <GpuFailedBanner/>
+        <runs_panel::UnfinishedBanner/>
         <StepNav/>
         <main>
             <model_step::ModelStep/>
@@ -100,6 +103,8 @@ fn start_device(studio: Studio) {
         }
         model_step::load_bundled(studio).await;
     });
+    // The runs kept from earlier visits.
+    spawn_local(runs_panel::refresh(studio));
 }
 
 /// After the GPU session ended: drops what lived on the old device (the fine-tuned
@@ -155,6 +160,9 @@ fn GpuFailedBanner() -> impl IntoView {
             let memory = notice.reason.to_lowercase().contains("memory");
             let next = match &notice.replaced {
                 None => "Setting up a new GPU device…".to_string(),
+                Some(Ok(())) if studio.runs.with(|r| r.iter().any(|r| r.checkpoint.is_some())) && !memory => {
+                    "A new GPU device is ready, so you can go on without reloading: resume the run from its last checkpoint (step 4, Runs kept in this browser).".to_string()
+                }
                 Some(Ok(())) => format!(
                     "A new GPU device is ready, so you can go on without reloading: start training again (step 4){}.",
                     if memory { " after lowering the batch size or the max length (step 3), since it ran out of memory" } else { "" }
@@ -179,7 +187,7 @@ fn guard_unload(studio: Studio) {
     let handler = wasm_bindgen::closure::Closure::<dyn Fn(web_sys::BeforeUnloadEvent)>::new(move |ev: web_sys::BeforeUnloadEvent| {
         if studio.training() {
             ev.prevent_default();
-            ev.set_return_value("Training is in progress; leaving the page ends it.");
+            ev.set_return_value("Training is in progress; leaving the page stops it (it can be resumed from its last checkpoint).");
         }
     });
     let _ = window.add_event_listener_with_callback("beforeunload", handler.as_ref().unchecked_ref());

@@ -20,7 +20,7 @@ use crate::platform::{clear_model_cache, dropped_entries, dropped_files, fetch_c
 /// Reads `files` (checked on `studio`'s device) into the model step's facts, or says
 /// what is wrong. On success the files, facts and (for sentence-transformers models)
 /// the embedding check are stored.
-async fn finish_loading(studio: Studio, files: ModelFiles, source: String, name: String, hub_id: Option<String>) {
+pub(super) async fn finish_loading(studio: Studio, files: ModelFiles, source: String, name: String, hub_id: Option<String>) {
     studio.model.set(ModelState::Checking { source: source.clone() });
     yield_to_browser().await;
     let Some(device) = studio.device() else {

@@ -12,13 +12,15 @@ use super::state::{Control, DeviceState, ModelState, Results, RunPhase, RunView,
 use crate::platform::{sleep_ms, yield_to_browser};
 use crate::checkpoint::Pretrained;
 use crate::data::LmLayout;
-use crate::session::{Evaluation, Host, LabelledData, LanguageData, LmOptions, Plan, RunData, Sample, Session, SessionError, Sources, TaskKind, Trained};
+use super::runs::{self, RunStore, StoredRun};
+use crate::data::{Reading, RowPolicy};
+use crate::session::{DataRole, Evaluation, Fingerprint, Host, LabelledData, LanguageData, LmOptions, Plan, RunData, Sample, Session, SessionError, Sources, TaskKind, Trained};
 use crate::studio::{field_label, median};
 use crate::train::TrainError;
 
 /// The page as the session's host: preparation stages become the run's phase, and the
 /// browser gets the thread back between slices.
-struct Page(Studio);
+pub(super) struct Page(pub Studio);
 
 impl Host for Page {
     fn preparing(&self, what: &str) {
@@ -83,7 +85,82 @@ fn latest(samples: &[Sample]) -> Vec<Sample> {
     samples.iter().filter(|s| Some(s.step) == last).cloned().collect()
 }
 
+/// Saves a checkpoint of the run in the browser's storage (when it keeps runs), and says
+/// so on the page; a failure (a full quota) is said and training goes on.
+async fn save(studio: Studio, session: &mut Session) {
+    let Some(record) = studio.stored_run.get_value() else { return };
+    let step = session.steps_done();
+    let result = async {
+        let files = session.checkpoint(&Page(studio)).await.map_err(|e| e.to_string())?;
+        let store = RunStore::open().await?;
+        store.save(&record, &files, step, session.total_steps()).await
+    }
+    .await;
+    match result {
+        Ok(next) => {
+            studio.stored_run.set_value(Some(next));
+            studio.saved.set(Some(Ok(step)));
+            super::runs_panel::refresh(studio).await;
+        }
+        Err(e) => {
+            web_sys::console::warn_1(&format!("webtune: saving the run at step {step} failed: {e}").into());
+            studio.saved.set(Some(Err(format!("Saving the run at step {step} failed: {e}. Training goes on; the last saved step is kept."))));
+        }
+    }
+}
+
+/// The data files' fingerprints and how they were read, for the run's record.
+fn data_sources(studio: Studio, sources: &mut Sources) {
+    studio.train_bytes.with_value(|t| sources.fingerprints.train = t.as_ref().map(|(name, bytes)| Fingerprint::of(name, bytes)));
+    studio.valid_bytes.with_value(|v| sources.fingerprints.valid = v.as_ref().map(|(name, bytes)| Fingerprint::of(name, bytes)));
+    sources.reading = Reading {
+        columns: studio.columns.get_untracked(),
+        format: studio.format.get_untracked(),
+        label_names: Default::default(),
+        policy: if studio.skip_bad_rows.get_untracked() { RowPolicy::Skip } else { RowPolicy::Fail },
+    };
+}
+
+/// Starts the run's record in the browser's storage (with its data files), or says why
+/// runs cannot be kept here.
+async fn create_record(studio: Studio, session: &Session, sources: &Sources) {
+    let data: Vec<(DataRole, String, Vec<u8>)> = [(DataRole::Train, studio.train_bytes), (DataRole::Valid, studio.valid_bytes)]
+        .into_iter()
+        .filter_map(|(role, bytes)| bytes.with_value(|b| b.as_ref().map(|(name, bytes)| (role, name.clone(), bytes.clone()))))
+        .collect();
+    let record = StoredRun {
+        id: format!("run-{}", runs::now_ms()),
+        base_model: sources.base_model.clone(),
+        train_file: sources.train.clone(),
+        step: 0,
+        total_steps: session.total_steps(),
+        saved_at_ms: runs::now_ms(),
+        checkpoint: None,
+        bytes: 0,
+        data: Vec::new(),
+    };
+    let result = async {
+        let store = RunStore::open().await?;
+        let refs: Vec<(DataRole, &str, &[u8])> = data.iter().map(|(role, name, bytes)| (*role, name.as_str(), &bytes[..])).collect();
+        store.create(record, &refs).await
+    }
+    .await;
+    match result {
+        Ok(record) => studio.stored_run.set_value(Some(record)),
+        Err(e) => {
+            studio.stored_run.set_value(None);
+            studio.saved.set(Some(Err(format!("This run cannot be kept in the browser ({e}), so a reload or a lost GPU would end it."))));
+        }
+    }
+}
+
 async fn run(studio: Studio) -> Result<(), String> {
+    let resume = studio.resume_from.get_value();
+    studio.resume_from.set_value(None);
+    if resume.is_none() {
+        studio.stored_run.set_value(None);
+    }
+    studio.saved.set(None);
     studio.control.set(Control::Run);
     studio.results.set(None);
     studio.run.set(RunView { phase: RunPhase::Preparing("Preparing the data…".into()), ..RunView::default() });
@@ -124,7 +201,7 @@ async fn run(studio: Studio) -> Result<(), String> {
         }
     };
 
-    let sources = Sources {
+    let mut sources = Sources {
         base_model,
         base_model_id,
         train: view.train.file.clone(),
@@ -136,6 +213,7 @@ async fn run(studio: Studio) -> Result<(), String> {
         }),
         ..Sources::default()
     };
+    data_sources(studio, &mut sources);
     // Answers are scored when the data has them (not plain text) and there is validation data.
     let scorable = match &data {
         RunData::Language(d) => d.layout != LmLayout::Text && (d.valid.is_some() || form.valid_split > 0.0),
@@ -143,9 +221,27 @@ async fn run(studio: Studio) -> Result<(), String> {
     };
     let lm = LmOptions { score_generations: form.score_generations.filter(|_| scorable), ..LmOptions::default() };
     let plan = Plan { settings: form.settings, max_length: form.max_length, valid_split: form.valid_split, keep_base: true, lm };
-    let mut session = Session::prepare(checkpoint, data, plan, sources, device.clone(), &Page(studio))
-        .await
-        .map_err(|e| page_error(e, &device))?;
+    let mut session = match &resume {
+        Some(saved) => {
+            // The same data, by fingerprint (a file given again may be another one).
+            for (role, given) in [(DataRole::Train, &sources.fingerprints.train), (DataRole::Valid, &sources.fingerprints.valid)] {
+                saved.check_data(role, given.as_ref()).map_err(|e| format!("This run cannot be resumed: {e}."))?;
+            }
+            Session::resume(saved, data, sources.device.clone(), device.clone(), &Page(studio)).await
+        }
+        None => Session::prepare(checkpoint, data, plan, sources.clone(), device.clone(), &Page(studio)).await,
+    }
+    .map_err(|e| page_error(e, &device))?;
+    if resume.is_none() {
+        create_record(studio, &session, &sources).await;
+        super::runs_panel::refresh(studio).await;
+    } else {
+        // The charts and replies start where the run was.
+        studio.log.update_value(|log| *log = session.log().to_vec());
+        studio.log_rows.set(session.steps_done());
+        studio.samples.set(latest(session.samples()));
+        studio.answer_scores.set(session.scored().iter().map(|s| (s.step, s.scores)).collect());
+    }
     let notes: Vec<String> = session.notes().iter().map(ToString::to_string).collect();
     let total_steps = session.total_steps();
     let epochs = session.settings().epochs;
@@ -159,11 +255,18 @@ async fn run(studio: Studio) -> Result<(), String> {
         r.compiling_since = web_sys::window().and_then(|w| w.performance()).map(|p| p.now());
     });
     let mut step_seconds: Vec<f64> = Vec::new();
+    let saved_step = |studio: Studio| studio.stored_run.with_value(|r| r.as_ref().map(|r| r.step));
+    let mut last_save = web_time::Instant::now();
     while !session.is_finished() {
         match studio.control.get_untracked() {
             Control::Stop => break,
             Control::Pause => {
                 set_phase(studio, RunPhase::Paused);
+                // A paused tab may be closed: keep the run as it is now.
+                if saved_step(studio) != Some(session.steps_done()) && session.steps_done() > 0 {
+                    save(studio, &mut session).await;
+                    last_save = web_time::Instant::now();
+                }
                 while studio.control.get_untracked() == Control::Pause {
                     sleep_ms(100).await;
                 }
@@ -244,6 +347,16 @@ async fn run(studio: Studio) -> Result<(), String> {
                 studio.answer_scores.update(|s| s.push((scored.step, scored.scores)));
             }
             set_phase(studio, RunPhase::Training);
+            if !session.is_finished() {
+                save(studio, &mut session).await;
+                last_save = web_time::Instant::now();
+            }
+        } else if let Some(minutes) = form.checkpoint_minutes
+            && last_save.elapsed().as_secs_f64() >= minutes * 60.0
+            && !session.is_finished()
+        {
+            save(studio, &mut session).await;
+            last_save = web_time::Instant::now();
         }
         yield_to_browser().await;
     }
@@ -273,6 +386,15 @@ async fn run(studio: Studio) -> Result<(), String> {
     }));
     studio.trained.set_value(Some(Rc::new(finished)));
     studio.trained_version.update(|v| *v += 1);
+    // A finished run is in the page (Results, Try it, Export): its checkpoints go.
+    if let Some(record) = studio.stored_run.get_value() {
+        studio.stored_run.set_value(None);
+        studio.saved.set(None);
+        if let Err(e) = async { RunStore::open().await?.delete(&record.id).await }.await {
+            web_sys::console::warn_1(&format!("webtune: removing the finished run's checkpoints failed: {e}").into());
+        }
+        super::runs_panel::refresh(studio).await;
+    }
     match ended {
         crate::session::Ended::Diverged { .. } => set_phase(studio, RunPhase::Failed(ended.to_string())),
         _ => set_phase(studio, RunPhase::Finished(ended.to_string())),

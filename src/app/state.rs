@@ -7,10 +7,12 @@ use burn::tensor::Device;
 use leptos::prelude::*;
 
 use crate::checkpoint::{CausalCheckpoint, Checkpoint};
-use crate::data::{DataReport, Example, LmLayout, LmRow};
+use crate::data::{Columns, DataReport, Example, Format, LmLayout, LmRow};
 use crate::model::{LoadReport, SentenceEmbedder};
 use crate::platform::GpuInfo;
-use crate::session::{Sample, ScoredAnswers, TaskKind};
+use crate::session::{DataRole, RunCheckpoint, Sample, ScoredAnswers, TaskKind};
+
+pub use super::runs::StoredRun;
 use crate::train::{EvalReport, GenerationScores, LmEvaluation, LogRow};
 
 pub use crate::session::{Finished as Trained, Mistake};
@@ -340,6 +342,67 @@ pub struct Studio {
     pub trained_version: RwSignal<u32>,
     /// What the page says after the GPU stopped working (and what it did about it).
     pub gpu_notice: RwSignal<Option<GpuNotice>>,
+    /// The training file as read (name, bytes): re-read when a choice changes, and kept
+    /// with the run.
+    pub train_bytes: StoredValue<Option<NamedBytes>, LocalStorage>,
+    /// The validation file as read, when one was given.
+    pub valid_bytes: StoredValue<Option<NamedBytes>, LocalStorage>,
+    /// The data step's column choices.
+    pub columns: RwSignal<Columns>,
+    /// The data step's format choice (`None`: detected).
+    pub format: RwSignal<Option<Format>>,
+    /// Whether rows that cannot be used are left out.
+    pub skip_bad_rows: RwSignal<bool>,
+    /// Where the data came from, in words.
+    pub data_source: RwSignal<String>,
+    /// Bumped when new data arrives, so it is read again.
+    pub data_version: RwSignal<u32>,
+    /// The runs kept in this browser, latest first.
+    pub runs: RwSignal<Vec<StoredRun>>,
+    /// What the runs panel says: what it did, or why something failed.
+    pub runs_status: RwSignal<Option<Result<String, String>>>,
+    /// The site's storage use and quota, as the browser estimates them.
+    pub storage: RwSignal<Option<crate::platform::StorageUse>>,
+    /// The record of the run being trained, when the browser keeps runs.
+    pub stored_run: StoredValue<Option<StoredRun>, LocalStorage>,
+    /// The checkpoint the next run continues from (set by Resume).
+    pub resume_from: StoredValue<Option<RunCheckpoint>, LocalStorage>,
+    /// The current run's last checkpoint: its step, or why saving failed.
+    pub saved: RwSignal<Option<Result<usize, String>>>,
+    /// A resume waiting for a data file the run did not keep: the run, its checkpoint,
+    /// and the data files gathered so far.
+    pub pending_resume: StoredValue<Option<PendingResume>, LocalStorage>,
+    /// What the page asks for while a resume waits for a data file.
+    pub awaiting_data: RwSignal<Option<AwaitingData>>,
+}
+
+/// A file's name and bytes.
+pub type NamedBytes = (String, Vec<u8>);
+
+/// A resume gathering its data (see [`Studio::pending_resume`]).
+#[derive(Clone)]
+pub struct PendingResume {
+    /// The run.
+    pub run: StoredRun,
+    /// Its checkpoint, checked.
+    pub checkpoint: RunCheckpoint,
+    /// The training file.
+    pub train: Option<NamedBytes>,
+    /// The validation file, when the run had one.
+    pub valid: Option<NamedBytes>,
+}
+
+/// The data file a resume waits for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AwaitingData {
+    /// The run's summary.
+    pub run: String,
+    /// Which file.
+    pub role: DataRole,
+    /// Its name in the run.
+    pub file: String,
+    /// Why the last file given was refused.
+    pub refused: Option<String>,
 }
 
 /// The GPU session ended (device lost, out of memory, another uncaught device error).
@@ -380,6 +443,21 @@ impl Studio {
             trained: StoredValue::new_local(None),
             trained_version: RwSignal::new(0),
             gpu_notice: RwSignal::new(None),
+            train_bytes: StoredValue::new_local(None),
+            valid_bytes: StoredValue::new_local(None),
+            columns: RwSignal::new(Columns::default()),
+            format: RwSignal::new(None),
+            skip_bad_rows: RwSignal::new(false),
+            data_source: RwSignal::new(String::new()),
+            data_version: RwSignal::new(0),
+            runs: RwSignal::new(Vec::new()),
+            runs_status: RwSignal::new(None),
+            storage: RwSignal::new(None),
+            stored_run: StoredValue::new_local(None),
+            resume_from: StoredValue::new_local(None),
+            saved: RwSignal::new(None),
+            pending_resume: StoredValue::new_local(None),
+            awaiting_data: RwSignal::new(None),
         }
     }
 

@@ -108,6 +108,10 @@ pub fn TrainStep() -> impl IntoView {
                     <button type="button" id="train-on-cpu" on:click=move |_| super::run::train_on_cpu(studio)>"Train on the CPU in this tab instead"</button>
                 </div>
             })}
+            {move || studio.saved.get().map(|saved| match saved {
+                Ok(step) => view! { <p class="small" id="train-saved">{format!("Saved in this browser at step {step}: a reload, a crash or a lost GPU resumes from here.")}</p> }.into_any(),
+                Err(e) => view! { <p class="status error" id="train-saved" role="alert">{e}</p> }.into_any(),
+            })}
             {move || run.with(|r| (!r.notes.is_empty()).then(|| r.notes.clone())).map(|notes| view! {
                 <ul class="notes" id="train-notes">{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
             })}
@@ -146,6 +150,7 @@ pub fn TrainStep() -> impl IntoView {
                     <SamplesTable samples=said id="train-samples"/>
                 })
             }}
+            <super::runs_panel::RunsPanel/>
             <NextButton to=Step::Results enabled=Signal::derive(move || studio.results.get().is_some())/>
         </StepSection>
     }

@@ -409,7 +409,7 @@ fn read_checkpoint(dir: &Path) -> Result<RunCheckpoint, CliError> {
     if let Some(bytes) = state.get(STATE_FILE) {
         files.insert(STATE_FILE, bytes.to_vec());
     }
-    RunCheckpoint::from_files(files).map_err(|e| CliError::Input { path: dir.display().to_string(), message: e.to_string() })
+    pollster::block_on(RunCheckpoint::read(files, &Terminal)).map_err(|e| CliError::Input { path: dir.display().to_string(), message: e.to_string() })
 }
 
 /// Continues a run from its checkpoint, with the data given again.
@@ -487,7 +487,7 @@ fn catch_interrupt() {
 /// Writes the session's checkpoint to `out/checkpoint-N` and prunes old ones.
 fn save_checkpoint(session: &mut Session, out: &Path, keep: Option<usize>) -> Result<PathBuf, CliError> {
     let started = std::time::Instant::now();
-    let files = pollster::block_on(session.checkpoint()).map_err(session_error)?;
+    let files = pollster::block_on(session.checkpoint(&Terminal)).map_err(session_error)?;
     let dir = write_checkpoint_folder(&files, out, session.steps_done())?;
     let mut folders = checkpoint_folders(out).map_err(|e| CliError::Input { path: out.display().to_string(), message: e.to_string() })?;
     if let Some(keep) = keep {

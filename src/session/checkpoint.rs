@@ -29,7 +29,7 @@ use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Plan, Sample, ScoredAnswers, SessionError, Sources};
+use super::{Host, Plan, Sample, ScoredAnswers, SessionError, Sources};
 use crate::checkpoint::ModelFiles;
 use crate::data::LmLayout;
 use crate::export::ExportError;
@@ -59,12 +59,31 @@ pub struct Fingerprint {
     pub sha256: String,
 }
 
+/// Bytes hashed between two breaths of the host (a few milliseconds of work).
+const HASH_SLICE: usize = 4 << 20;
+
 impl Fingerprint {
     /// The fingerprint of `bytes`, named `file`.
     pub fn of(file: impl Into<String>, bytes: &[u8]) -> Self {
-        let digest = Sha256::digest(bytes);
-        let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
-        Self { file: file.into(), bytes: bytes.len() as u64, sha256 }
+        Self::from_digest(file, bytes.len(), Sha256::digest(bytes))
+    }
+
+    /// [`Fingerprint::of`] a slice at a time, letting `host` breathe between slices (a
+    /// model's weights take seconds to hash in a browser).
+    pub async fn of_sliced(file: impl Into<String>, bytes: &[u8], host: &impl Host) -> Self {
+        let mut hasher = Sha256::new();
+        for slice in bytes.chunks(HASH_SLICE) {
+            hasher.update(slice);
+            if bytes.len() > HASH_SLICE {
+                host.breathe().await;
+            }
+        }
+        Self::from_digest(file, bytes.len(), hasher.finalize())
+    }
+
+    fn from_digest(file: impl Into<String>, bytes: usize, digest: impl AsRef<[u8]>) -> Self {
+        let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        Self { file: file.into(), bytes: bytes as u64, sha256 }
     }
 
     /// The first 12 hex digits, for messages.
@@ -287,8 +306,8 @@ pub struct RunCheckpoint {
 
 impl RunCheckpoint {
     /// Reads [`STATE_FILE`] from `files` and checks every file it lists against its
-    /// recorded size and SHA-256.
-    pub fn from_files(files: ModelFiles) -> Result<Self, ResumeError> {
+    /// recorded size and SHA-256 (letting `host` breathe while hashing).
+    pub async fn read(files: ModelFiles, host: &impl Host) -> Result<Self, ResumeError> {
         let place = files.source().to_string();
         let state = Self::read_state(&files)?;
         for f in &state.files {
@@ -296,7 +315,7 @@ impl RunCheckpoint {
             if bytes.len() as u64 != f.bytes {
                 return Err(ResumeError::Truncated { place, file: f.file.clone(), found: bytes.len() as u64, expected: f.bytes });
             }
-            let found = Fingerprint::of(&f.file, bytes);
+            let found = Fingerprint::of_sliced(&f.file, bytes, host).await;
             if found.sha256 != f.sha256 {
                 return Err(ResumeError::Corrupt { place, file: f.file.clone(), found: found.short().to_string(), expected: f.short().to_string() });
             }
@@ -311,7 +330,7 @@ impl RunCheckpoint {
         RunState::parse(bytes, &place)
     }
 
-    /// The files a state file lists (none when it cannot be read: [`Self::from_files`]
+    /// The files a state file lists (none when it cannot be read: [`Self::read`]
     /// then says why), so that a reader can fetch exactly those.
     pub fn listed_files(state: &[u8]) -> Vec<String> {
         #[derive(Deserialize)]
@@ -320,6 +339,11 @@ impl RunCheckpoint {
             files: Vec<Fingerprint>,
         }
         serde_json::from_slice::<Listed>(state).map(|l| l.files.into_iter().map(|f| f.file).collect()).unwrap_or_default()
+    }
+
+    /// Every file of the checkpoint (for a download that `--resume` continues).
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
     }
 
     /// Where the checkpoint was read from (a folder, a stored run's name).
@@ -428,7 +452,7 @@ pub(super) struct Parts {
 }
 
 /// The checkpoint files from a session's `parts` and its run-level state.
-pub(super) async fn assemble(parts: Parts, mut state: RunState) -> Result<ModelFiles, SessionError> {
+pub(super) async fn assemble(parts: Parts, mut state: RunState, host: &impl Host) -> Result<ModelFiles, SessionError> {
     let mut files = parts.export;
     files.remove("metrics.json");
     files.insert(OPTIMIZER_FILE, moments_file(parts.moments).await?);
@@ -436,7 +460,9 @@ pub(super) async fn assemble(parts: Parts, mut state: RunState) -> Result<ModelF
         files.insert(BEST_FILE, best);
     }
     state.trainer = parts.trainer;
-    state.files = files.names().map(|name| Fingerprint::of(name, files.get(name).unwrap_or_default())).collect();
+    for name in files.names() {
+        state.files.push(Fingerprint::of_sliced(name, files.get(name).unwrap_or_default(), host).await);
+    }
     let json = serde_json::to_vec_pretty(&state).map_err(|e| ExportError::Encode { file: STATE_FILE.into(), message: e.to_string() })?;
     files.insert(STATE_FILE, json);
     Ok(files)

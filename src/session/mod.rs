@@ -597,7 +597,7 @@ impl Session {
     /// they hold): the front end writes them to a folder or the browser's storage. Reads
     /// the weights and the optimizer's moments back asynchronously; call it between steps,
     /// after the step's evaluation.
-    pub async fn checkpoint(&mut self) -> Result<ModelFiles, SessionError> {
+    pub async fn checkpoint(&mut self, host: &impl Host) -> Result<ModelFiles, SessionError> {
         let (task, step, total) = (self.task().name(), self.steps_done(), self.total_steps());
         match &self.kind {
             Kind::Classify(k) => self.common.fingerprint_model(k.source_files()),
@@ -607,14 +607,14 @@ impl Session {
         match &self.kind {
             Kind::Classify(k) => {
                 let state = checkpoint::run_state(task, step, total, &common.plan, &common.sources, &k.run.log, k.run.seconds);
-                checkpoint::assemble(k.checkpoint_parts(common).await?, state).await
+                checkpoint::assemble(k.checkpoint_parts(common).await?, state, host).await
             }
             Kind::Language(k) => {
                 let mut state = checkpoint::run_state(task, step, total, &common.plan, &common.sources, &k.run.log, k.run.seconds);
                 state.layout = Some(k.layout());
                 state.samples = k.samples.clone();
                 state.scored = k.scored.clone();
-                checkpoint::assemble(k.checkpoint_parts(common).await?, state).await
+                checkpoint::assemble(k.checkpoint_parts(common).await?, state, host).await
             }
         }
     }

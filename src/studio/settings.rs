@@ -30,6 +30,9 @@ pub struct SettingsForm {
     pub valid_split: String,
     /// Generative models: new tokens of the scored validation answers (empty: off).
     pub max_new_tokens: String,
+    /// Minutes between checkpoints in the browser's storage (empty: only at evaluations
+    /// and pauses).
+    pub checkpoint_minutes: String,
 }
 
 impl Default for SettingsForm {
@@ -49,6 +52,7 @@ impl Default for SettingsForm {
             seed: d.seed.to_string(),
             valid_split: "0.1".into(),
             max_new_tokens: "64".into(),
+            checkpoint_minutes: "5".into(),
         }
     }
 }
@@ -63,7 +67,7 @@ pub struct FieldError {
 }
 
 /// The fields: id, the form's value, label and a line on what it does.
-pub const FIELDS: [(&str, &str, &str); 12] = [
+pub const FIELDS: [(&str, &str, &str); 13] = [
     ("setting-epochs", "Epochs", "Passes over the training data. 2–4 is typical for fine-tuning."),
     ("setting-lr", "Learning rate", "How big each update is at its peak. 2e-5 to 5e-5 suits most BERT-sized models."),
     ("setting-batch", "Batch size", "Examples per step. Larger is faster per example but needs more GPU memory."),
@@ -76,6 +80,7 @@ pub const FIELDS: [(&str, &str, &str); 12] = [
     ("setting-seed", "Seed", "Same seed, same split, order and initial weights: runs can be repeated."),
     ("setting-valid-split", "Held out for validation", "Share of the training file used for validation when there is no validation file."),
     ("setting-max-new-tokens", "Scored answers (new tokens)", "At each evaluation the model answers every validation prompt greedily with up to this many tokens, scored against the data's answers (BLEU, ROUGE-L, exact match). Empty: off, only loss and perplexity."),
+    ("setting-checkpoint-minutes", "Save the run every (minutes)", "The run is saved in this browser at each evaluation, on Pause and this often, so a reload, a crash or a lost GPU costs at most this much training. Empty: only at evaluations and pauses."),
 ];
 
 /// Fields that only generative models use.
@@ -96,6 +101,7 @@ impl SettingsForm {
             "setting-early-stopping" => &self.early_stopping,
             "setting-seed" => &self.seed,
             "setting-max-new-tokens" => &self.max_new_tokens,
+            "setting-checkpoint-minutes" => &self.checkpoint_minutes,
             _ => &self.valid_split,
         }
     }
@@ -114,6 +120,7 @@ impl SettingsForm {
             "setting-early-stopping" => &mut self.early_stopping,
             "setting-seed" => &mut self.seed,
             "setting-max-new-tokens" => &mut self.max_new_tokens,
+            "setting-checkpoint-minutes" => &mut self.checkpoint_minutes,
             _ => &mut self.valid_split,
         };
         *slot = value;
@@ -158,7 +165,40 @@ impl SettingsForm {
         if score_generations == Some(0) {
             return Err(FieldError { field: "setting-max-new-tokens", message: "Scored answers (new tokens) = 0: an answer needs at least 1 token (try 64), or leave it empty to score none".into() });
         }
-        Ok(Form { settings, max_length, valid_split, score_generations })
+        let checkpoint_minutes = match self.checkpoint_minutes.trim() {
+            "" => None,
+            typed => match number("setting-checkpoint-minutes", "Save the run every (minutes)", typed)? {
+                minutes if minutes > 0.0 => Some(minutes),
+                _ => {
+                    return Err(FieldError {
+                        field: "setting-checkpoint-minutes",
+                        message: format!("Save the run every (minutes) = {typed}: give a number of minutes above 0 (e.g. 5), or leave it empty to save only at evaluations and pauses"),
+                    });
+                }
+            },
+        };
+        Ok(Form { settings, max_length, valid_split, score_generations, checkpoint_minutes })
+    }
+
+    /// The form of a run's settings (a resumed run shows what it trains with).
+    pub fn from_plan(plan: &crate::session::PlanRecord) -> Self {
+        let s = &plan.settings;
+        let optional = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or_default();
+        Self {
+            epochs: s.epochs.to_string(),
+            learning_rate: format!("{:e}", s.learning_rate),
+            batch_size: s.batch_size.to_string(),
+            max_length: optional(plan.max_length),
+            warmup_ratio: s.warmup_ratio.to_string(),
+            weight_decay: s.weight_decay.to_string(),
+            grad_accum: s.grad_accum.to_string(),
+            eval_every: optional(s.eval_every),
+            early_stopping: optional(s.early_stopping_patience),
+            seed: s.seed.to_string(),
+            valid_split: plan.valid_split.to_string(),
+            max_new_tokens: optional(plan.lm.score_generations),
+            ..Self::default()
+        }
     }
 }
 
@@ -173,6 +213,8 @@ pub struct Form {
     pub valid_split: f64,
     /// Generative models: new tokens of the scored validation answers (`None`: off).
     pub score_generations: Option<usize>,
+    /// Minutes between checkpoints (`None`: only at evaluations and pauses).
+    pub checkpoint_minutes: Option<f64>,
 }
 
 /// The form field of a setting. Settings the form does not show (Adam's betas and ε,
@@ -241,6 +283,35 @@ mod tests {
         form.set("setting-early-stopping", " 3 ".into());
         let form = form.parse().unwrap();
         assert_eq!((form.settings.eval_every, form.settings.early_stopping_patience), (Some(50), Some(3)));
+    }
+
+    #[test]
+    fn a_runs_plan_fills_the_form_it_came_from() {
+        let mut form = SettingsForm::default();
+        for (id, value) in [("setting-epochs", "7"), ("setting-lr", "0.003"), ("setting-max-length", "48"), ("setting-eval-every", "20"), ("setting-valid-split", "0.25"), ("setting-max-new-tokens", "")] {
+            form.set(id, value.into());
+        }
+        let parsed = form.parse().unwrap();
+        let plan = crate::session::PlanRecord { settings: parsed.settings.clone(), max_length: parsed.max_length, valid_split: parsed.valid_split, lm: Default::default() };
+        let back = SettingsForm::from_plan(&plan);
+        assert_eq!(back.parse().unwrap(), parsed, "the plan's form parses to the same settings");
+        assert_eq!((back.epochs.as_str(), back.max_length.as_str(), back.eval_every.as_str(), back.max_new_tokens.as_str()), ("7", "48", "20", ""));
+    }
+
+    #[test]
+    fn checkpoint_minutes_are_optional_and_positive() {
+        let with = |value: &str| {
+            let mut form = SettingsForm::default();
+            form.set("setting-checkpoint-minutes", value.into());
+            form.parse()
+        };
+        assert_eq!(SettingsForm::default().parse().unwrap().checkpoint_minutes, Some(5.0));
+        assert_eq!(with("").unwrap().checkpoint_minutes, None);
+        assert_eq!(with(" 0.5 ").unwrap().checkpoint_minutes, Some(0.5));
+        let e = with("0").unwrap_err();
+        assert_eq!(e.field, "setting-checkpoint-minutes");
+        assert!(e.message.starts_with("Save the run every (minutes) = 0: give a number of minutes above 0"), "{}", e.message);
+        assert_eq!(with("soon").unwrap_err().message, "Save the run every (minutes): \"soon\" is not a number");
     }
 
     #[test]
