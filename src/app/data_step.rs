@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
+use super::bridge::{self, Command};
 use super::components::Bars;
 use super::state::{DataView, ModelState, SAMPLE_DATA_URL, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
@@ -247,67 +248,78 @@ fn first_file(list: Option<web_sys::FileList>) -> Option<web_sys::File> {
     list.and_then(|l| l.get(0))
 }
 
-/// The data step.
-#[component]
-pub fn DataStep() -> impl IntoView {
-    let studio = expect_context::<Studio>();
-    let (train_bytes, valid_bytes, source) = (studio.train_bytes, studio.valid_bytes, studio.data_source);
-    let (columns, format, skip) = (studio.columns, studio.format, studio.skip_bad_rows);
-    let reading = RwSignal::new(None::<String>);
-    let dragging = RwSignal::new(false);
-
-    // Re-analyse whenever a choice, the data or the model changes.
-    let version = studio.data_version;
+/// Re-reads the data whenever a choice, the data or the model changes (in the worker).
+pub(super) fn watch(studio: Studio) {
     Effect::new(move |_| {
-        columns.track();
-        format.track();
-        skip.track();
-        version.track();
+        studio.columns.track();
+        studio.format.track();
+        studio.skip_bad_rows.track();
+        studio.data_version.track();
         let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
         let _ = studio.generative();
         analyse_current(studio);
     });
+}
 
-    let load_file = move |file: web_sys::File, validation: bool| {
-        let name = file.name();
-        reading.set(Some(format!("Reading {name}…")));
-        spawn_local(async move {
-            match read_file(&file, |read, total| reading.set(Some(format!("Reading {name}: {} of {}", megabytes(read as f64), megabytes(total as f64))))).await {
-                Ok(bytes) => {
-                    if validation {
-                        valid_bytes.set_value(Some((name.clone(), bytes)));
-                    } else {
-                        train_bytes.set_value(Some((name.clone(), bytes)));
-                        columns.set(Columns::default());
-                        format.set(None);
-                        source.set(name);
-                    }
-                    version.update(|v| *v += 1);
+/// Reads a data file the user gave (in the worker), for training or validation.
+pub(super) fn load_file(studio: Studio, file: web_sys::File, validation: bool) {
+    let name = file.name();
+    studio.data_busy.set(Some(format!("Reading {name}…")));
+    spawn_local(async move {
+        match read_file(&file, |read, total| studio.data_busy.set(Some(format!("Reading {name}: {} of {}", megabytes(read as f64), megabytes(total as f64))))).await {
+            Ok(bytes) => {
+                if validation {
+                    studio.valid_bytes.set_value(Some((name.clone(), bytes)));
+                } else {
+                    studio.train_bytes.set_value(Some((name.clone(), bytes)));
+                    studio.columns.set(Columns::default());
+                    studio.format.set(None);
+                    studio.data_source.set(name);
                 }
-                Err(e) => studio.data_error.set(Some(e)),
+                studio.data_version.update(|v| *v += 1);
             }
-            reading.set(None);
-        });
+            Err(e) => studio.data_error.set(Some(e)),
+        }
+        studio.data_busy.set(None);
+    });
+}
+
+/// Reads the sample dataset (in the worker).
+pub(super) fn load_sample(studio: Studio) {
+    studio.data_busy.set(Some("Fetching the sample dataset…".into()));
+    spawn_local(async move {
+        let train = fetch_bytes(&format!("{SAMPLE_DATA_URL}train.jsonl")).await;
+        let test = fetch_bytes(&format!("{SAMPLE_DATA_URL}test.jsonl")).await;
+        match (train, test) {
+            (Ok(Some(train)), Ok(Some(test))) => {
+                studio.train_bytes.set_value(Some(("sentiment train.jsonl".into(), train)));
+                studio.valid_bytes.set_value(Some(("sentiment test.jsonl".into(), test)));
+                studio.columns.set(Columns::default());
+                studio.format.set(None);
+                studio.data_source.set("the sample dataset (Sentiment Labelled Sentences)".into());
+                studio.data_version.update(|v| *v += 1);
+            }
+            (Err(e), _) | (_, Err(e)) => studio.data_error.set(Some(e)),
+            _ => studio.data_error.set(Some("The sample dataset is not on this site; build it with `cargo xtask serve` or `cargo xtask dist`.".into())),
+        }
+        studio.data_busy.set(None);
+    });
+}
+
+/// The data step.
+#[component]
+pub fn DataStep() -> impl IntoView {
+    let studio = expect_context::<Studio>();
+    let (columns, format, skip) = (studio.columns, studio.format, studio.skip_bad_rows);
+    let dragging = RwSignal::new(false);
+    // The worker reads the file; the page only hands it over.
+    let load_file = move |file: web_sys::File, validation: bool| {
+        studio.data_busy.set(Some(format!("Reading {}…", file.name())));
+        bridge::send_with_files(Command::DataFile { validation }, &[file]);
     };
     let load_sample = move |_| {
-        reading.set(Some("Fetching the sample dataset…".into()));
-        spawn_local(async move {
-            let train = fetch_bytes(&format!("{SAMPLE_DATA_URL}train.jsonl")).await;
-            let test = fetch_bytes(&format!("{SAMPLE_DATA_URL}test.jsonl")).await;
-            match (train, test) {
-                (Ok(Some(train)), Ok(Some(test))) => {
-                    train_bytes.set_value(Some(("sentiment train.jsonl".into(), train)));
-                    valid_bytes.set_value(Some(("sentiment test.jsonl".into(), test)));
-                    columns.set(Columns::default());
-                    format.set(None);
-                    source.set("the sample dataset (Sentiment Labelled Sentences)".into());
-                    version.update(|v| *v += 1);
-                }
-                (Err(e), _) | (_, Err(e)) => studio.data_error.set(Some(e)),
-                _ => studio.data_error.set(Some("The sample dataset is not on this site; build it with `cargo xtask serve` or `cargo xtask dist`.".into())),
-            }
-            reading.set(None);
-        });
+        studio.data_busy.set(Some("Fetching the sample dataset…".into()));
+        bridge::send(Command::SampleData);
     };
 
     view! {
@@ -350,7 +362,7 @@ pub fn DataStep() -> impl IntoView {
                     <button type="button" id="use-sample" on:click=load_sample>"Use the sample dataset"</button>
                 </div>
             </div>
-            {move || reading.get().map(|r| view! { <p class="status busy" role="status">{r}</p> })}
+            {move || studio.data_busy.get().map(|r| view! { <p class="status busy" role="status">{r}</p> })}
             {move || studio.data_error.get().map(|e| view! { <p class="status error" id="data-error" role="alert">{e}</p> })}
             {move || studio.data.get().map(|data| view! {
                 {match data.layout {

@@ -1,8 +1,8 @@
 //! Type a sentence, see its embedding.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
+use super::bridge::{self, Command, EmbeddingView, Event};
 use super::state::{ModelState, Studio};
 
 const EXAMPLE: &str = "webtune turns a sentence into a vector, right here in the browser.";
@@ -25,6 +25,15 @@ fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Embeds `text` with the sentence-transformers model (in the worker, which holds it).
+pub(super) async fn embed(studio: Studio, text: String) -> Result<EmbeddingView, String> {
+    let embedder = studio.embedder.get_value().ok_or("The model is not a sentence-transformers model.")?;
+    let started = js_sys::Date::now();
+    let mut out = embedder.embed(&[text]).await.map_err(|e| format!("Embedding failed: {e}"))?;
+    let e = out.remove(0);
+    Ok(EmbeddingView { tokens: e.ids.len(), vector: e.vector, millis: js_sys::Date::now() - started })
+}
+
 /// The text box and the embedding it gives.
 #[component]
 pub fn EmbedPanel() -> impl IntoView {
@@ -36,40 +45,32 @@ pub fn EmbedPanel() -> impl IntoView {
     let first = StoredValue::new(true);
 
     let embed = move || {
-        let Some(embedder) = studio.embedder.get_value() else { return };
         if busy.get_untracked() {
             return;
         }
         busy.set(true);
         let input = text.get_untracked();
-        spawn_local(async move {
-            let started = now_ms();
-            match embedder.embed(&[input]).await {
-                Ok(mut out) => {
-                    let e = out.remove(0);
-                    let norm = e.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-                    let since_load = now_ms();
-                    let millis = since_load - started;
-                    if first.get_value() {
-                        first.set_value(false);
-                        web_sys::console::log_1(
-                            &format!("webtune: first embedding {since_load:.0} ms after page load").into(),
-                        );
+        bridge::request(
+            move |id| Command::Embed { id, text: input },
+            move |answer| {
+                let Event::Embedding { result, .. } = answer else { return true };
+                match result {
+                    Ok(e) => {
+                        let norm = e.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+                        let since_load = now_ms();
+                        if first.get_value() {
+                            first.set_value(false);
+                            web_sys::console::log_1(&format!("webtune: first embedding {since_load:.0} ms after page load").into());
+                        }
+                        shown.set(Some(Shown { tokens: e.tokens, width: e.vector.len(), norm, head: e.vector.iter().take(8).copied().collect(), millis: e.millis, since_load }));
+                        error.set(None);
                     }
-                    shown.set(Some(Shown {
-                        tokens: e.ids.len(),
-                        width: e.vector.len(),
-                        norm,
-                        head: e.vector.iter().take(8).copied().collect(),
-                        millis,
-                        since_load,
-                    }));
-                    error.set(None);
+                    Err(e) => error.set(Some(e.clone())),
                 }
-                Err(e) => error.set(Some(format!("Embedding failed: {e}"))),
-            }
-            busy.set(false);
-        });
+                busy.set(false);
+                true
+            },
+        );
     };
 
     let ready = move || matches!(studio.model.get(), ModelState::Ready(ref facts) if facts.embedding.is_some());

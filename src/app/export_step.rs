@@ -3,8 +3,8 @@
 //! `transformers` loads unchanged, and the training log as CSV.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
+use super::bridge::{self, Command, Event};
 use super::state::{Step, Studio};
 use super::{StepSection, megabytes};
 use crate::checkpoint::zip_files;
@@ -12,41 +12,44 @@ use crate::export::ExportError;
 use crate::platform::download;
 use crate::train::{LogKind, log_csv};
 
+/// Exports the fine-tuned model as a .zip (in the worker, which holds it) and offers it
+/// as a download; what to say about it.
+pub(super) async fn export(studio: Studio) -> Result<String, String> {
+    let Some(trained) = studio.trained.get_value() else { return Err("Train a model first.".into()) };
+    let export = trained.export().await.map_err(|e| match e {
+        ExportError::Readback { message, .. } => format!("The export failed: {}.", super::read_failed(&trained.device, &message)),
+        e => e.to_string(),
+    })?;
+    let zip = zip_files(&export, "webtune-model")?;
+    let size = zip.len();
+    super::offer_download(zip, "webtune-model.zip", "application/zip")?;
+    Ok(format!("Saved webtune-model.zip ({}): unzip it and load the folder with transformers.", megabytes(size as f64)))
+}
+
 /// The export step.
 #[component]
 pub fn ExportStep() -> impl IntoView {
     let studio = expect_context::<Studio>();
     let status = RwSignal::new(None::<Result<String, String>>);
     let busy = RwSignal::new(false);
-    let has_model = move || {
-        studio.trained_version.get();
-        studio.trained.with_value(|t| t.is_some())
-    };
-    let generative = move || {
-        studio.trained_version.get();
-        studio.trained.with_value(|t| t.as_ref().map(|t| t.task)) == Some(crate::session::TaskKind::CausalLanguageModelling)
-    };
+    let has_model = move || studio.trained_view.with(Option::is_some);
+    let generative = move || studio.trained_view.with(|t| t.as_ref().map(|t| t.task)) == Some(crate::session::TaskKind::CausalLanguageModelling);
     let export = move |_| {
-        let Some(trained) = studio.trained.get_value() else { return };
         busy.set(true);
         status.set(Some(Ok("Reading the weights back from the device and packing the .zip…".into())));
-        spawn_local(async move {
-            let result = async {
-                let export = trained.export().await.map_err(|e| match e {
-                    ExportError::Readback { message, .. } => format!("The export failed: {}.", super::read_failed(&trained.device, &message)),
-                    e => e.to_string(),
-                })?;
-                let zip = zip_files(&export, "webtune-model")?;
-                download(&zip, "webtune-model.zip", "application/zip")?;
-                Ok::<_, String>(format!("Saved webtune-model.zip ({}): unzip it and load the folder with transformers.", megabytes(zip.len() as f64)))
-            }
-            .await;
-            status.set(Some(result));
-            busy.set(false);
-        });
+        bridge::request(
+            |id| Command::Export { id },
+            move |answer| {
+                if let Event::Done { result, .. } = answer {
+                    status.set(Some(result.clone()));
+                    busy.set(false);
+                }
+                true
+            },
+        );
     };
     let log = move |_| {
-        let kind = studio.trained.with_value(|t| t.as_ref().map_or(LogKind::Classification, |t| t.task.log_kind()));
+        let kind = studio.trained_view.with(|t| t.as_ref().map_or(LogKind::Classification, |t| t.task.log_kind()));
         let csv = studio.log.with_value(|log| log_csv(log, kind));
         match download(csv.as_bytes(), "webtune-training-log.csv", "text/csv") {
             Ok(()) => status.set(Some(Ok("Saved webtune-training-log.csv.".into()))),

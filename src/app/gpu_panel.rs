@@ -30,7 +30,7 @@ pub fn GpuPanel() -> impl IntoView {
                     <thead><tr><th scope="col">"Limit"</th><th scope="col">"Device"</th><th scope="col">"Adapter maximum"</th></tr></thead>
                     <tbody>
                         {info.limits.iter().map(|l| view! {
-                            <tr><td>{l.name}</td><td>{l.device}</td><td>{l.adapter}</td></tr>
+                            <tr><td>{l.name.clone()}</td><td>{l.device}</td><td>{l.adapter}</td></tr>
                         }).collect::<Vec<_>>()}
                     </tbody>
                 </table>

@@ -1,7 +1,10 @@
 //! The web studio (wasm32 only): one page whose steps — model, data, settings, train,
-//! results, try it, export — the user moves between freely. Every step holds plain
-//! reports; the model and tensors stay in local storage and the training task.
+//! results, try it, export — the user moves between freely. The page holds plain reports
+//! and renders them; a dedicated Web Worker running the same WebAssembly ([`worker`])
+//! holds the device, the models, the data and the runs, and does all the work, so the page
+//! never waits on a training step ([`bridge`] is how the two talk).
 
+mod bridge;
 pub mod components;
 mod data_step;
 mod embed_panel;
@@ -16,6 +19,7 @@ pub mod settings_step;
 mod state;
 mod train_step;
 mod try_step;
+mod worker;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -25,6 +29,22 @@ use crate::platform::{cpu_device, on_webgpu_failure, webgpu_device};
 use gpu_panel::GpuPanel;
 pub use state::{DeviceState, GpuNotice, Step, Studio};
 use state::ModelState;
+
+/// Runs the studio's worker side: called in the training worker (see [`worker`]).
+pub fn start_worker() {
+    worker::start();
+}
+
+/// Offers `bytes` as a download named `name`: from the page directly, from the worker
+/// through the page.
+pub(crate) fn offer_download(bytes: Vec<u8>, name: &str, mime: &str) -> Result<(), String> {
+    if worker::in_worker() {
+        worker::post(&bridge::Event::Download { name: name.to_string(), mime: mime.to_string(), bytes });
+        Ok(())
+    } else {
+        crate::platform::download(&bytes, name, mime)
+    }
+}
 
 /// Mounts the app on `<body>`.
 pub fn mount() {
@@ -40,7 +60,10 @@ pub fn mount() {
 pub fn App() -> impl IntoView {
     let studio = Studio::new();
     provide_context(studio);
-    start_device(studio);
+    // The device, the models and the training live in the worker.
+    if let Err(e) = bridge::connect(studio) {
+        show_fatal(&e);
+    }
     guard_unload(studio);
     view! {
         <header class="top">
@@ -85,7 +108,8 @@ fn show_fatal(message: &str) {
     }
 }
 
-/// Starts WebGPU, or the CPU backend when the browser has none.
+/// Starts WebGPU, or the CPU backend when the browser has none (in the worker), loads the
+/// bundled model and lists the runs kept in the browser.
 fn start_device(studio: Studio) {
     spawn_local(async move {
         match webgpu_device().await {
@@ -114,8 +138,7 @@ async fn replace_gpu(studio: Studio, reason: String) {
     // Nothing starts on the old device while the new one is set up.
     studio.device_handle.set_value(None);
     let lost_model = studio.trained.with_value(Option::is_some);
-    studio.trained.set_value(None);
-    studio.trained_version.update(|v| *v += 1);
+    studio.set_trained(None);
     studio.embedder.set_value(None);
     studio.model.update(|m| {
         if let ModelState::Ready(facts) = m {
@@ -174,7 +197,10 @@ fn GpuFailedBanner() -> impl IntoView {
                 <div class="banner error" role="alert" id="gpu-failed">
                     <strong>"The GPU stopped working"</strong>" (the browser said: " {notice.reason.clone()} "). " {next} {lost}
                     " "
-                    <button type="button" class="link" on:click=move |_| studio.gpu_notice.set(None)>"Dismiss"</button>
+                    <button type="button" class="link" on:click=move |_| {
+                        studio.gpu_notice.set(None);
+                        bridge::send(bridge::Command::DismissGpuNotice);
+                    }>"Dismiss"</button>
                 </div>
             }
         })

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
+use super::bridge::{self, Command};
 use super::embed_panel::EmbedPanel;
 use super::state::{DEFAULT_MODEL_URL, FileProgress, ModelFacts, ModelState, Step, Studio};
 use super::{NextButton, StepSection, megabytes};
@@ -150,7 +151,7 @@ pub async fn load_bundled(studio: Studio) {
 }
 
 /// Loads a model from the Hub (or any folder URL), file by file through the cache.
-async fn load_hub(studio: Studio, input: String) {
+pub(super) async fn load_hub(studio: Studio, input: String) {
     let base = match hub_base_url(&input) {
         Ok(base) => base,
         Err(e) => return studio.model.set(ModelState::Failed(e)),
@@ -236,7 +237,7 @@ fn strip_common_folder(files: Vec<(String, web_sys::File)>) -> (Option<String>, 
 
 /// Loads a model from files the user picked or dropped, each with its path from the pick
 /// or drop (`my-model/config.json`, or just `config.json`).
-async fn load_local(studio: Studio, picked: Vec<(String, web_sys::File)>) {
+pub(super) async fn load_local(studio: Studio, picked: Vec<(String, web_sys::File)>) {
     let (folder, picked) = strip_common_folder(picked);
     let name = folder.clone().unwrap_or_else(|| "model files from this computer".into());
     let source = match folder {
@@ -304,12 +305,17 @@ pub fn ModelStep() -> impl IntoView {
             let _ = input.set_attribute("webkitdirectory", "");
         }
     });
-    let refresh_stored = move || spawn_local(async move { stored.set(stored_bytes().await) });
-    refresh_stored();
+    // What the site stores, again whenever a model is ready (the worker may have stored it).
+    Effect::new(move |_| {
+        let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
+        spawn_local(async move { stored.set(stored_bytes().await) });
+    });
     let busy = move || matches!(studio.model.get(), ModelState::Fetching { .. } | ModelState::Checking { .. }) || studio.training();
+    // The worker reads the files; the page hands them over with their paths.
     let pick = move |files: Vec<(String, web_sys::File)>| {
         if !files.is_empty() && !busy() {
-            spawn_local(load_local(studio, files));
+            let (paths, files): (Vec<String>, Vec<web_sys::File>) = files.into_iter().unzip();
+            bridge::send_with_files(Command::LoadFiles(paths), &files);
         }
     };
     view! {
@@ -319,7 +325,7 @@ pub fn ModelStep() -> impl IntoView {
                 <div class="choice">
                     <h3>"Bundled"</h3>
                     <p>"all-MiniLM-L6-v2: small (23 M parameters), fast, a good start for English text classification."</p>
-                    <button type="button" id="use-bundled" disabled=busy on:click=move |_| spawn_local(load_bundled(studio))>"Use the bundled model"</button>
+                    <button type="button" id="use-bundled" disabled=busy on:click=move |_| bridge::send(Command::LoadBundled)>"Use the bundled model"</button>
                 </div>
                 <div class=move || if dragging.get() { "choice drop active" } else { "choice drop" }
                     on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
@@ -354,11 +360,7 @@ pub fn ModelStep() -> impl IntoView {
                 <form class="choice" on:submit=move |ev| {
                     ev.prevent_default();
                     if !busy() {
-                        let input = hub_input.get_untracked();
-                        spawn_local(async move {
-                            load_hub(studio, input).await;
-                            stored.set(stored_bytes().await);
-                        });
+                        bridge::send(Command::LoadHub(hub_input.get_untracked()));
                     }
                 }>
                     <h3>"From the Hugging Face Hub"</h3>

@@ -98,7 +98,7 @@ async fn save(studio: Studio, session: &mut Session) {
     .await;
     match result {
         Ok(next) => {
-            studio.stored_run.set_value(Some(next));
+            studio.set_stored_run(Some(next));
             studio.saved.set(Some(Ok(step)));
             super::runs_panel::refresh(studio).await;
         }
@@ -146,9 +146,9 @@ async fn create_record(studio: Studio, session: &Session, sources: &Sources) {
     }
     .await;
     match result {
-        Ok(record) => studio.stored_run.set_value(Some(record)),
+        Ok(record) => studio.set_stored_run(Some(record)),
         Err(e) => {
-            studio.stored_run.set_value(None);
+            studio.set_stored_run(None);
             studio.saved.set(Some(Err(format!("This run cannot be kept in the browser ({e}), so a reload or a lost GPU would end it."))));
         }
     }
@@ -158,7 +158,7 @@ async fn run(studio: Studio) -> Result<(), String> {
     let resume = studio.resume_from.get_value();
     studio.resume_from.set_value(None);
     if resume.is_none() {
-        studio.stored_run.set_value(None);
+        studio.set_stored_run(None);
     }
     studio.saved.set(None);
     studio.control.set(Control::Run);
@@ -252,7 +252,8 @@ async fn run(studio: Studio) -> Result<(), String> {
         r.examples = session.examples();
         r.notes = notes;
         r.phase = RunPhase::Compiling;
-        r.compiling_since = web_sys::window().and_then(|w| w.performance()).map(|p| p.now());
+        // Wall-clock milliseconds: the page, not this worker, counts from it.
+        r.compiling_since = Some(js_sys::Date::now());
     });
     let mut step_seconds: Vec<f64> = Vec::new();
     let saved_step = |studio: Studio| studio.stored_run.with_value(|r| r.as_ref().map(|r| r.step));
@@ -384,11 +385,10 @@ async fn run(studio: Studio) -> Result<(), String> {
         kept_step: finished.metrics.kept_step,
         ended: ended.to_string(),
     }));
-    studio.trained.set_value(Some(Rc::new(finished)));
-    studio.trained_version.update(|v| *v += 1);
+    studio.set_trained(Some(Rc::new(finished)));
     // A finished run is in the page (Results, Try it, Export): its checkpoints go.
     if let Some(record) = studio.stored_run.get_value() {
-        studio.stored_run.set_value(None);
+        studio.set_stored_run(None);
         studio.saved.set(None);
         if let Err(e) = async { RunStore::open().await?.delete(&record.id).await }.await {
             web_sys::console::warn_1(&format!("webtune: removing the finished run's checkpoints failed: {e}").into());

@@ -6,13 +6,14 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::bridge::{self, Command};
 use super::run::Page;
 use super::runs::{RunStore, StoredRun, now_ms};
 use super::state::{AwaitingData, ModelState, PendingResume, Step, Studio};
 use super::megabytes;
 use crate::checkpoint::zip_files;
 use crate::data::RowPolicy;
-use crate::platform::{download, read_file, request_persistence, storage_use};
+use crate::platform::{read_file, request_persistence, storage_use};
 use crate::session::{DataRole, Fingerprint};
 use crate::studio::SettingsForm;
 
@@ -102,7 +103,7 @@ async fn carry_on(studio: Studio, pending: PendingResume) {
 }
 
 /// The user gave a data file a waiting resume asked for: it must be the run's own.
-fn give_data(studio: Studio, file: web_sys::File) {
+pub(super) fn give_data(studio: Studio, file: web_sys::File) {
     let Some(awaiting) = studio.awaiting_data.get_untracked() else { return };
     spawn_local(async move {
         let name = file.name();
@@ -160,24 +161,25 @@ async fn apply(studio: Studio, pending: PendingResume) -> Result<(), String> {
     studio.settings.set(SettingsForm { checkpoint_minutes: minutes, ..SettingsForm::from_plan(&state.plan) });
     studio.runs_status.set(Some(Ok(format!("Resuming {} from step {}.", run.summary(), state.step))));
     studio.resume_from.set_value(Some(checkpoint));
-    studio.stored_run.set_value(Some(run));
+    studio.set_stored_run(Some(run));
     studio.step.set(Step::Train);
     super::run::start(studio);
     Ok(())
 }
 
 /// Offers `run`'s checkpoint as a .zip (which `webtune train --resume` continues).
-fn download_checkpoint(studio: Studio, run: StoredRun) {
+pub(super) fn download_checkpoint(studio: Studio, run: StoredRun) {
     studio.runs_status.set(Some(Ok(format!("Packing the checkpoint of {}…", run.summary()))));
     spawn_local(async move {
         let result = async {
             let checkpoint = RunStore::open().await?.checkpoint(&run, &Page(studio)).await?;
             let name = format!("webtune-checkpoint-{}", checkpoint.state().step);
             let zip = zip_files(checkpoint.files(), &name)?;
-            download(&zip, &format!("{name}.zip"), "application/zip")?;
+            let size = zip.len();
+            super::offer_download(zip, &format!("{name}.zip"), "application/zip")?;
             Ok::<_, String>(format!(
                 "Saved {name}.zip ({}): unzip it and continue with `webtune train --resume {name} --train {}`.",
-                megabytes(zip.len() as f64),
+                megabytes(size as f64),
                 checkpoint.state().sources.train
             ))
         }
@@ -187,14 +189,14 @@ fn download_checkpoint(studio: Studio, run: StoredRun) {
 }
 
 /// Forgets `run`.
-fn delete(studio: Studio, run: StoredRun) {
+pub(super) fn delete(studio: Studio, run: StoredRun) {
     spawn_local(async move {
         match async { RunStore::open().await?.delete(&run.id).await }.await {
             Ok(()) => studio.runs_status.set(Some(Ok(format!("Deleted the run {}.", run.summary())))),
             Err(e) => studio.runs_status.set(Some(Err(e))),
         }
         if studio.stored_run.with_value(|r| r.as_ref().is_some_and(|r| r.id == run.id)) {
-            studio.stored_run.set_value(None);
+            studio.set_stored_run(None);
         }
         refresh(studio).await;
     });
@@ -204,7 +206,8 @@ fn delete(studio: Studio, run: StoredRun) {
 #[component]
 pub fn RunsPanel() -> impl IntoView {
     let studio = expect_context::<Studio>();
-    let current = move || studio.stored_run.with_value(|r| r.as_ref().map(|r| r.id.clone()));
+    let current = move || studio.run_id.get();
+    // Persistence is asked for by the page (the browser asks the user, if anyone).
     let persist = move |_| {
         spawn_local(async move {
             match request_persistence().await {
@@ -212,7 +215,7 @@ pub fn RunsPanel() -> impl IntoView {
                 Ok(false) => studio.runs_status.set(Some(Err("The browser declined to keep this site's storage (it decides by how much the site is used, or asks you); the runs are kept until space runs low.".into()))),
                 Err(e) => studio.runs_status.set(Some(Err(e))),
             }
-            refresh(studio).await;
+            bridge::send(Command::RefreshRuns);
         });
     };
     view! {
@@ -242,11 +245,11 @@ pub fn RunsPanel() -> impl IntoView {
                                     <span class="small">{format!(" · {saved}")}{this.then_some(" · training now")}</span>
                                     <span class="run-actions">
                                         <button type="button" class="resume-run" disabled=training || run.checkpoint.is_none()
-                                            on:click=move |_| resume(studio, for_resume.clone())>"Resume"</button>
+                                            on:click=move |_| bridge::send(Command::Resume(for_resume.clone()))>"Resume"</button>
                                         <button type="button" class="secondary download-run" disabled=run.checkpoint.is_none()
-                                            on:click=move |_| download_checkpoint(studio, for_download.clone())>"Download checkpoint (.zip)"</button>
+                                            on:click=move |_| bridge::send(Command::DownloadCheckpoint(for_download.clone()))>"Download checkpoint (.zip)"</button>
                                         <button type="button" class="secondary danger delete-run" disabled=this
-                                            on:click=move |_| delete(studio, for_delete.clone())>"Delete"</button>
+                                            on:click=move |_| bridge::send(Command::DeleteRun(for_delete.clone()))>"Delete"</button>
                                     </span>
                                 </li>
                             }
@@ -262,7 +265,7 @@ pub fn RunsPanel() -> impl IntoView {
                     <input type="file" id="resume-data-file" on:change=move |ev| {
                         let input: web_sys::HtmlInputElement = event_target(&ev);
                         if let Some(file) = input.files().and_then(|f| f.get(0)) {
-                            give_data(studio, file);
+                            bridge::send_with_files(Command::GiveData, &[file]);
                         }
                     }/>
                     {a.refused.map(|r| view! { <p class="status error" id="resume-data-refused">{r}</p> })}
@@ -296,7 +299,7 @@ pub fn UnfinishedBanner() -> impl IntoView {
     let studio = expect_context::<Studio>();
     move || {
         let first = studio.runs.with(|r| r.iter().find(|r| r.checkpoint.is_some()).cloned())?;
-        let shown = !studio.training() && studio.step.get() != Step::Train && studio.stored_run.with_value(|r| r.as_ref().is_none_or(|r| r.id != first.id));
+        let shown = !studio.training() && studio.step.get() != Step::Train && studio.run_id.with(|r| r.as_ref() != Some(&first.id));
         shown.then(|| {
             let more = studio.runs.with(Vec::len).saturating_sub(1);
             view! {

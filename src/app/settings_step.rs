@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{DeviceState, ModelState, Step, Studio};
+use super::state::{DeviceState, EstimateView, ModelState, Step, Studio};
 use super::{NextButton, StepSection, duration, megabytes};
 use crate::checkpoint::MaxLength;
 use crate::studio::{FIELDS, FitDevice, GENERATIVE_FIELDS, Form, SettingsForm, check_fit, vocab_table};
@@ -47,19 +47,31 @@ pub fn fit_device(state: &DeviceState) -> FitDevice {
     }
 }
 
+/// Keeps the settings' memory estimate up to date with the model, the data, the settings
+/// and the device (in the worker, which holds the model's config).
+pub(super) fn watch(studio: Studio) {
+    Effect::new(move |_| {
+        let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
+        let labels = studio.data.with(|d| d.as_ref().and_then(|d| d.train.labels.as_ref().map(|l| l.names.len()))).unwrap_or(2);
+        let view = studio.settings.get().parse().ok().and_then(|form| match fit_check(studio, &form, labels, &studio.device.get())? {
+            Ok((estimate, length, fit)) => Some(EstimateView { estimate: Some(estimate), fit, note: length.note() }),
+            Err(e) => Some(EstimateView { estimate: None, fit: Err(e), note: None }),
+        });
+        if studio.estimate.with_untracked(|e| e != &view) {
+            studio.estimate.set(view);
+        }
+    });
+}
+
 /// The settings step.
 #[component]
 pub fn SettingsStep() -> impl IntoView {
     let studio = expect_context::<Studio>();
     let parsed = Memo::new(move |_| studio.settings.get().parse());
-    let labels = move || studio.data.get().and_then(|d| d.train.labels.map(|l| l.names.len())).unwrap_or(2);
+    // Computed by the worker, which holds the model; shown for settings that parse.
     let estimate = Memo::new(move |_| {
-        let _ = studio.model.with(|m| matches!(m, ModelState::Ready(_)));
-        let form = parsed.get().ok()?;
-        Some(match fit_check(studio, &form, labels(), &studio.device.get())? {
-            Ok((estimate, length, fit)) => (Some(estimate), fit, length.note()),
-            Err(e) => (None, Err(e), None),
-        })
+        parsed.get().ok()?;
+        studio.estimate.get().map(|e| (e.estimate, e.fit, e.note))
     });
     let task = move || match studio.data.get() {
         _ if studio.generative() => match studio.data.get().and_then(|d| d.layout) {

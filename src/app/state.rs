@@ -24,7 +24,7 @@ pub const DEFAULT_MODEL_URL: &str = "models/all-MiniLM-L6-v2/";
 pub const SAMPLE_DATA_URL: &str = "datasets/sentiment-sentences/";
 
 /// The steps of the flow, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Step {
     /// Pick a model.
     Model,
@@ -74,7 +74,7 @@ impl Step {
 }
 
 /// What the device set-up found.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DeviceState {
     /// Asking the browser for WebGPU.
     Starting,
@@ -88,7 +88,7 @@ pub enum DeviceState {
 }
 
 /// One file of a model being fetched.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FileProgress {
     /// File name.
     pub name: String,
@@ -103,7 +103,7 @@ pub struct FileProgress {
 }
 
 /// What is known about the chosen model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelFacts {
     /// Where it came from, in words.
     pub source: String,
@@ -136,7 +136,7 @@ pub struct ModelFacts {
 }
 
 /// The model step's state.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ModelState {
     /// Nothing chosen yet.
     Empty,
@@ -151,7 +151,7 @@ pub enum ModelState {
 }
 
 /// A data file the user gave, with its report.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DataView {
     /// The report of the training file.
     pub train: DataReport,
@@ -169,7 +169,7 @@ pub struct DataView {
 
 /// A generative model's training examples measured in tokens, as training will see them
 /// (chat template applied, the end tokens included).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LmLengths {
     /// Whole examples, against the max length training will use.
     pub total: crate::data::LengthStats,
@@ -182,7 +182,7 @@ pub struct LmLengths {
 }
 
 /// The training run's phase.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RunPhase {
     /// Not started.
     Idle,
@@ -203,7 +203,7 @@ pub enum RunPhase {
 }
 
 /// The run as the page shows it: plain numbers.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunView {
     /// What it is doing.
     pub phase: RunPhase,
@@ -229,7 +229,7 @@ pub struct RunView {
     pub epoch_seconds: Option<f64>,
     /// Rows in the training set and the validation set.
     pub examples: (usize, usize),
-    /// When the kernel-compiling first step began (`performance.now()`, ms).
+    /// When the kernel-compiling first step began (`Date.now()`, ms since 1970).
     pub compiling_since: Option<f64>,
     /// The run failed on the GPU before any update (the device computed a non-finite
     /// loss or gradient): the page offers to train on the CPU in this tab instead.
@@ -258,7 +258,7 @@ impl Default for RunView {
 }
 
 /// What the user asked the run to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Control {
     /// Keep going.
     Run,
@@ -269,7 +269,7 @@ pub enum Control {
 }
 
 /// The finished run's results.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Results {
     /// A classifier's metrics of the kept model on the validation set (`None` without one).
     pub report: Option<EvalReport>,
@@ -374,6 +374,37 @@ pub struct Studio {
     pub pending_resume: StoredValue<Option<PendingResume>, LocalStorage>,
     /// What the page asks for while a resume waits for a data file.
     pub awaiting_data: RwSignal<Option<AwaitingData>>,
+    /// What the page knows of the fine-tuned model (the model itself stays in the worker).
+    pub trained_view: RwSignal<Option<TrainedView>>,
+    /// The settings' memory estimate and whether they fit the device.
+    pub estimate: RwSignal<Option<EstimateView>>,
+    /// A data file being read, in words.
+    pub data_busy: RwSignal<Option<String>>,
+    /// The id of the run being trained (or last trained) in the browser's storage.
+    pub run_id: RwSignal<Option<String>>,
+}
+
+/// The fine-tuned model as the page knows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainedView {
+    /// Its task.
+    pub task: TaskKind,
+    /// A classifier's label names.
+    pub labels: Vec<String>,
+    /// A classifier: whether the model before fine-tuning had a head for these labels
+    /// (then Try it compares the two).
+    pub has_base: bool,
+}
+
+/// The settings' memory estimate, as the settings step shows it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EstimateView {
+    /// Device memory by part (none when the max length is impossible).
+    pub estimate: Option<crate::train::MemoryEstimate>,
+    /// Whether it fits the device, or why not.
+    pub fit: Result<(), String>,
+    /// A default max length that was lowered, in words.
+    pub note: Option<String>,
 }
 
 /// A file's name and bytes.
@@ -393,7 +424,7 @@ pub struct PendingResume {
 }
 
 /// The data file a resume waits for.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AwaitingData {
     /// The run's summary.
     pub run: String,
@@ -406,7 +437,7 @@ pub struct AwaitingData {
 }
 
 /// The GPU session ended (device lost, out of memory, another uncaught device error).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GpuNotice {
     /// Why, as the browser put it.
     pub reason: String,
@@ -458,6 +489,10 @@ impl Studio {
             saved: RwSignal::new(None),
             pending_resume: StoredValue::new_local(None),
             awaiting_data: RwSignal::new(None),
+            trained_view: RwSignal::new(None),
+            estimate: RwSignal::new(None),
+            data_busy: RwSignal::new(None),
+            run_id: RwSignal::new(None),
         }
     }
 
@@ -469,6 +504,27 @@ impl Studio {
     /// The device, once started.
     pub fn device(&self) -> Option<Device> {
         self.device_handle.get_value()
+    }
+
+    /// Keeps `run` as the record of the run being trained, and tells the page its id.
+    pub fn set_stored_run(&self, run: Option<StoredRun>) {
+        let id = run.as_ref().map(|r| r.id.clone());
+        self.stored_run.set_value(run);
+        if self.run_id.with_untracked(|r| r != &id) {
+            self.run_id.set(id);
+        }
+    }
+
+    /// Keeps `trained` as the fine-tuned model (or none) and tells the page what it is.
+    pub fn set_trained(&self, trained: Option<Rc<Trained>>) {
+        let view = trained.as_ref().map(|t| TrainedView {
+            task: t.task,
+            labels: t.labels().to_vec(),
+            has_base: matches!(&t.trained, crate::session::Trained::Classifier { base: Some(_), .. }),
+        });
+        self.trained.set_value(trained);
+        self.trained_view.set(view);
+        self.trained_version.update(|v| *v += 1);
     }
 
     /// Whether the chosen model is generative (tracks the model step).

@@ -22,7 +22,7 @@ pub fn TrainStep() -> impl IntoView {
     };
     // A clock for the compiling phase, so a long first step visibly moves.
     let now = RwSignal::new(0.0f64);
-    let clock = move || web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now());
+    let clock = js_sys::Date::now;
     let _ = set_interval_with_handle(move || {
         if matches!(run.get_untracked().phase, RunPhase::Compiling) {
             now.set(clock());
@@ -90,7 +90,7 @@ pub fn TrainStep() -> impl IntoView {
     view! {
         <StepSection step=Step::Train>
             <div class="controls">
-                <button type="button" id="start-training" disabled=move || !ready() | studio.training() on:click=move |_| super::run::start(studio)>
+                <button type="button" id="start-training" disabled=move || !ready() | studio.training() on:click=move |_| super::bridge::send(super::bridge::Command::Start)>
                     {move || if matches!(run.with(|r| r.phase.clone()), RunPhase::Finished(_) | RunPhase::Failed(_)) { "Train again" } else { "Start training" }}
                 </button>
                 <button type="button" id="pause-training" class="secondary"
@@ -105,7 +105,7 @@ pub fn TrainStep() -> impl IntoView {
             <p class=status_class id="train-status" role="status" aria-live="polite" data-phase=move || format!("{:?}", run.with(|r| r.phase.clone())).split('(').next().unwrap_or("").to_string()>{status}</p>
             {move || (run.with(|r| r.offer_cpu) && matches!(run.with(|r| r.phase.clone()), RunPhase::Failed(_)) && !studio.training()).then(|| view! {
                 <div class="controls">
-                    <button type="button" id="train-on-cpu" on:click=move |_| super::run::train_on_cpu(studio)>"Train on the CPU in this tab instead"</button>
+                    <button type="button" id="train-on-cpu" on:click=move |_| super::bridge::send(super::bridge::Command::TrainOnCpu)>"Train on the CPU in this tab instead"</button>
                 </div>
             })}
             {move || studio.saved.get().map(|saved| match saved {

@@ -7,7 +7,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::bridge::{self, Command, Event};
 use super::components::Bars;
+use super::worker::post;
 use super::state::{Step, Studio};
 use super::{NextButton, StepSection};
 use crate::checkpoint::TextInput;
@@ -23,14 +25,8 @@ const DEBOUNCE_MS: i32 = 250;
 #[component]
 pub fn TryStep() -> impl IntoView {
     let studio = expect_context::<Studio>();
-    let has_model = move || {
-        studio.trained_version.get();
-        studio.trained.with_value(|t| t.is_some())
-    };
-    let generative = move || {
-        studio.trained_version.get();
-        studio.trained.with_value(|t| t.as_ref().map(|t| t.task)) == Some(TaskKind::CausalLanguageModelling)
-    };
+    let has_model = move || studio.trained_view.with(Option::is_some);
+    let generative = move || studio.trained_view.with(|t| t.as_ref().map(|t| t.task)) == Some(TaskKind::CausalLanguageModelling);
     view! {
         <StepSection step=Step::Try>
             {move || (!has_model()).then(|| view! { <p class="hint">"Train a model first; then try it here."</p> })}
@@ -57,6 +53,54 @@ fn parse_settings(temperature: &str, top_p: &str, max_new: &str) -> Result<(Opti
     Ok(((temperature > 0.0).then_some((temperature, top_p)), max_new))
 }
 
+/// Generates the reply to `prompt` (in the worker, which holds the model), streaming it
+/// to the page as [`Event::Reply`]s of `id`.
+pub(super) fn generate_reply(studio: Studio, id: u64, prompt: String, chat: bool, temperature: &str, top_p: &str, max_new: &str) {
+    let reply = move |text: String, done: bool, error: Option<String>| post(&Event::Reply { id, text, done, error });
+    let Some(trained) = studio.trained.get_value() else { return reply(String::new(), true, Some("Train a model first.".into())) };
+    let Trained::LanguageModel { model, stop_ids, .. } = &trained.trained else { return reply(String::new(), true, Some("This model classifies; it does not generate.".into())) };
+    let (sampling, max_new_tokens) = match parse_settings(temperature, top_p, max_new) {
+        Ok(s) => s,
+        Err(e) => return reply(String::new(), true, Some(e)),
+    };
+    let ids = match trained.prompt_ids(&prompt, chat) {
+        Ok(ids) => ids,
+        Err(e) => return reply(String::new(), true, Some(format!("Cannot generate: {e}."))),
+    };
+    // As many new tokens as asked, and as the model's context leaves after the prompt.
+    let room = model.max_tokens().saturating_sub(ids.len());
+    if room == 0 {
+        return reply(String::new(), true, Some(format!("Cannot generate: the prompt is {} tokens, and this model takes at most {}; shorten it.", ids.len(), model.max_tokens())));
+    }
+    let settings = GenerationSettings {
+        max_new_tokens: max_new_tokens.min(room),
+        sampling: sampling.map(|(temperature, top_p)| Sampling { temperature, top_k: None, top_p: (top_p < 1.0).then_some(top_p), seed: id }),
+        repetition_penalty: 1.0,
+        eos_token_ids: stop_ids.clone(),
+        pad_token_id: trained.tokenizer.pad_id(),
+        use_cache: true,
+    };
+    let (model, trained) = (model.clone(), trained.clone());
+    spawn_local(async move {
+        let mut tokens = Vec::new();
+        let mut text = String::new();
+        let result = generate_streaming(&model, &[ids], &settings, &trained.device, |_, token| {
+            tokens.push(token);
+            if let Ok(now) = trained.tokenizer.decode(settings.text_ids(&tokens), true) {
+                text = now;
+                reply(text.clone(), false, None);
+            }
+        })
+        .await;
+        let error = match result {
+            Ok(_) => None,
+            Err(crate::model::ModelError::Readback(detail)) => Some(format!("Generation failed: {}.", super::read_failed(&trained.device, &detail))),
+            Err(e) => Some(format!("Generation failed: {e}")),
+        };
+        reply(text, true, error);
+    });
+}
+
 /// A generative model's playground: the reply streams in as tokens are chosen.
 #[component]
 fn Playground() -> impl IntoView {
@@ -68,56 +112,29 @@ fn Playground() -> impl IntoView {
     let reply = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let runs = StoredValue::new(0u64);
     // Chats are rendered with the chat template; anything else is continued as written.
     let chat = move || studio.data.with(|d| d.as_ref().and_then(|d| d.layout)) == Some(LmLayout::Chat);
     let send = move || {
-        let Some(trained) = studio.trained.get_value() else { return };
-        let Trained::LanguageModel { model, stop_ids, .. } = &trained.trained else { return };
-        let (sampling, max_new_tokens) = match parse_settings(&temperature.get_untracked(), &top_p.get_untracked(), &max_new.get_untracked()) {
-            Ok(s) => s,
-            Err(e) => return error.set(Some(e)),
-        };
-        let ids = match trained.prompt_ids(&prompt.get_untracked(), chat()) {
-            Ok(ids) => ids,
-            Err(e) => return error.set(Some(format!("Cannot generate: {e}."))),
-        };
-        // As many new tokens as asked, and as the model's context leaves after the prompt.
-        let room = model.max_tokens().saturating_sub(ids.len());
-        if room == 0 {
-            return error.set(Some(format!("Cannot generate: the prompt is {} tokens, and this model takes at most {}; shorten it.", ids.len(), model.max_tokens())));
+        if let Err(e) = parse_settings(&temperature.get_untracked(), &top_p.get_untracked(), &max_new.get_untracked()) {
+            return error.set(Some(e));
         }
-        let max_new_tokens = max_new_tokens.min(room);
-        runs.update_value(|n| *n += 1);
-        let seed = runs.get_value();
-        let settings = GenerationSettings {
-            max_new_tokens,
-            sampling: sampling.map(|(temperature, top_p)| Sampling { temperature, top_k: None, top_p: (top_p < 1.0).then_some(top_p), seed }),
-            repetition_penalty: 1.0,
-            eos_token_ids: stop_ids.clone(),
-            pad_token_id: trained.tokenizer.pad_id(),
-            use_cache: true,
-        };
-        let (model, trained) = (model.clone(), trained.clone());
         error.set(None);
         reply.set(String::new());
         busy.set(true);
-        spawn_local(async move {
-            let mut tokens = Vec::new();
-            let result = generate_streaming(&model, &[ids], &settings, &trained.device, |_, token| {
-                tokens.push(token);
-                if let Ok(text) = trained.tokenizer.decode(settings.text_ids(&tokens), true) {
-                    reply.set(text);
+        let (prompt, chat) = (prompt.get_untracked(), chat());
+        let (temperature, top_p, max_new) = (temperature.get_untracked(), top_p.get_untracked(), max_new.get_untracked());
+        bridge::request(
+            move |id| Command::Generate { id, prompt, chat, temperature, top_p, max_new },
+            move |answer| {
+                let Event::Reply { text, done, error: failed, .. } = answer else { return true };
+                reply.set(text.clone());
+                if *done {
+                    error.set(failed.clone());
+                    busy.set(false);
                 }
-            })
-            .await;
-            match result {
-                Ok(_) => {}
-                Err(crate::model::ModelError::Readback(detail)) => error.set(Some(format!("Generation failed: {}.", super::read_failed(&trained.device, &detail)))),
-                Err(e) => error.set(Some(format!("Generation failed: {e}"))),
-            }
-            busy.set(false);
-        });
+                *done
+            },
+        );
     };
     view! {
         <p class="hint">{move || if chat() {
@@ -144,6 +161,27 @@ fn Playground() -> impl IntoView {
     }
 }
 
+/// The fine-tuned classifier's prediction for a text (and the starting model's, when it
+/// had a head for these labels), with the label names: in the worker, which holds them.
+pub(super) async fn predict_both(studio: Studio, text: String, pair: Option<String>) -> Result<(Vec<String>, Option<Prediction>, Option<Prediction>), String> {
+    let Some(trained) = studio.trained.get_value() else { return Ok((Vec::new(), None, None)) };
+    let crate::session::Trained::Classifier { model, base, labels, .. } = &trained.trained else { return Ok((Vec::new(), None, None)) };
+    if text.trim().is_empty() {
+        return Ok((labels.clone(), None, None));
+    }
+    let inputs = [TextInput { text, pair }];
+    let tuned = match predict(model, &trained.tokenizer, &inputs, labels, 1, &trained.device).await {
+        Ok(mut p) => p.pop(),
+        Err(crate::model::ModelError::Readback(detail)) => return Err(format!("Prediction failed: {}.", super::read_failed(&trained.device, &detail))),
+        Err(e) => return Err(format!("Prediction failed: {e}")),
+    };
+    let before = match base {
+        Some(base) => predict(base, &trained.tokenizer, &inputs, labels, 1, &trained.device).await.ok().and_then(|mut p| p.pop()),
+        None => None,
+    };
+    Ok((labels.clone(), tuned, before))
+}
+
 /// A classifier's try-it: the label as you type.
 #[component]
 fn ClassifyTry() -> impl IntoView {
@@ -164,37 +202,36 @@ fn ClassifyTry() -> impl IntoView {
             if typed.get_untracked() != version {
                 return;
             }
-            let Some(trained) = studio.trained.get_value() else {
+            if studio.trained_view.with_untracked(Option::is_none) {
                 // The model is gone (a new run, or the GPU failed): nothing stale stays.
                 tuned.set(None);
                 before.set(None);
                 error.set(None);
                 return;
-            };
+            }
             let has_pair = studio.data.with_untracked(|d| d.as_ref().is_some_and(|d| d.train.roles.text_pair.is_some()));
-            let input = TextInput { text: text.get_untracked(), pair: has_pair.then(|| pair.get_untracked()) };
-            if input.text.trim().is_empty() {
-                tuned.set(None);
-                before.set(None);
-                return;
-            }
-            // The studio trains classifiers (generative models: the CLI, for now).
-            let crate::session::Trained::Classifier { model, base, labels: names, .. } = &trained.trained else { return };
-            labels.set(names.clone());
-            let inputs = [input];
-            match predict(model, &trained.tokenizer, &inputs, names, 1, &trained.device).await {
-                Ok(mut p) => {
-                    tuned.set(p.pop());
-                    error.set(None);
-                }
-                Err(crate::model::ModelError::Readback(detail)) => error.set(Some(format!("Prediction failed: {}.", super::read_failed(&trained.device, &detail)))),
-                Err(e) => error.set(Some(format!("Prediction failed: {e}"))),
-            }
-            if let Some(base) = base
-                && let Ok(mut p) = predict(base, &trained.tokenizer, &inputs, names, 1, &trained.device).await
-            {
-                before.set(p.pop());
-            }
+            let (input, second) = (text.get_untracked(), has_pair.then(|| pair.get_untracked()));
+            bridge::request(
+                move |id| Command::Predict { id, text: input, pair: second },
+                move |answer| {
+                    // A later keystroke has its own answer coming.
+                    if typed.get_untracked() != version {
+                        return true;
+                    }
+                    if let Event::Prediction { result, .. } = answer {
+                        match result {
+                            Ok((names, t, b)) => {
+                                labels.set(names.clone());
+                                tuned.set(t.clone());
+                                before.set(b.clone());
+                                error.set(None);
+                            }
+                            Err(e) => error.set(Some(e.clone())),
+                        }
+                    }
+                    true
+                },
+            );
         });
     };
     let on_type = move || {
@@ -203,7 +240,7 @@ fn ClassifyTry() -> impl IntoView {
     };
     // A new model: predict again for what is in the box.
     Effect::new(move |_| {
-        studio.trained_version.get();
+        studio.trained_view.track();
         on_type();
     });
     let probabilities = move |p: Prediction, id: &'static str| {
@@ -229,8 +266,8 @@ fn ClassifyTry() -> impl IntoView {
                 </div>
                 <div id="try-before">
                     <h3>"Before fine-tuning"</h3>
-                    {move || match (studio.trained_version.get(), studio.trained.with_value(|t| t.as_ref().map(|t| matches!(&t.trained, crate::session::Trained::Classifier { base: Some(_), .. })))) {
-                        (_, Some(false)) => view! { <p class="hint">"The starting model had no classifier for these labels (it was added for your data), so there is nothing meaningful to compare."</p> }.into_any(),
+                    {move || match studio.trained_view.with(|t| t.as_ref().map(|t| t.has_base)) {
+                        Some(false) => view! { <p class="hint">"The starting model had no classifier for these labels (it was added for your data), so there is nothing meaningful to compare."</p> }.into_any(),
                         _ => view! { {move || before.get().map(|p| probabilities(p, "probabilities-before"))} }.into_any(),
                     }}
                 </div>

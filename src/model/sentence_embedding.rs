@@ -2,7 +2,7 @@
 //! attention mask, optional L2 normalisation.
 
 use burn::tensor::{Device, Int, Tensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 use super::encoder::Encoder;
@@ -13,7 +13,7 @@ use crate::checkpoint::{
 };
 
 /// What loading found: plain data for the UI and the CLI.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     /// Hugging Face `model_type`.
     pub model_type: String,

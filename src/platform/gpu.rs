@@ -2,13 +2,13 @@
 
 use burn::tensor::Device;
 use burn::tensor::wgpu::{WgpuSetup, wgpu};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One limit of the GPU device next to the adapter's own maximum.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GpuLimit {
     /// The WebGPU name of the limit (`maxStorageBufferBindingSize`).
-    pub name: &'static str,
+    pub name: String,
     /// What the device that burn created got.
     pub device: u64,
     /// The most the adapter offers.
@@ -16,7 +16,7 @@ pub struct GpuLimit {
 }
 
 /// The GPU in use, as plain data for the GPU panel, the CLI notice and tests.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GpuInfo {
     /// Adapter name ("NVIDIA H200", "llvmpipe", or empty in some browsers).
     pub name: String,
@@ -35,8 +35,8 @@ impl GpuInfo {
         let info = setup.adapter.get_info();
         let device = setup.device.limits();
         let adapter = setup.adapter.limits();
-        let limit = |name, get: fn(&wgpu::Limits) -> u64| GpuLimit {
-            name,
+        let limit = |name: &str, get: fn(&wgpu::Limits) -> u64| GpuLimit {
+            name: name.to_string(),
             device: get(&device),
             adapter: get(&adapter),
         };

@@ -17,7 +17,7 @@ pub struct StoredFolder {
 }
 
 /// How much the site stores and may store, as the browser estimates it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StorageUse {
     /// Bytes stored (every kind of storage: the model cache, runs).
     pub usage: f64,

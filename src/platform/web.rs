@@ -7,11 +7,43 @@ use web_sys::Response;
 
 use crate::checkpoint::{KNOWN_FILES, ModelFiles};
 
+/// The global scope's `fetch(url)`, in a page or a worker.
+fn global_fetch(url: &str) -> Result<js_sys::Promise, String> {
+    let global = js_sys::global();
+    if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        return Ok(window.fetch_with_str(url));
+    }
+    match global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        Some(worker) => Ok(worker.fetch_with_str(url)),
+        None => Err("fetch needs a browser page or worker".into()),
+    }
+}
+
+/// The global scope's Cache API, in a page or a worker.
+fn global_caches() -> Result<web_sys::CacheStorage, String> {
+    let global = js_sys::global();
+    let caches = match (global.dyn_ref::<web_sys::Window>(), global.dyn_ref::<web_sys::WorkerGlobalScope>()) {
+        (Some(window), _) => window.caches(),
+        (None, Some(worker)) => worker.caches(),
+        (None, None) => return Err("no Cache API here".into()),
+    };
+    caches.map_err(|e| format!("no Cache API: {e:?}"))
+}
+
+/// The global scope's `setTimeout(callback, ms)`, in a page or a worker.
+fn set_timeout(callback: &js_sys::Function, ms: i32) {
+    let global = js_sys::global();
+    if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms);
+    } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        let _ = worker.set_timeout_with_callback_and_timeout_and_arguments_0(callback, ms);
+    }
+}
+
 /// Fetches `url` and returns its body, or a message naming the URL and the HTTP status.
 /// `Ok(None)` for a 404, so optional files can be absent.
 pub async fn fetch_bytes(url: &str) -> Result<Option<Vec<u8>>, String> {
-    let window = web_sys::window().ok_or("no window: fetch needs a browser page")?;
-    let response = JsFuture::from(window.fetch_with_str(url))
+    let response = JsFuture::from(global_fetch(url)?)
         .await
         .map_err(|e| format!("fetching {url} failed: {e:?}"))?;
     let response: Response = response
@@ -53,11 +85,7 @@ pub async fn fetch_model_files(
 /// Yields to the browser's event loop (a zero-delay timeout), so the page can paint and
 /// handle input before long work. Unlike an animation frame it also fires in hidden tabs.
 pub async fn yield_to_browser() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
-        }
-    });
+    let promise = js_sys::Promise::new(&mut |resolve, _| set_timeout(&resolve, 0));
     let _ = JsFuture::from(promise).await;
 }
 
@@ -122,8 +150,7 @@ async fn body_with_progress(response: &Response, url: &str, on_progress: &mut im
 /// downloaded before (`from_cache` is then true), else downloaded with progress and
 /// stored. `Ok(None)` for a 404. A full or unavailable cache only costs the reuse.
 pub async fn fetch_cached(url: &str, mut on_progress: impl FnMut(u64, u64)) -> Result<Option<(Vec<u8>, bool)>, String> {
-    let window = web_sys::window().ok_or("no window: fetch needs a browser page")?;
-    let cache: Option<web_sys::Cache> = match window.caches() {
+    let cache: Option<web_sys::Cache> = match global_caches() {
         Ok(caches) => promise(caches.open(MODEL_CACHE), "opening the model cache").await.ok().and_then(|c| c.dyn_into().ok()),
         Err(_) => None,
     };
@@ -133,7 +160,7 @@ pub async fn fetch_cached(url: &str, mut on_progress: impl FnMut(u64, u64)) -> R
             return Ok(Some((body_with_progress(&response, url, &mut on_progress).await?, true)));
         }
     }
-    let response: Response = promise(window.fetch_with_str(url), &format!("fetching {url}"))
+    let response: Response = promise(global_fetch(url)?, &format!("fetching {url}"))
         .await
         .map_err(|e| format!("{e}; check the address and your connection (the page may only reach its own site and huggingface.co)"))?
         .dyn_into()
@@ -168,7 +195,7 @@ pub async fn stored_bytes() -> Option<f64> {
 
 /// Deletes every stored model file.
 pub async fn clear_model_cache() -> Result<(), String> {
-    let caches = web_sys::window().ok_or("no window")?.caches().map_err(|e| format!("no Cache API: {e:?}"))?;
+    let caches = global_caches()?;
     promise(caches.delete(MODEL_CACHE), "clearing the model cache").await.map(|_| ())
 }
 
@@ -197,11 +224,7 @@ pub fn download(bytes: &[u8], file_name: &str, mime: &str) -> Result<(), String>
 
 /// Waits `ms` milliseconds without blocking the page.
 pub async fn sleep_ms(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
-        }
-    });
+    let promise = js_sys::Promise::new(&mut |resolve, _| set_timeout(&resolve, ms));
     let _ = JsFuture::from(promise).await;
 }
 

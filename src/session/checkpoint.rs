@@ -107,7 +107,7 @@ pub struct Fingerprints {
 }
 
 /// Which data file a fingerprint is of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DataRole {
     /// The training file.
     Train,

@@ -199,7 +199,7 @@ impl Classify {
 }
 
 /// A validation example the kept model got wrong.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Mistake {
     /// Line in its file.
     pub line: usize,

@@ -325,7 +325,7 @@ impl Evaluation {
 }
 
 /// Which task a session trains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskKind {
     /// A classifier over labelled texts.
     SequenceClassification,

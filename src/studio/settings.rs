@@ -4,7 +4,7 @@
 use crate::train::{Setting, TrainConfig};
 
 /// The settings as typed (strings until checked).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SettingsForm {
     /// Passes over the training data.
     pub epochs: String,

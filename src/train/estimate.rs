@@ -1,7 +1,7 @@
 //! How much device memory full fine-tuning needs, estimated before any GPU work, so
 //! impossible settings are refused with a reason instead of failing mid-run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CausalConfig, ModelConfig};
 
@@ -9,7 +9,7 @@ use crate::checkpoint::{CausalConfig, ModelConfig};
 const F32: u64 = 4;
 
 /// An estimate of the memory a training step holds, in bytes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemoryEstimate {
     /// Trainable parameters (encoder, pooler, classifier).
     pub parameters: u64,
