@@ -85,6 +85,12 @@ async fn browser() -> (Driver, Client) {
 }
 
 async fn browser_with_downloads(downloads: Option<&Path>) -> (Driver, Client) {
+    browser_with(downloads, true).await
+}
+
+/// A headless Chromium; `webgpu` false leaves WebGPU off, so the studio trains on its CPU
+/// fallback.
+async fn browser_with(downloads: Option<&Path>, webgpu: bool) -> (Driver, Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let child = Command::new(&chromedriver)
@@ -98,12 +104,14 @@ async fn browser_with_downloads(downloads: Option<&Path>) -> (Driver, Client) {
         "download.default_directory": dir.display().to_string(),
         "download.prompt_for_download": false,
     }));
+    let mut args = vec!["--headless=new", "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,800"];
+    if webgpu {
+        args.extend(["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader"]);
+    }
     let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
         "goog:chromeOptions": {
             "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-            "args": ["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--enable-unsafe-swiftshader",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--disable-dev-shm-usage", "--window-size=1280,800"],
+            "args": args,
             "prefs": prefs.unwrap_or_else(|| serde_json::json!({}))
         }
     }))
@@ -471,12 +479,11 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     // No layout jumps while training: the page's cumulative shift stays far under 0.1,
     // the "good" bound of Web Vitals (measured 0.0096: the charts appearing).
     assert!(shifts.iter().sum::<f64>() < 0.05, "layout shifts while training: {shifts:?}");
-    eprintln!(
-        "e2e: main-thread tasks over 50 ms during training: {}, longest {:.0} ms, total {:.0} ms",
-        long.len(),
-        long.iter().copied().fold(0.0, f64::max),
-        long.iter().sum::<f64>()
-    );
+    let longest = long.iter().copied().fold(0.0, f64::max);
+    eprintln!("e2e: main-thread tasks over 50 ms during training: {}, longest {longest:.0} ms, total {:.0} ms", long.len(), long.iter().sum::<f64>());
+    // Training runs in the worker: the page's own tasks stay short (a generous bound; the
+    // figures are in BENCHMARKS.md).
+    assert!(longest < 200.0, "a main-thread task took {longest:.0} ms during training: {long:?}");
     let drawn: f64 = client.execute(points, vec![]).await.unwrap().as_f64().unwrap();
     assert!(drawn >= 50.0, "10 epochs of 5 steps: {drawn} points");
     shots.take(&client, "4-train").await;
@@ -979,5 +986,87 @@ async fn studio_resumes_a_run_after_a_reload_and_its_checkpoint_resumes_in_the_c
         let tolerance = if c.step <= kept_at { 1e-5 } else { 1e-3 };
         assert!((c.loss - w.loss).abs() <= tolerance, "step {}: the CLI's loss {} vs the browser's {}", c.step, c.loss, w.loss);
     }
+    client.close().await.unwrap();
+}
+
+
+/// The page's main thread while the worker reads a 100 MB CSV, tokenises it and trains the
+/// bundled all-MiniLM-L6-v2 on the CPU fallback (no WebGPU): every main-thread task over
+/// 50 ms after the first paint (PerformanceObserver `longtask`) and the slowest keystroke in
+/// Try it during training (Event Timing), printed as one JSON line for BENCHMARKS.md. A
+/// benchmark, not part of the suite: `cargo xtask bench-browser` runs it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run by `cargo xtask bench-browser`"]
+async fn bench_main_thread_with_a_100mb_csv_on_the_cpu_fallback() {
+    let dist = dist();
+    assert!(dist.join("index.html").is_file(), "{} has no index.html: build the site first", dist.display());
+    let base = serve(dist);
+    let work = std::env::temp_dir().join(format!("webtune-bench-main-thread-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    // About 100 MB of review-like sentences: whole English words the model knows.
+    let words = ["the", "movie", "was", "really", "good", "bad", "and", "i", "loved", "hated", "it", "plot", "acting", "great", "boring", "not", "very", "fun", "story", "ending"];
+    let csv_path = work.join("reviews-100mb.csv");
+    let mut csv = String::from("text,label\n");
+    let mut rng = webtune::rng::SeededRng::new(1);
+    while csv.len() < 100_000_000 {
+        let n = 12 + rng.below(12);
+        let text: Vec<&str> = (0..n).map(|_| words[rng.below(words.len())]).collect();
+        csv += &format!("{},{}\n", text.join(" "), if rng.below(2) == 0 { "pos" } else { "neg" });
+    }
+    std::fs::write(&csv_path, &csv).unwrap();
+    let rows = csv.lines().count() - 1;
+    drop(csv);
+
+    let (_driver, client) = browser_with(None, false).await;
+    client.goto(&base).await.unwrap();
+    wait_for(&client, "#model-facts", 600).await;
+    wait_for(&client, "#no-webgpu", 60).await;
+    client
+        .execute(
+            "window.__longTasks = []; new PerformanceObserver(l => window.__longTasks.push(...l.getEntries().map(e => [e.name, Math.round(e.startTime), Math.round(e.duration)]))).observe({type: 'longtask'}); \
+             window.__events = []; new PerformanceObserver(l => window.__events.push(...l.getEntries().filter(e => e.name === 'keydown' || e.name === 'input' || e.name === 'keyup').map(e => e.duration))).observe({type: 'event', durationThreshold: 16});",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let clock = Instant::now();
+    go_to(&client, "data").await;
+    client.find(Locator::Css("#data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
+    wait_until(&client, "the 100 MB CSV is read", "return document.getElementById('train-report') !== null && document.querySelector('#step-data .status.busy') === null", 1800).await;
+    let read_s = clock.elapsed().as_secs_f64();
+    go_to(&client, "settings").await;
+    for (id, value) in [("setting-epochs", "1"), ("setting-batch", "8"), ("setting-max-length", "64"), ("setting-valid-split", "0"), ("setting-checkpoint-minutes", "")] {
+        type_into(&client, id, value).await;
+    }
+    go_to(&client, "train").await;
+    let started = Instant::now();
+    client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+    let step = "return Number(document.getElementById('train-step').textContent.split(' / ')[0])";
+    wait_until(&client, "the first step", &format!("{step} >= 1"), 3600).await;
+    let first_step_s = started.elapsed().as_secs_f64();
+    // Typing in Try it while the worker trains.
+    go_to(&client, "try").await;
+    let typing = Instant::now();
+    for word in ["the ", "movie ", "was ", "really ", "good "] {
+        client.find(Locator::Css("#try-text")).await.unwrap().send_keys(word).await.unwrap();
+    }
+    let typing_s = typing.elapsed().as_secs_f64();
+    go_to(&client, "train").await;
+    wait_until(&client, "three more steps", &format!("{step} >= 4"), 600).await;
+    let steps_s = started.elapsed().as_secs_f64() - first_step_s;
+    client.find(Locator::Css("#stop-training")).await.unwrap().click().await.unwrap();
+    let long: Vec<(String, f64, f64)> = serde_json::from_value(client.execute("return window.__longTasks", vec![]).await.unwrap()).unwrap();
+    let events: Vec<f64> = serde_json::from_value(client.execute("return window.__events", vec![]).await.unwrap()).unwrap();
+    let longest = long.iter().map(|t| t.2).fold(0.0, f64::max);
+    println!(
+        "{}",
+        serde_json::json!({
+            "workload": "main-thread", "rows": rows, "bytes": std::fs::metadata(&csv_path).unwrap().len(), "model": "all-MiniLM-L6-v2", "device": "cpu (wasm, in the worker)",
+            "read_and_report_s": read_s, "to_first_step_s": first_step_s, "three_steps_s": steps_s,
+            "long_tasks": long.len(), "longest_task_ms": longest, "long_task_total_ms": long.iter().map(|t| t.2).sum::<f64>(), "long_tasks_list": long,
+            "slowest_keystroke_ms": events.iter().copied().fold(0.0, f64::max), "keystroke_events_over_16ms": events.len(), "typing_s": typing_s,
+        })
+    );
+    let _ = std::fs::remove_dir_all(&work);
     client.close().await.unwrap();
 }
