@@ -974,6 +974,7 @@ async fn studio_resumes_a_run_after_a_reload_and_its_checkpoint_resumes_in_the_c
     let native = work.join("native");
     let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
         .args(["train", "--resume", &folder.display().to_string(), "--train", &csv_path.display().to_string(), "--device", "cpu", "--out", &native.display().to_string()])
+        .args(["--save-every", "1", "--save-total-limit", "1"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -985,6 +986,26 @@ async fn studio_resumes_a_run_after_a_reload_and_its_checkpoint_resumes_in_the_c
         // Up to the checkpoint the log is the browser's own; after it, the CPU's steps.
         let tolerance = if c.step <= kept_at { 1e-5 } else { 1e-3 };
         assert!((c.loss - w.loss).abs() <= tolerance, "step {}: the CLI's loss {} vs the browser's {}", c.step, c.loss, w.loss);
+    }
+
+    // And the other way: the CLI's last checkpoint (step 19) resumes in the studio, which
+    // asks for the data and trains the last step.
+    let cli_checkpoint = native.join("checkpoint-19");
+    let paths: Vec<String> = std::fs::read_dir(&cli_checkpoint).unwrap().map(|e| e.unwrap().path().display().to_string()).collect();
+    go_to(&client, "train").await;
+    client.find(Locator::Css("#import-checkpoint")).await.unwrap().send_keys(&paths.join("\n")).await.unwrap();
+    wait_for(&client, "#resume-needs-data", 120).await;
+    assert!(text_of(&client, "#resume-needs-data").await.contains("give the training file reviews.csv again"));
+    client.find(Locator::Css("#resume-data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
+    wait_until(&client, "the CLI's run finishes in the studio", "return document.getElementById('train-status').textContent.startsWith('Finished.') && document.getElementById('train-step').textContent === '20 / 20'", 600).await;
+    go_to(&client, "export").await;
+    let _ = std::fs::remove_file(downloads.join("webtune-training-log.csv"));
+    client.find(Locator::Css("#export-log")).await.unwrap().click().await.unwrap();
+    let finished = log_rows(&std::fs::read_to_string(downloaded(&downloads, "webtune-training-log.csv", 30).await).unwrap());
+    assert_eq!(finished.len(), 20);
+    for (f, c) in finished.iter().zip(&cli_rows) {
+        let tolerance = if f.step <= 19 { 0.0 } else { 1e-3 };
+        assert!((f.loss - c.loss).abs() <= tolerance, "step {}: the studio's loss {} vs the CLI's {}", f.step, f.loss, c.loss);
     }
     client.close().await.unwrap();
 }

@@ -103,6 +103,9 @@ pub enum Command {
     DeleteRun(StoredRun),
     /// The data file a waiting resume asked for, sent along.
     GiveData,
+    /// Resume a checkpoint from this computer: the files of a checkpoint folder, or its
+    /// .zip, sent along.
+    ImportCheckpoint,
     /// List the runs and the storage again.
     RefreshRuns,
     /// Dismiss the notice about a lost GPU.

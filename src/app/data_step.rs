@@ -275,6 +275,7 @@ pub(super) fn load_file(studio: Studio, file: web_sys::File, validation: bool) {
                     studio.columns.set(Columns::default());
                     studio.format.set(None);
                     studio.data_source.set(name);
+                    super::worker::tell_page(studio, super::worker::Owned::Choices);
                 }
                 studio.data_version.update(|v| *v += 1);
             }
@@ -297,6 +298,7 @@ pub(super) fn load_sample(studio: Studio) {
                 studio.columns.set(Columns::default());
                 studio.format.set(None);
                 studio.data_source.set("the sample dataset (Sentiment Labelled Sentences)".into());
+                super::worker::tell_page(studio, super::worker::Owned::Choices);
                 studio.data_version.update(|v| *v += 1);
             }
             (Err(e), _) | (_, Err(e)) => studio.data_error.set(Some(e)),

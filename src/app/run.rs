@@ -162,6 +162,7 @@ async fn run(studio: Studio) -> Result<(), String> {
     }
     studio.saved.set(None);
     studio.control.set(Control::Run);
+    super::worker::tell_page(studio, super::worker::Owned::Control);
     studio.results.set(None);
     studio.run.set(RunView { phase: RunPhase::Preparing("Preparing the data…".into()), ..RunView::default() });
     studio.log.update_value(Vec::clear);

@@ -11,10 +11,10 @@ use super::run::Page;
 use super::runs::{RunStore, StoredRun, now_ms};
 use super::state::{AwaitingData, ModelState, PendingResume, Step, Studio};
 use super::megabytes;
-use crate::checkpoint::zip_files;
+use crate::checkpoint::{ModelFiles, unzip_files, zip_files};
 use crate::data::RowPolicy;
 use crate::platform::{read_file, request_persistence, storage_use};
-use crate::session::{DataRole, Fingerprint};
+use crate::session::{DataRole, Fingerprint, RunCheckpoint};
 use crate::studio::SettingsForm;
 
 /// Lists the stored runs and the storage in use again.
@@ -66,6 +66,57 @@ pub fn resume(studio: Studio, run: StoredRun) {
         match gathered {
             Ok(pending) => carry_on(studio, pending).await,
             Err(e) => studio.runs_status.set(Some(Err(format!("The run {} cannot be resumed: {e}", run.summary())))),
+        }
+    });
+}
+
+/// Resumes a checkpoint the user gave (a `webtune train --save-every` folder's files, or a
+/// downloaded .zip): it is checked, kept in the browser as a run of its own, and resumed
+/// once its data files are given.
+pub(super) fn import(studio: Studio, files: Vec<web_sys::File>) {
+    if studio.training() || files.is_empty() {
+        return;
+    }
+    studio.awaiting_data.set(None);
+    studio.runs_status.set(Some(Ok(format!("Reading the checkpoint ({} files)…", files.len()))));
+    spawn_local(async move {
+        let imported = async {
+            let checkpoint = match files.as_slice() {
+                [one] if one.name().ends_with(".zip") => {
+                    let bytes = read_file(one, |_, _| {}).await?;
+                    unzip_files(&bytes, &one.name())?
+                }
+                _ => {
+                    let mut out = ModelFiles::new(format!("the {} checkpoint files from this computer", files.len()));
+                    for file in &files {
+                        out.insert(file.name(), read_file(file, |_, _| {}).await?);
+                    }
+                    out
+                }
+            };
+            let checkpoint = RunCheckpoint::read(checkpoint, &Page(studio)).await.map_err(|e| e.to_string())?;
+            let state = checkpoint.state().clone();
+            let store = RunStore::open().await?;
+            let record = StoredRun {
+                id: format!("run-{}", now_ms()),
+                base_model: state.sources.base_model.clone(),
+                train_file: state.sources.train.clone(),
+                step: state.step,
+                total_steps: state.total_steps,
+                saved_at_ms: now_ms(),
+                checkpoint: None,
+                bytes: 0,
+                data: Vec::new(),
+            };
+            let record = store.create(record, &[]).await?;
+            let record = store.save(&record, checkpoint.files(), state.step, state.total_steps).await?;
+            Ok::<_, String>(PendingResume { run: record, checkpoint, train: None, valid: None })
+        }
+        .await;
+        refresh(studio).await;
+        match imported {
+            Ok(pending) => carry_on(studio, pending).await,
+            Err(e) => studio.runs_status.set(Some(Err(format!("That checkpoint cannot be resumed: {e}")))),
         }
     });
 }
@@ -159,10 +210,13 @@ async fn apply(studio: Studio, pending: PendingResume) -> Result<(), String> {
     // Its settings (the interval between checkpoints is this page's).
     let minutes = studio.settings.with_untracked(|f| f.checkpoint_minutes.clone());
     studio.settings.set(SettingsForm { checkpoint_minutes: minutes, ..SettingsForm::from_plan(&state.plan) });
+    super::worker::tell_page(studio, super::worker::Owned::Settings);
+    super::worker::tell_page(studio, super::worker::Owned::Choices);
     studio.runs_status.set(Some(Ok(format!("Resuming {} from step {}.", run.summary(), state.step))));
     studio.resume_from.set_value(Some(checkpoint));
     studio.set_stored_run(Some(run));
     studio.step.set(Step::Train);
+    super::worker::tell_page(studio, super::worker::Owned::Step);
     super::run::start(studio);
     Ok(())
 }
@@ -258,6 +312,16 @@ pub fn RunsPanel() -> impl IntoView {
                 }
                 .into_any()
             }}
+            <p class="small">
+                <label for="import-checkpoint">"Resume a checkpoint from this computer (the files of a checkpoint-N folder that "<code>"webtune train --save-every"</code>" wrote, or a downloaded checkpoint .zip): "</label>
+                <input type="file" id="import-checkpoint" multiple=true disabled=move || studio.training() on:change=move |ev| {
+                    let input: web_sys::HtmlInputElement = event_target(&ev);
+                    let files: Vec<web_sys::File> = input.files().map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect()).unwrap_or_default();
+                    if !files.is_empty() {
+                        bridge::send_with_files(Command::ImportCheckpoint, &files);
+                    }
+                }/>
+            </p>
             {move || studio.awaiting_data.get().map(|a| view! {
                 <div class="needs-data" id="resume-needs-data" role="alert">
                     <p>{format!("To resume {}, give the {} file {} again (it was not kept with the run):", a.run, a.role.name(), a.file)}</p>

@@ -108,10 +108,14 @@ pub fn TrainStep() -> impl IntoView {
                     <button type="button" id="train-on-cpu" on:click=move |_| super::bridge::send(super::bridge::Command::TrainOnCpu)>"Train on the CPU in this tab instead"</button>
                 </div>
             })}
-            {move || studio.saved.get().map(|saved| match saved {
-                Ok(step) => view! { <p class="small" id="train-saved">{format!("Saved in this browser at step {step}: a reload, a crash or a lost GPU resumes from here.")}</p> }.into_any(),
-                Err(e) => view! { <p class="status error" id="train-saved" role="alert">{e}</p> }.into_any(),
-            })}
+            // Always there, its line reserved, so a checkpoint being saved moves nothing.
+            <p id="train-saved" aria-live="polite" class=move || if matches!(studio.saved.get(), Some(Err(_))) { "saved status error" } else { "saved small" }>
+                {move || match studio.saved.get() {
+                    Some(Ok(step)) => format!("Saved in this browser at step {step}: a reload, a crash or a lost GPU resumes from here."),
+                    Some(Err(e)) => e,
+                    None => String::new(),
+                }}
+            </p>
             {move || run.with(|r| (!r.notes.is_empty()).then(|| r.notes.clone())).map(|notes| view! {
                 <ul class="notes" id="train-notes">{notes.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}</ul>
             })}

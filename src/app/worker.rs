@@ -25,6 +25,36 @@ pub fn post(event: &Event) {
     }
 }
 
+/// State the page owns (the user sets it there), which the worker changes only now and then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owned {
+    /// The settings (a resumed run's).
+    Settings,
+    /// Pause / stop (a new run starts running).
+    Control,
+    /// The data step's choices (a new file's are guessed again; a resumed run's).
+    Choices,
+    /// The step on screen (a resumed run shows its training).
+    Step,
+}
+
+/// Tells the page of a change the worker made to state the page owns.
+pub fn tell_page(studio: Studio, what: Owned) {
+    if !in_worker() {
+        return;
+    }
+    match what {
+        Owned::Settings => post(&Event::Mirror(Mirror::Settings(studio.settings.get_untracked()))),
+        Owned::Control => post(&Event::Mirror(Mirror::Control(studio.control.get_untracked()))),
+        Owned::Step => post(&Event::Mirror(Mirror::Step(studio.step.get_untracked()))),
+        Owned::Choices => {
+            post(&Event::Mirror(Mirror::Columns(studio.columns.get_untracked())));
+            post(&Event::Mirror(Mirror::Format(studio.format.get_untracked())));
+            post(&Event::Mirror(Mirror::Skip(studio.skip_bad_rows.get_untracked())));
+        }
+    }
+}
+
 /// Whether this code runs in the worker (not on the page).
 pub fn in_worker() -> bool {
     js_sys::global().dyn_ref::<web_sys::DedicatedWorkerGlobalScope>().is_some()
@@ -61,11 +91,13 @@ fn mirror(studio: Studio) {
             $(Effect::new(move |_| post(&Event::Mirror(Mirror::$variant(studio.$signal.get()))));)*
         };
     }
+    // The page owns the settings, the data choices, the controls and the step on screen
+    // (the user sets them there); mirroring them back would race with typing, so the worker tells the page only
+    // when it changes them itself ([`tell_page`]).
     mirror!(
-        step => Step, device => Device, model => Model, data => Data, data_error => DataError, data_busy => DataBusy,
-        samples => Samples, answer_scores => AnswerScores, settings => Settings, run => Run, control => Control,
-        results => Results, trained_view => Trained, gpu_notice => GpuNotice, columns => Columns, format => Format,
-        skip_bad_rows => Skip, data_source => DataSource, runs => Runs, runs_status => RunsStatus, storage => Storage,
+        device => Device, model => Model, data => Data, data_error => DataError, data_busy => DataBusy,
+        samples => Samples, answer_scores => AnswerScores, run => Run, results => Results, trained_view => Trained,
+        gpu_notice => GpuNotice, data_source => DataSource, runs => Runs, runs_status => RunsStatus, storage => Storage,
         saved => Saved, awaiting_data => AwaitingData, estimate => Estimate, run_id => RunId,
     );
     // The log grows by a row a step, and its last row gains the evaluation: send from there.
@@ -138,6 +170,7 @@ fn handle(studio: Studio, command: Command, files: Vec<web_sys::File>) {
                 super::runs_panel::give_data(studio, file);
             }
         }
+        Command::ImportCheckpoint => super::runs_panel::import(studio, files),
         Command::RefreshRuns => spawn_local(super::runs_panel::refresh(studio)),
         Command::DismissGpuNotice => studio.gpu_notice.set(None),
     }

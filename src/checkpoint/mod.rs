@@ -20,4 +20,4 @@ pub use files::{FileError, KNOWN_FILES, ModelFiles};
 pub use parsed::{CausalCheckpoint, Checkpoint, CheckpointError, MaxLength, Pretrained};
 pub use tokenizer::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};
 pub use weights::{WeightError, Weights};
-pub use write::{classifier_config, zip_files};
+pub use write::{classifier_config, unzip_files, zip_files};

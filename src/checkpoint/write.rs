@@ -45,9 +45,49 @@ pub fn zip_files(files: &ModelFiles, folder: &str) -> Result<Vec<u8>, String> {
     Ok(writer.finish().map_err(|e| fail(&e))?.into_inner())
 }
 
+/// The files of a .zip (as [`zip_files`] writes it, or any zip of one folder): every file,
+/// named by its path with the one top folder all share removed. `source` names it in
+/// messages.
+pub fn unzip_files(bytes: &[u8], source: &str) -> Result<ModelFiles, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("{source} cannot be read as a .zip: {e}");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| fail(&e))?;
+    let mut entries = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).map_err(|e| fail(&e))?;
+        if file.is_dir() {
+            continue;
+        }
+        let name = file.name().map_err(|e| fail(&e))?.to_string();
+        let mut content = Vec::with_capacity(file.size() as usize);
+        std::io::Read::read_to_end(&mut file, &mut content).map_err(|e| fail(&e))?;
+        entries.push((name, content));
+    }
+    let top = entries.first().and_then(|(n, _)| n.split_once('/')).map(|(folder, _)| format!("{folder}/"));
+    let strip = top.filter(|top| entries.iter().all(|(n, _)| n.starts_with(top.as_str())));
+    let mut files = ModelFiles::new(source);
+    for (name, content) in entries {
+        let name = match &strip {
+            Some(top) => name[top.len()..].to_string(),
+            None => name,
+        };
+        files.insert(name, content);
+    }
+    Ok(files)
+}
+
 #[cfg(test)]
 mod zip_tests {
     use super::*;
+
+    #[test]
+    fn unzipping_gives_the_files_back_without_their_folder() {
+        let files = ModelFiles::new("x").with("config.json", b"{}".to_vec()).with("1_Pooling/config.json", b"[1]".to_vec());
+        let back = unzip_files(&zip_files(&files, "checkpoint-12").unwrap(), "checkpoint-12.zip").unwrap();
+        assert_eq!(back.names().collect::<Vec<_>>(), ["1_Pooling/config.json", "config.json"]);
+        assert_eq!(back.get("1_Pooling/config.json"), Some(&b"[1]"[..]));
+        assert_eq!(back.source(), "checkpoint-12.zip");
+        assert!(unzip_files(b"not a zip", "x.zip").unwrap_err().starts_with("x.zip cannot be read as a .zip: "));
+    }
 
     #[test]
     fn zip_holds_every_file_in_one_folder() {
