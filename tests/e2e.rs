@@ -1075,10 +1075,26 @@ async fn bench_main_thread_with_a_100mb_csv_on_the_cpu_fallback() {
     go_to(&client, "train").await;
     wait_until(&client, "three more steps", &format!("{step} >= 4"), 600).await;
     let steps_s = started.elapsed().as_secs_f64() - first_step_s;
-    client.find(Locator::Css("#stop-training")).await.unwrap().click().await.unwrap();
+    // Pause saves the run: the bundled model's whole checkpoint, in the browser's storage.
+    let pausing = Instant::now();
+    client.find(Locator::Css("#pause-training")).await.unwrap().click().await.unwrap();
+    wait_until(&client, "the paused run is saved", "return /at step \\d+/.test(document.getElementById('train-saved')?.textContent || '')", 600).await;
+    let checkpoint_s = pausing.elapsed().as_secs_f64();
     let long: Vec<(String, f64, f64)> = serde_json::from_value(client.execute("return window.__longTasks", vec![]).await.unwrap()).unwrap();
     let events: Vec<f64> = serde_json::from_value(client.execute("return window.__events", vec![]).await.unwrap()).unwrap();
     let longest = long.iter().map(|t| t.2).fold(0.0, f64::max);
+    let kept = text_of(&client, "#runs-list .run").await;
+    // After a reload: the run resumes (model from the checkpoint, the 100 MB of data from the
+    // browser's storage, tokenised again) and takes its next step.
+    client.refresh().await.unwrap();
+    wait_for(&client, "#unfinished-runs", 600).await;
+    client.find(Locator::Css("#go-to-runs")).await.unwrap().click().await.unwrap();
+    let resuming = Instant::now();
+    wait_for(&client, "#runs-list .resume-run", 60).await.click().await.unwrap();
+    let saved_at: usize = kept.split(" — step ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    wait_until(&client, "the resumed run takes a step", &format!("{step} > {saved_at}"), 3600).await;
+    let resume_s = resuming.elapsed().as_secs_f64();
+    client.execute("document.getElementById('stop-training').click()", vec![]).await.unwrap();
     println!(
         "{}",
         serde_json::json!({
@@ -1086,6 +1102,7 @@ async fn bench_main_thread_with_a_100mb_csv_on_the_cpu_fallback() {
             "read_and_report_s": read_s, "to_first_step_s": first_step_s, "three_steps_s": steps_s,
             "long_tasks": long.len(), "longest_task_ms": longest, "long_task_total_ms": long.iter().map(|t| t.2).sum::<f64>(), "long_tasks_list": long,
             "slowest_keystroke_ms": events.iter().copied().fold(0.0, f64::max), "keystroke_events_over_16ms": events.len(), "typing_s": typing_s,
+            "pause_to_saved_checkpoint_s": checkpoint_s, "kept_run": kept, "reload_resume_to_next_step_s": resume_s,
         })
     );
     let _ = std::fs::remove_dir_all(&work);

@@ -425,6 +425,7 @@ fn resume_session(args: &TrainArgs, matches: Option<&clap::ArgMatches>, dir: &Pa
             }
         }
     }
+    let started = std::time::Instant::now();
     let checkpoint = latest_checkpoint(dir)?;
     let state = checkpoint.state();
     let task = if state.task == TaskKind::CausalLanguageModelling.name() { TaskKind::CausalLanguageModelling } else { TaskKind::SequenceClassification };
@@ -449,12 +450,13 @@ fn resume_session(args: &TrainArgs, matches: Option<&clap::ArgMatches>, dir: &Pa
     let words = format!("{:?}", args.device).to_lowercase();
     let session = pollster::block_on(Session::resume(&checkpoint, data, words, device, &Terminal)).map_err(session_error)?;
     eprintln!(
-        "webtune: resuming {} from {} at step {} of {} (saved {})",
+        "webtune: resuming {} from {} at step {} of {} (saved {}; read, checked and restored in {:.1} s)",
         state.sources.base_model,
         checkpoint.place(),
         state.step,
         state.total_steps,
-        saved_when(state.saved_at_ms)
+        saved_when(state.saved_at_ms),
+        started.elapsed().as_secs_f64()
     );
     Ok((session, out))
 }

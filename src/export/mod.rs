@@ -60,6 +60,21 @@ pub enum ExportError {
     File(#[from] FileError),
 }
 
+/// `values` as safetensors stores F32: little-endian bytes (one copy on little-endian
+/// targets, which every target webtune builds for is).
+pub fn f32_le_bytes(values: &[f32]) -> Vec<u8> {
+    if cfg!(target_endian = "little") { bytemuck::cast_slice::<f32, u8>(values).to_vec() } else { values.iter().flat_map(|v| v.to_le_bytes()).collect() }
+}
+
+/// F32 values from safetensors' little-endian bytes (`bytes.len()` a multiple of 4).
+pub fn f32_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
+    if cfg!(target_endian = "little") {
+        bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[..bytes.len() / 4 * 4])
+    } else {
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    }
+}
+
 /// Reads `tensors` from the device (async) and serialises them as F32 safetensors.
 pub async fn safetensors_bytes(tensors: Vec<NamedTensor>) -> Result<Vec<u8>, ExportError> {
     let mut stored: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
@@ -85,7 +100,7 @@ pub async fn safetensors_bytes(tensors: Vec<NamedTensor>) -> Result<Vec<u8>, Exp
         } else {
             values
         };
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = f32_le_bytes(&values);
         stored.push((t.name, t.shape, bytes));
     }
     let views: Vec<(String, TensorView)> = stored

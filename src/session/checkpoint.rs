@@ -385,7 +385,7 @@ impl RunCheckpoint {
             if view.dtype() != Dtype::F32 {
                 return Err(bad(format!("{name} is {:?}, not F32", view.dtype())));
             }
-            out.insert(name, view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect());
+            out.insert(name, crate::export::f32_from_le_bytes(view.data()));
         }
         Ok(out)
     }
@@ -502,7 +502,7 @@ async fn moments_file(moments: Vec<(String, Tensor<1>)>) -> Result<Vec<u8>, Sess
         let all = Tensor::cat(moments.iter().map(|(_, t)| t.clone()).collect(), 0);
         all.into_data_async().await.map_err(|e| readback(format!("{e:?}")))?.try_into_vec().map_err(|e| readback(format!("{e:?}")))?
     };
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes = crate::export::f32_le_bytes(&values);
     let mut views = Vec::with_capacity(moments.len());
     let mut offset = 0;
     for ((name, _), size) in moments.iter().zip(sizes) {
