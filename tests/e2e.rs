@@ -996,6 +996,9 @@ async fn studio_resumes_a_run_after_a_reload_and_its_checkpoint_resumes_in_the_c
     client.find(Locator::Css("#import-checkpoint")).await.unwrap().send_keys(&paths.join("\n")).await.unwrap();
     wait_for(&client, "#resume-needs-data", 120).await;
     assert!(text_of(&client, "#resume-needs-data").await.contains("give the training file reviews.csv again"));
+    // The train step shows the imported run where it was saved, not the run before it.
+    wait_until(&client, "the imported run on screen", "return document.getElementById('train-step').textContent === '19 / 20'", 30).await;
+    assert!(text_of(&client, "#train-status").await.starts_with("Saved at step 19 of 20"), "{}", text_of(&client, "#train-status").await);
     client.find(Locator::Css("#resume-data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
     wait_until(&client, "the CLI's run finishes in the studio", "return document.getElementById('train-status').textContent.startsWith('Finished.') && document.getElementById('train-step').textContent === '20 / 20'", 600).await;
     go_to(&client, "export").await;

@@ -47,6 +47,8 @@ pub fn train_on_cpu(studio: Studio) {
 /// Starts a run (ignored while one is going).
 pub fn start(studio: Studio) {
     if studio.training() {
+        // The page showed "Starting…": tell it again what is running.
+        studio.run.update(|_| {});
         return;
     }
     leptos::task::spawn_local(async move {
@@ -165,8 +167,7 @@ async fn run(studio: Studio) -> Result<(), String> {
     super::worker::tell_page(studio, super::worker::Owned::Control);
     studio.results.set(None);
     studio.run.set(RunView { phase: RunPhase::Preparing("Preparing the data…".into()), ..RunView::default() });
-    studio.log.update_value(Vec::clear);
-    studio.log_rows.set(0);
+    studio.replace_log(Vec::new());
     studio.samples.set(Vec::new());
     studio.answer_scores.set(Vec::new());
     yield_to_browser().await;
@@ -238,8 +239,7 @@ async fn run(studio: Studio) -> Result<(), String> {
         super::runs_panel::refresh(studio).await;
     } else {
         // The charts and replies start where the run was.
-        studio.log.update_value(|log| *log = session.log().to_vec());
-        studio.log_rows.set(session.steps_done());
+        studio.replace_log(session.log().to_vec());
         studio.samples.set(latest(session.samples()));
         studio.answer_scores.set(session.scored().iter().map(|s| (s.step, s.scores)).collect());
     }

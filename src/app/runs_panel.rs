@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use super::bridge::{self, Command};
 use super::run::Page;
 use super::runs::{RunStore, StoredRun, now_ms};
-use super::state::{AwaitingData, ModelState, PendingResume, Step, Studio};
+use super::state::{AwaitingData, ModelState, PendingResume, RunView, Step, Studio};
 use super::megabytes;
 use crate::checkpoint::{ModelFiles, unzip_files, zip_files};
 use crate::data::RowPolicy;
@@ -139,6 +139,7 @@ fn missing(pending: &PendingResume) -> Option<(DataRole, String)> {
 
 /// Asks for the next missing data file, or applies the resume when none is missing.
 async fn carry_on(studio: Studio, pending: PendingResume) {
+    show_saved(studio, pending.checkpoint.state());
     if let Some((role, file)) = missing(&pending) {
         studio.runs_status.set(None);
         studio.awaiting_data.set(Some(AwaitingData { run: pending.run.summary(), role, file, refused: None }));
@@ -151,6 +152,15 @@ async fn carry_on(studio: Studio, pending: PendingResume) {
     if let Err(e) = apply(studio, pending).await {
         studio.runs_status.set(Some(Err(format!("The run {summary} cannot be resumed: {e}"))));
     }
+}
+
+/// The train step shows the run being resumed, where it was saved, instead of whatever ran
+/// before in this tab.
+fn show_saved(studio: Studio, state: &crate::session::RunState) {
+    studio.run.set(RunView { step: state.step, total_steps: state.total_steps, epochs: state.plan.settings.epochs, ..RunView::default() });
+    studio.replace_log(state.log.clone());
+    studio.samples.set(Vec::new());
+    studio.answer_scores.set(Vec::new());
 }
 
 /// The user gave a data file a waiting resume asked for: it must be the run's own.

@@ -332,6 +332,8 @@ pub struct Studio {
     pub log: StoredValue<Vec<LogRow>, LocalStorage>,
     /// Rows in `log`, bumped when it changes: what the charts subscribe to.
     pub log_rows: RwSignal<usize>,
+    /// The log was replaced, not appended to, since the worker last sent it to the page.
+    pub log_replaced: StoredValue<bool>,
     /// Pause / stop requests.
     pub control: RwSignal<Control>,
     /// The results of the finished run.
@@ -469,6 +471,7 @@ impl Studio {
             run: RwSignal::new(RunView::default()),
             log: StoredValue::new_local(Vec::new()),
             log_rows: RwSignal::new(0),
+            log_replaced: StoredValue::new(false),
             control: RwSignal::new(Control::Run),
             results: RwSignal::new(None),
             trained: StoredValue::new_local(None),
@@ -494,6 +497,14 @@ impl Studio {
             data_busy: RwSignal::new(None),
             run_id: RwSignal::new(None),
         }
+    }
+
+    /// Replaces the run log (a new run, or a saved one's), so the page gets all of it.
+    pub fn replace_log(&self, rows: Vec<LogRow>) {
+        let len = rows.len();
+        self.log.set_value(rows);
+        self.log_replaced.set_value(true);
+        self.log_rows.set(len);
     }
 
     /// Whether a run is in progress (started, not finished or failed).

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::components::chart::{LineChart, Series};
-use super::state::{Control, RunPhase, Step, Studio};
+use super::state::{Control, RunPhase, RunView, Step, Studio};
 use super::{NextButton, StepSection, duration};
 
 /// The training step.
@@ -29,6 +29,10 @@ pub fn TrainStep() -> impl IntoView {
         }
     }, std::time::Duration::from_millis(500));
     let status = move || match run.with(|r| r.phase.clone()) {
+        // A saved run on screen, not yet resumed (its data is being asked for).
+        RunPhase::Idle if run.with(|r| r.step > 0) => {
+            run.with(|r| format!("Saved at step {} of {}: it trains on once its data file is given.", r.step, r.total_steps))
+        }
         RunPhase::Idle => "Not started.".to_string(),
         RunPhase::Preparing(what) => what,
         RunPhase::Compiling => format!(
@@ -90,7 +94,11 @@ pub fn TrainStep() -> impl IntoView {
     view! {
         <StepSection step=Step::Train>
             <div class="controls">
-                <button type="button" id="start-training" disabled=move || !ready() | studio.training() on:click=move |_| super::bridge::send(super::bridge::Command::Start)>
+                <button type="button" id="start-training" disabled=move || !ready() | studio.training() on:click=move |_| {
+                    // At once, not when the worker first reports: the last run's "Finished." goes.
+                    run.set(RunView { phase: RunPhase::Preparing("Starting…".into()), ..RunView::default() });
+                    super::bridge::send(super::bridge::Command::Start);
+                }>
                     {move || if matches!(run.with(|r| r.phase.clone()), RunPhase::Finished(_) | RunPhase::Failed(_)) { "Train again" } else { "Start training" }}
                 </button>
                 <button type="button" id="pause-training" class="secondary"

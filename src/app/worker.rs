@@ -104,7 +104,12 @@ fn mirror(studio: Studio) {
     let sent = StoredValue::new_local(0usize);
     Effect::new(move |_| {
         studio.log_rows.track();
-        let from = sent.get_value().saturating_sub(1);
+        let from = if studio.log_replaced.get_value() {
+            studio.log_replaced.set_value(false);
+            0
+        } else {
+            sent.get_value().saturating_sub(1)
+        };
         let (rows, len) = studio.log.with_value(|log| (log.get(from.min(log.len())..).map(<[_]>::to_vec).unwrap_or_default(), log.len()));
         let from = from.min(len);
         sent.set_value(len);
