@@ -589,7 +589,7 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     go_to(&client, "train").await;
     client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
     wait_until(&client, "the second run is saved after its first epoch", "return document.getElementById('train-saved')?.textContent.includes('at step 5') === true", 300).await;
-    client.issue_cmd(Cdp { cmd: "Browser.crashGpuProcess" }).await.expect("chromedriver runs DevTools commands");
+    client.issue_cmd(Cdp { cmd: "Browser.crashGpuProcess", params: serde_json::json!({}) }).await.expect("chromedriver runs DevTools commands");
     wait_until(&client, "the run stops", "return document.getElementById('train-status').textContent.startsWith('Training stopped')", 60).await;
     assert_eq!(text_of(&client, "#train-status").await, "Training stopped: the GPU failed (see the message at the top of the page).");
     wait_until(&client, "a new device is set up", "return document.getElementById('gpu-failed')?.textContent.includes('A new GPU device is ready') === true", 60).await;
@@ -610,10 +610,17 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     client.close().await.unwrap();
 }
 
+/// Pause (or Resume) by script: the step headings stay on top of a page scrolled down to
+/// the saved-run line, and would take a pointer click.
+async fn click_pause(client: &Client) {
+    client.execute("document.getElementById('pause-training').click()", vec![]).await.unwrap();
+}
+
 /// A Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute`.
 #[derive(Debug)]
 struct Cdp {
     cmd: &'static str,
+    params: serde_json::Value,
 }
 
 impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
@@ -622,7 +629,7 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(serde_json::json!({"cmd": self.cmd, "params": {}}).to_string()))
+        (http::Method::POST, Some(serde_json::json!({"cmd": self.cmd, "params": self.params}).to_string()))
     }
 }
 
@@ -932,7 +939,39 @@ async fn studio_resumes_a_run_after_a_reload_and_its_checkpoint_resumes_in_the_c
     wait_for(&client, "#resume-data-refused", 30).await;
     let refused = text_of(&client, "#resume-data-refused").await;
     assert!(refused.starts_with("other.csv is not the training file this run was trained on: its SHA-256 is ") && refused.contains("reviews.csv"), "{refused}");
+    // The storage quota fills up (DevTools shrinks it to what is in use): the next checkpoint
+    // cannot be written, the page says so and what to do, training goes on, and the last
+    // checkpoint stays whole.
+    let origin = base.trim_end_matches('/').to_string();
+    let usage = client.execute_async("const done = arguments[arguments.length - 1]; navigator.storage.estimate().then(e => done(e.usage));", vec![]).await.unwrap();
+    let quota = usage.as_f64().unwrap() + 20_000.0;
+    client.issue_cmd(Cdp { cmd: "Storage.overrideQuotaForOrigin", params: serde_json::json!({"origin": origin, "quotaSize": quota}) }).await.expect("DevTools sets the quota");
     client.find(Locator::Css("#resume-data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
+    wait_for(&client, "#train-saved.error", 300).await;
+    let refused = text_of(&client, "#train-saved").await;
+    assert!(
+        refused.starts_with(&format!("Saving the run at step {} failed: writing ", kept_at + 3))
+            && refused.contains("the browser's storage for this site is full")
+            && refused.ends_with("delete old runs or stored models in the runs list, or free disk space. Training goes on; the last saved step is kept."),
+        "{refused}"
+    );
+    click_pause(&client).await;
+    wait_until(&client, "the run pauses", "return document.getElementById('train-status').textContent === 'Paused.'", 120).await;
+    let checkpoints = "const done = arguments[arguments.length - 1]; (async () => { const root = await navigator.storage.getDirectory(); \
+        const runs = await root.getDirectoryHandle('webtune-runs'); const names = []; for await (const [, run] of runs.entries()) { \
+        for await (const [name, entry] of run.entries()) { if (name.startsWith('ckpt-')) { const files = []; for await (const [file] of entry.entries()) files.push(file); names.push(name + ':' + files.length); } } } \
+        return names; })().then(done, e => done(String(e)));";
+    let kept = client.execute_async(checkpoints, vec![]).await.unwrap();
+    let files = unzip(&checkpoint_zip).len();
+    assert_eq!(kept, serde_json::json!([format!("ckpt-{kept_at}:{files}")]), "only the last whole checkpoint is kept");
+    // Space again: the next Pause saves.
+    client.issue_cmd(Cdp { cmd: "Storage.overrideQuotaForOrigin", params: serde_json::json!({"origin": origin}) }).await.unwrap();
+    click_pause(&client).await;
+    wait_until(&client, "the run goes on", "return document.getElementById('train-status').textContent !== 'Paused.'", 60).await;
+    click_pause(&client).await;
+    let saved_ok = format!("return !document.getElementById('train-saved').classList.contains('error') && {}", saved_step.trim_start_matches("return "));
+    wait_until(&client, "the paused run is saved", &format!("{saved_ok} > {kept_at}"), 120).await;
+    click_pause(&client).await;
     wait_until(&client, "the resumed run finishes", "return document.getElementById('train-status').textContent.startsWith('Finished.')", 900).await;
     assert!(text_of(&client, "#model-facts").await.contains("neg, pos"), "the model is the checkpoint's, with the run's labels");
     go_to(&client, "export").await;

@@ -263,12 +263,13 @@ async fn run(studio: Studio) -> Result<(), String> {
         match studio.control.get_untracked() {
             Control::Stop => break,
             Control::Pause => {
-                set_phase(studio, RunPhase::Paused);
-                // A paused tab may be closed: keep the run as it is now.
+                // A paused tab may be closed: keep the run as it is now, then say "Paused."
                 if saved_step(studio) != Some(session.steps_done()) && session.steps_done() > 0 {
+                    set_phase(studio, RunPhase::Preparing("Saving the run before pausing…".into()));
                     save(studio, &mut session).await;
                     last_save = web_time::Instant::now();
                 }
+                set_phase(studio, RunPhase::Paused);
                 while studio.control.get_untracked() == Control::Pause {
                     sleep_ms(100).await;
                 }

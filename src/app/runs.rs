@@ -135,10 +135,18 @@ impl RunStore {
         folder.remove(&name).await?;
         let target = folder.folder(&name, true).await?.ok_or("the checkpoint's folder could not be created")?;
         // The state file last: a checkpoint without it is not one.
-        for file in files.names().filter(|n| *n != STATE_FILE) {
-            target.write(file, files.get(file).unwrap_or_default()).await?;
+        let written = async {
+            for file in files.names().filter(|n| *n != STATE_FILE) {
+                target.write(file, files.get(file).unwrap_or_default()).await?;
+            }
+            target.write(STATE_FILE, files.get(STATE_FILE).unwrap_or_default()).await
         }
-        target.write(STATE_FILE, files.get(STATE_FILE).unwrap_or_default()).await?;
+        .await;
+        if let Err(e) = written {
+            // A half-written checkpoint (a full quota) would only hold space the previous one may need.
+            let _ = folder.remove(&name).await;
+            return Err(e);
+        }
         let mut next = run.clone();
         next.step = step;
         next.total_steps = total_steps;
