@@ -602,7 +602,10 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     let kept = text_of(&client, "#runs-list .run-summary").await;
     let kept_at: usize = kept.split(" — step ").nth(1).and_then(|s| s.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
     assert!(kept.contains("on reviews.csv — step ") && kept.ends_with(" of 50") && kept_at >= 5 && kept_at % 5 == 0, "the run is kept at an epoch's checkpoint: {kept}");
-    client.find(Locator::Css("#runs-list .resume-run")).await.unwrap().click().await.unwrap();
+    // Start offers the checkpoint beside it.
+    go_to(&client, "train").await;
+    assert_eq!(text_of(&client, "#resume-last").await, format!("Resume from its checkpoint (step {kept_at} of 50)"));
+    client.find(Locator::Css("#resume-last")).await.unwrap().click().await.unwrap();
     let step_now = "return Number(document.getElementById('train-step').textContent.split(' / ')[0])";
     wait_until(&client, "training resumes on the new device from its checkpoint", &format!("{step_now} >= {}", kept_at + 2), 300).await;
     assert_eq!(text_of(&client, "#train-step").await.split(" / ").nth(1), Some("50"));

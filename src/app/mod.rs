@@ -184,7 +184,7 @@ fn GpuFailedBanner() -> impl IntoView {
             let next = match &notice.replaced {
                 None => "Setting up a new GPU device…".to_string(),
                 Some(Ok(())) if studio.runs.with(|r| r.iter().any(|r| r.checkpoint.is_some())) && !memory => {
-                    "A new GPU device is ready, so you can go on without reloading: resume the run from its last checkpoint (step 4, Runs kept in this browser).".to_string()
+                    "A new GPU device is ready, so you can go on without reloading: resume the run from its last checkpoint (Resume, beside Start in step 4).".to_string()
                 }
                 Some(Ok(())) => format!(
                     "A new GPU device is ready, so you can go on without reloading: start training again (step 4){}.",

@@ -116,6 +116,20 @@ pub fn TrainStep() -> impl IntoView {
                     <button type="button" id="train-on-cpu" on:click=move |_| super::bridge::send(super::bridge::Command::TrainOnCpu)>"Train on the CPU in this tab instead"</button>
                 </div>
             })}
+            // A run that failed (a lost GPU, a device error) with a checkpoint in the browser:
+            // go on from it, beside Start, rather than from the base model.
+            {move || {
+                let failed = matches!(run.with(|r| r.phase.clone()), RunPhase::Failed(_)) && !studio.training();
+                let saved = studio.runs.with(|runs| runs.iter().filter(|r| r.checkpoint.is_some()).max_by_key(|r| r.saved_at_ms).cloned());
+                failed.then_some(saved).flatten().map(|saved| {
+                    let label = format!("Resume from its checkpoint (step {} of {})", saved.step, saved.total_steps);
+                    view! {
+                        <div class="controls">
+                            <button type="button" id="resume-last" on:click=move |_| super::bridge::send(super::bridge::Command::Resume(saved.clone()))>{label}</button>
+                        </div>
+                    }
+                })
+            }}
             // Always there, its line reserved, so a checkpoint being saved moves nothing.
             <p id="train-saved" aria-live="polite" class=move || if matches!(studio.saved.get(), Some(Err(_))) { "saved status error" } else { "saved small" }>
                 {move || match studio.saved.get() {
