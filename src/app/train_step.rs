@@ -29,9 +29,9 @@ pub fn TrainStep() -> impl IntoView {
         }
     }, std::time::Duration::from_millis(500));
     let status = move || match run.with(|r| r.phase.clone()) {
-        // A saved run on screen, not yet resumed (its data is being asked for).
+        // A saved run on screen, not yet resumed (its model loading, or its data asked for).
         RunPhase::Idle if run.with(|r| r.step > 0) => {
-            run.with(|r| format!("Saved at step {} of {}: it trains on once its data file is given.", r.step, r.total_steps))
+            run.with(|r| format!("Saved at step {} of {}: it trains on from there once its model and data are ready.", r.step, r.total_steps))
         }
         RunPhase::Idle => "Not started.".to_string(),
         RunPhase::Preparing(what) => what,
