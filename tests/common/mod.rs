@@ -177,3 +177,47 @@ pub fn relative_error(got: &[f32], want: &[f32]) -> f64 {
     let norm: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
     diff / norm.max(1e-12)
 }
+
+/// Where AdamW is ill-conditioned: Adam's first update of an element is lr·g/(|g|+ε) with
+/// ε = 1e-8, so for a (clipped) gradient within ~100 ε of zero a difference in g far below
+/// what the gradient checks can see (f32 summation order: threads, SIMD) moves the update
+/// by a visible fraction of lr, and the weights after the step by up to lr. `ill` marks
+/// those elements from PyTorch's gradient of each step so far (scaled by that step's clip
+/// factor, as PyTorch clips before the step).
+pub fn mark_ill_conditioned(ill: &mut Vec<bool>, grad: &[f32], clip: f64) {
+    if ill.is_empty() {
+        ill.resize(grad.len(), false);
+    }
+    for (m, g) in ill.iter_mut().zip(grad) {
+        *m |= ((*g as f64) * clip).abs() < 1e-6;
+    }
+}
+
+/// PyTorch's clip factor for a global gradient norm (torch.nn.utils.clip_grad_norm_).
+pub fn torch_clip(max_norm: f64, norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
+}
+
+/// Weights after AdamW steps against PyTorch's: `relative_error` over the well-conditioned
+/// elements must stay under `tol`; each ill-conditioned one (see `mark_ill_conditioned`) must
+/// be within `steps · lr` of PyTorch's (how far Adam can move it), which a wrong update of
+/// any sign or size still fails. Returns the error, for the messages.
+pub fn assert_after_adamw(label: &str, got: &[f32], want: &[f32], ill: &[bool], lr: f64, steps: usize, tol: f64) -> f64 {
+    assert_eq!(got.len(), want.len(), "{label}: size");
+    let ill = if ill.is_empty() { vec![false; got.len()] } else { ill.to_vec() };
+    let (mut g_well, mut w_well) = (Vec::new(), Vec::new());
+    let mut worst_ill = 0.0f64;
+    for ((a, b), m) in got.iter().zip(want).zip(&ill) {
+        if *m {
+            worst_ill = worst_ill.max((a - b).abs() as f64);
+        } else {
+            g_well.push(*a);
+            w_well.push(*b);
+        }
+    }
+    let err = relative_error(&g_well, &w_well);
+    let count = ill.iter().filter(|m| **m).count();
+    assert!(err < tol, "{label}: relative error {err} over the {} elements whose gradient is not near zero", g_well.len());
+    assert!(worst_ill <= lr * steps as f64 * 1.001, "{label}: an element with a near-zero gradient ({count} of them) moved {worst_ill} away from PyTorch's, more than Adam's {steps} step(s) of lr {lr} can");
+    err
+}
