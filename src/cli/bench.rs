@@ -183,12 +183,8 @@ fn train_lm(bench: LmBench) -> Result<(), CliError> {
         let settings = TrainConfig { batch_size: bench.batch_size, epochs: 1, max_length: bench.seq_len, warmup_ratio: 0.0, best_metric: BestMetric::Loss, ..TrainConfig::default() };
         let mut trainer = Trainer::with_task(model, task, settings, device.clone())?;
         let started = Instant::now();
-        let first = pollster::block_on(trainer.step())?;
-        let mut steady = Vec::new();
-        while !trainer.is_finished() {
-            steady.push(pollster::block_on(trainer.step())?.seconds);
-        }
-        let step = median(steady);
+        let steps = run_steps(choice == DeviceChoice::Gpu, || Ok(if trainer.is_finished() { None } else { Some(pollster::block_on(trainer.step())?.seconds) }))?;
+        let step = steps.steady_s;
         let line = serde_json::json!({
             "workload": "train-lm",
             "device": format!("{choice:?}").to_lowercase(),
@@ -196,7 +192,8 @@ fn train_lm(bench: LmBench) -> Result<(), CliError> {
             "parameters": config.parameters(),
             "batch_size": bench.batch_size,
             "seq_len": bench.seq_len,
-            "first_step_s": first.seconds,
+            "first_step_s": steps.first_s,
+            "gpu_work": steps.work,
             "steady_step_s": step,
             "steady_steps": bench.steps,
             "tokens_per_s": (bench.batch_size * bench.seq_len) as f64 / step,
@@ -322,12 +319,54 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Step times and, on a GPU, the work each step issued (`platform::gpu_work`).
+struct Steps {
+    first_s: f64,
+    steady_s: f64,
+    work: Option<serde_json::Value>,
+}
+
+/// Runs `step` until it says the run is over (None), timing each step and, on a GPU,
+/// counting its dispatches and the pipelines it compiled.
+fn run_steps(gpu: bool, mut step: impl FnMut() -> Result<Option<f64>, CliError>) -> Result<Steps, CliError> {
+    use crate::platform::gpu_work;
+    let mut times = Vec::new();
+    let mut works = Vec::new();
+    loop {
+        let before = gpu_work::snapshot();
+        let Some(seconds) = step()? else { break };
+        if gpu {
+            gpu_work::settle();
+        }
+        times.push(seconds);
+        works.push(gpu_work::snapshot().since(&before));
+    }
+    let first_s = times.first().copied().unwrap_or(0.0);
+    let steady_s = median(times.iter().skip(1).copied().collect());
+    let work = gpu.then(|| {
+        let first = works.first().cloned().unwrap_or_default();
+        let steady = &works[1.min(works.len())..];
+        let last = steady.last().cloned().unwrap_or_default();
+        serde_json::json!({
+            "dispatches_first_step": first.dispatches,
+            "pipelines_first_step": first.pipelines,
+            "dispatches_per_step": median(steady.iter().map(|w| w.dispatches as f64).collect()),
+            "pipelines_after_first_step": steady.iter().map(|w| w.pipelines).sum::<u64>(),
+            "pipelines_counted": gpu_work::start(),
+            "top_kernels_last_step": last.top(12).into_iter().map(|(k, n)| serde_json::json!([k, n])).collect::<Vec<_>>(),
+        })
+    });
+    Ok(Steps { first_s, steady_s, work })
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     if xs.is_empty() { 0.0 } else { xs[xs.len() / 2] }
 }
 
 pub fn run(args: BenchArgs) -> Result<(), CliError> {
+    // Before any device exists: cubecl reads its configuration once.
+    crate::platform::gpu_work::start();
     match args.workload {
         Workload::Train(bench) => train(bench),
         Workload::Embed(bench) => embed(bench),
@@ -369,19 +408,16 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
         };
         let mut trainer = Trainer::new(model, labels, set, None, settings, device.clone())?;
         let started = Instant::now();
-        let first = pollster::block_on(trainer.step())?;
-        let mut steady = Vec::new();
-        while !trainer.is_finished() {
-            steady.push(pollster::block_on(trainer.step())?.seconds);
-        }
-        let step = median(steady);
+        let steps = run_steps(choice == DeviceChoice::Gpu, || Ok(if trainer.is_finished() { None } else { Some(pollster::block_on(trainer.step())?.seconds) }))?;
+        let step = steps.steady_s;
         let line = serde_json::json!({
             "workload": "train",
             "device": format!("{choice:?}").to_lowercase(),
             "model": bench.model.display().to_string(),
             "batch_size": bench.batch_size,
             "seq_len": bench.seq_len,
-            "first_step_s": first.seconds,
+            "first_step_s": steps.first_s,
+            "gpu_work": steps.work,
             "steady_step_s": step,
             "steady_steps": bench.steps,
             "samples_per_s": bench.batch_size as f64 / step,

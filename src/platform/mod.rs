@@ -2,6 +2,7 @@
 //! reading model files.
 
 mod gpu;
+pub mod gpu_work;
 #[cfg(not(target_arch = "wasm32"))]
 mod folder;
 #[cfg(target_arch = "wasm32")]

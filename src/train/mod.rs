@@ -17,7 +17,7 @@ pub use config::{BestMetric, Schedule, Setting, SettingError, TrainConfig};
 pub use estimate::MemoryEstimate;
 pub use log::{EvalPoint, LM_LOG_CSV_HEADER, LOG_CSV_HEADER, LogKind, LogRow, log_csv};
 pub use metrics::{ClassMetrics, EvalReport};
-pub use optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, global_grad_norm, gradient_norms};
+pub use optimizer::{AdamW, AdamWSettings, FlatGradients, GradientNorms, clip_factor, global_grad_norm, gradient_norms};
 pub use predict::{Prediction, evaluate_examples, predict, score};
 pub use schedule::{learning_rate, warmup_steps};
 pub use causal::{ChatExampleError, LmEncoding, chat_example, pack, language_model_loss, next_token_loss_in_chunks, CHUNK_TOKENS, CausalLanguageModelling, IGNORE_INDEX, LmEvaluation, LmExample, LmSet, next_token_loss};

@@ -25,10 +25,111 @@ pub struct AdamWSettings {
     pub weight_decay: f64,
 }
 
-/// AdamW state: first and second moments per parameter (kept flat), and the step count.
+/// Every gradient of a model's parameters in a few flat tensors ("buckets" of consecutive
+/// parameters, in the model's parameter order): the optimizer update and the gradient norm
+/// are then a few kernels per bucket instead of a few per parameter (issue 13: on the GPU
+/// each tensor operation is its own dispatch, and all-MiniLM-L6-v2 has 105 parameter
+/// tensors). Buckets hold at most [`BUCKET_VALUES`] values (unless one parameter alone is
+/// larger), so the update's temporaries stay a few hundred MB for any model.
+pub struct FlatGradients {
+    buckets: Vec<Bucket>,
+}
+
+/// Values per bucket: 32 Mi floats, 128 MiB (all-MiniLM-L6-v2's 22.7 M parameters are one
+/// bucket; SmolLM2-135M's are five).
+pub const BUCKET_VALUES: usize = 32 << 20;
+
+/// One flat tensor of consecutive parameters' values, and where each sits in it.
+#[derive(Clone)]
+struct Bucket {
+    flat: Tensor<1>,
+    slots: Vec<Slot>,
+}
+
+/// Where one parameter's values sit in its bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slot {
+    id: ParamId,
+    offset: usize,
+    len: usize,
+}
+
+impl Slot {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len
+    }
+}
+
+/// Concatenates flat parts into buckets of at most [`BUCKET_VALUES`] (`parts` in order,
+/// each with its parameter).
+fn into_buckets(parts: Vec<(ParamId, Tensor<1>)>, limit: usize) -> Vec<Bucket> {
+    let mut buckets = Vec::new();
+    let mut tensors: Vec<Tensor<1>> = Vec::new();
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut offset = 0;
+    let mut close = |tensors: &mut Vec<Tensor<1>>, slots: &mut Vec<Slot>| {
+        if tensors.is_empty() {
+            return;
+        }
+        let flat = if tensors.len() == 1 { tensors.pop().unwrap() } else { Tensor::cat(std::mem::take(tensors), 0) };
+        buckets.push(Bucket { flat, slots: std::mem::take(slots) });
+    };
+    for (id, part) in parts {
+        let len = part.dims()[0];
+        if offset > 0 && offset + len > limit {
+            close(&mut tensors, &mut slots);
+            offset = 0;
+        }
+        slots.push(Slot { id, offset, len });
+        tensors.push(part);
+        offset += len;
+    }
+    close(&mut tensors, &mut slots);
+    buckets
+}
+
+impl FlatGradients {
+    /// Takes the gradients of `model`'s parameters out of `grads` (parameters without one
+    /// are left out) and concatenates them flat.
+    pub fn gather<M: Module>(model: &M, grads: GradientsParams) -> Self {
+        Self::gather_in_buckets(model, grads, BUCKET_VALUES)
+    }
+
+    /// [`FlatGradients::gather`] with buckets of at most `limit` values.
+    fn gather_in_buckets<M: Module>(model: &M, mut grads: GradientsParams, limit: usize) -> Self {
+        struct Gather<'a> {
+            grads: &'a mut GradientsParams,
+            parts: Vec<(ParamId, Tensor<1>)>,
+        }
+        impl ModuleVisitor for Gather<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some(g) = self.grads.remove::<D>(param.id) {
+                    let len = g.dims().iter().product::<usize>();
+                    self.parts.push((param.id, g.reshape([len])));
+                }
+            }
+        }
+        let mut gather = Gather { grads: &mut grads, parts: Vec::new() };
+        model.visit(&mut gather);
+        Self { buckets: into_buckets(gather.parts, limit) }
+    }
+
+    /// The gradients' norms (no readback).
+    pub fn norms(&self) -> GradientNorms {
+        let total = self.buckets.iter().map(|b| (b.flat.clone() * b.flat.clone()).sum()).reduce(|a, b| a + b);
+        GradientNorms { total, buckets: self.buckets.clone() }
+    }
+}
+
+/// AdamW state: the first and second moments of every parameter stepped, flat in the
+/// layout of the last step's gradients, and the step count.
 pub struct AdamW {
     settings: AdamWSettings,
-    moments: HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
+    /// Per bucket of the last step: (its layout, m, v).
+    flat: Vec<(Vec<Slot>, Tensor<1>, Tensor<1>)>,
+    /// Moments by parameter not laid out flat (restored from a checkpoint, or of a
+    /// parameter that had no gradient in the last step).
+    loose: HashMap<ParamId, (Tensor<1>, Tensor<1>)>,
     steps: i32,
 }
 
@@ -37,7 +138,8 @@ impl AdamW {
     pub fn new(settings: AdamWSettings) -> Self {
         Self {
             settings,
-            moments: HashMap::new(),
+            flat: Vec::new(),
+            loose: HashMap::new(),
             steps: 0,
         }
     }
@@ -48,72 +150,123 @@ impl AdamW {
     }
 
     /// The first and second moments of every parameter updated so far, flat, by parameter
-    /// id (for a checkpoint; no readback).
-    pub fn moments(&self) -> impl Iterator<Item = (ParamId, &Tensor<1>, &Tensor<1>)> {
-        self.moments.iter().map(|(id, (m, v))| (*id, m, v))
+    /// id (for a checkpoint; slices of the device tensors, no readback).
+    pub fn moments(&self) -> Vec<(ParamId, Tensor<1>, Tensor<1>)> {
+        let mut out: Vec<(ParamId, Tensor<1>, Tensor<1>)> = self.loose.iter().map(|(id, (m, v))| (*id, m.clone(), v.clone())).collect();
+        for (slots, m, v) in &self.flat {
+            for slot in slots {
+                out.push((slot.id, m.clone().slice([slot.range()]), v.clone().slice([slot.range()])));
+            }
+        }
+        out
     }
 
     /// Continues from a checkpoint: `steps` updates done, with these moments.
     pub fn restore(&mut self, steps: i32, moments: HashMap<ParamId, (Tensor<1>, Tensor<1>)>) {
         self.steps = steps;
-        self.moments = moments;
+        self.flat.clear();
+        self.loose = moments;
     }
 
     /// One update of every parameter that has a gradient, with learning rate `lr`. When
     /// `grad_scale` is given (a one-element tensor), gradients are multiplied by it first.
+    pub fn step<M: Module>(&mut self, model: M, grads: GradientsParams, lr: f64, grad_scale: Option<Tensor<1>>) -> M {
+        let flat = FlatGradients::gather(&model, grads);
+        self.step_flat(model, flat, lr, grad_scale)
+    }
+
+    /// [`AdamW::step`] with the gradients already gathered.
     ///
     /// Weight decay applies to parameters of rank ≥ 2 (weight matrices, embeddings) and not
     /// to rank-1 ones: in the encoder families webtune trains those are exactly the biases and LayerNorm
     /// parameters that transformers' Trainer exempts (`get_decay_parameter_names`).
-    pub fn step<M: Module>(&mut self, model: M, grads: GradientsParams, lr: f64, grad_scale: Option<Tensor<1>>) -> M {
+    ///
+    /// Elementwise the update is the one `torch.optim.AdamW` makes, operation for
+    /// operation; only its layout is flat (one kernel per operation and bucket).
+    pub fn step_flat<M: Module>(&mut self, model: M, grads: FlatGradients, lr: f64, grad_scale: Option<Tensor<1>>) -> M {
+        if grads.buckets.is_empty() {
+            return model;
+        }
         self.steps += 1;
-        let mut mapper = Update {
-            optimizer: self,
-            grads,
-            lr,
-            grad_scale,
-        };
-        model.map(&mut mapper)
+        let s = self.settings;
+        let t = self.steps;
+        let layout: Vec<Vec<Slot>> = grads.buckets.iter().map(|b| b.slots.clone()).collect();
+        let moments = self.moments_for(&layout, &grads.buckets);
+        let mut updates = Vec::new();
+        let mut slots = HashMap::new();
+        for (i, (bucket, (m, v))) in grads.buckets.into_iter().zip(moments).enumerate() {
+            let mut g = bucket.flat;
+            if let Some(scale) = &grad_scale {
+                g = g * scale.clone();
+            }
+            let m = m * s.beta1 + g.clone() * (1.0 - s.beta1);
+            let v = v * s.beta2 + g.clone() * g * (1.0 - s.beta2);
+            let m_hat = m.clone() / (1.0 - s.beta1.powi(t));
+            let v_hat = v.clone() / (1.0 - s.beta2.powi(t));
+            updates.push(m_hat / (v_hat.sqrt() + s.epsilon) * lr);
+            for slot in &bucket.slots {
+                slots.insert(slot.id, (i, *slot));
+            }
+            self.flat.push((bucket.slots, m, v));
+        }
+        let decay = (s.weight_decay > 0.0).then(|| 1.0 - lr * s.weight_decay);
+        model.map(&mut Update { updates, slots, decay })
+    }
+
+    /// The moments laid out as `layout` (one list of slots per bucket): the last step's
+    /// when the layout is the same (every step of a run), else gathered per parameter,
+    /// zeros for a parameter never stepped. Leaves `self.flat` empty.
+    fn moments_for(&mut self, layout: &[Vec<Slot>], buckets: &[Bucket]) -> Vec<(Tensor<1>, Tensor<1>)> {
+        let flat = std::mem::take(&mut self.flat);
+        if !flat.is_empty() && flat.len() == layout.len() && flat.iter().zip(layout).all(|((slots, _, _), l)| slots == l) {
+            return flat.into_iter().map(|(_, m, v)| (m, v)).collect();
+        }
+        for (slots, m, v) in flat {
+            for slot in slots {
+                self.loose.insert(slot.id, (m.clone().slice([slot.range()]), v.clone().slice([slot.range()])));
+            }
+        }
+        layout
+            .iter()
+            .zip(buckets)
+            .map(|(slots, bucket)| {
+                if slots.iter().all(|slot| !self.loose.contains_key(&slot.id)) {
+                    return (bucket.flat.zeros_like(), bucket.flat.zeros_like());
+                }
+                let device = bucket.flat.device();
+                let (ms, vs): (Vec<_>, Vec<_>) = slots
+                    .iter()
+                    .map(|slot| self.loose.remove(&slot.id).unwrap_or_else(|| (Tensor::zeros([slot.len], &device), Tensor::zeros([slot.len], &device))))
+                    .unzip();
+                (Tensor::cat(ms, 0), Tensor::cat(vs, 0))
+            })
+            .collect()
     }
 }
 
-struct Update<'a> {
-    optimizer: &'a mut AdamW,
-    grads: GradientsParams,
-    lr: f64,
-    grad_scale: Option<Tensor<1>>,
+struct Update {
+    /// Per bucket, lr · m̂ / (√v̂ + ε).
+    updates: Vec<Tensor<1>>,
+    /// Each parameter's bucket and slot.
+    slots: HashMap<ParamId, (usize, Slot)>,
+    /// 1 − lr · weight decay, for parameters of rank ≥ 2.
+    decay: Option<f64>,
 }
 
-impl ModuleMapper for Update<'_> {
+impl ModuleMapper for Update {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<D>(id) else {
+        let Some((bucket, slot)) = self.slots.get(&id).copied() else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let s = self.optimizer.settings;
-        let t = self.optimizer.steps;
         let require_grad = tensor.is_require_grad();
         let value = tensor.inner();
         let dims = value.dims();
-        let n = dims.iter().product::<usize>();
-        let mut g = grad.reshape([n]);
-        if let Some(scale) = &self.grad_scale {
-            g = g * scale.clone();
+        let mut flat = value.reshape([slot.len]);
+        if let Some(decay) = self.decay.filter(|_| D >= 2) {
+            flat = flat * decay;
         }
-        let (m, v) = match self.optimizer.moments.remove(&id) {
-            Some(moments) => moments,
-            None => (g.zeros_like(), g.zeros_like()),
-        };
-        let m = m * s.beta1 + g.clone() * (1.0 - s.beta1);
-        let v = v * s.beta2 + g.clone() * g * (1.0 - s.beta2);
-        let m_hat = m.clone() / (1.0 - s.beta1.powi(t));
-        let v_hat = v.clone() / (1.0 - s.beta2.powi(t));
-        let mut flat = value.reshape([n]);
-        if D >= 2 && s.weight_decay > 0.0 {
-            flat = flat * (1.0 - self.lr * s.weight_decay);
-        }
-        flat = flat - m_hat / (v_hat.sqrt() + s.epsilon) * self.lr;
-        self.optimizer.moments.insert(id, (m, v));
+        flat = flat - self.updates[bucket].clone().slice([slot.range()]);
         let mut updated = Tensor::from_inner(flat.reshape(dims));
         if require_grad {
             updated = updated.require_grad();
@@ -122,49 +275,56 @@ impl ModuleMapper for Update<'_> {
     }
 }
 
-/// The squared L2 norm of each parameter's gradient, computed on the device: one tensor
-/// `[parameters]` in the model's parameter order, with the parameters' ids. A squared norm
-/// that is not finite marks a parameter whose gradient holds a NaN or an infinity.
+/// The norm of a step's gradients, computed on the device from their flat layout.
 pub struct GradientNorms {
-    /// `[parameters]`, Σ g² of each parameter's gradient (empty when none has one).
-    pub squared: Option<Tensor<1>>,
-    /// The parameter of each entry of `squared`.
-    pub ids: Vec<ParamId>,
+    /// Σ g² over every gradient (None when no parameter has one).
+    total: Option<Tensor<1>>,
+    buckets: Vec<Bucket>,
 }
 
 impl GradientNorms {
     /// The global L2 norm over all parameters, as a one-element tensor on `device`.
     pub fn global(&self, device: &Device) -> Tensor<1> {
-        match &self.squared {
-            Some(squared) => squared.clone().sum().sqrt(),
+        match &self.total {
+            Some(total) => total.clone().sqrt(),
             None => Tensor::zeros([1], device),
         }
     }
+
+    /// Σ g² of each parameter's gradient, `[parameters]` in the model's parameter order,
+    /// with the parameters' ids: a squared norm that is not finite marks a parameter whose
+    /// gradient holds a NaN or an infinity. A kernel or two per parameter: for diagnosing
+    /// a failed step, not for every step.
+    pub fn per_parameter(&self) -> (Option<Tensor<1>>, Vec<ParamId>) {
+        let mut sums = Vec::new();
+        let mut ids = Vec::new();
+        for bucket in &self.buckets {
+            for slot in &bucket.slots {
+                let g = bucket.flat.clone().slice([slot.range()]);
+                sums.push((g.clone() * g).sum());
+                ids.push(slot.id);
+            }
+        }
+        ((!sums.is_empty()).then(|| Tensor::cat(sums, 0)), ids)
+    }
 }
 
-/// The squared gradient norm of each of `model`'s parameters (no readback).
+/// The norms of `model`'s gradients in `grads` (no readback).
 pub fn gradient_norms<M: Module>(model: &M, grads: &GradientsParams) -> GradientNorms {
-    struct SquaredSums<'a> {
-        grads: &'a GradientsParams,
-        sums: Vec<Tensor<1>>,
-        ids: Vec<ParamId>,
+    struct Collect<'a> {
+        from: &'a GradientsParams,
+        to: GradientsParams,
     }
-    impl ModuleVisitor for SquaredSums<'_> {
+    impl ModuleVisitor for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let n = g.dims().iter().product::<usize>();
-                let flat = g.reshape([n]);
-                self.sums.push((flat.clone() * flat).sum());
-                self.ids.push(param.id);
+            if let Some(g) = self.from.get::<D>(param.id) {
+                self.to.register::<D>(param.id, g);
             }
         }
     }
-    let mut visitor = SquaredSums { grads, sums: Vec::new(), ids: Vec::new() };
-    model.visit(&mut visitor);
-    GradientNorms {
-        squared: (!visitor.sums.is_empty()).then(|| Tensor::cat(visitor.sums, 0)),
-        ids: visitor.ids,
-    }
+    let mut collect = Collect { from: grads, to: GradientsParams::new() };
+    model.visit(&mut collect);
+    FlatGradients::gather(model, collect.to).norms()
 }
 
 /// The global L2 norm of all gradients of `model`'s parameters, as a one-element tensor
@@ -229,6 +389,33 @@ mod tests {
         // sqrt(3² + 4² + 1²)
         let n = read(global_grad_norm(&linear, &grads, &Device::flex()))[0];
         assert!((n - 26f32.sqrt()).abs() < 1e-5, "{n}");
+    }
+
+    /// The flat update is the per-parameter one whatever the bucket layout: three
+    /// parameters in one bucket, or each in its own (a bucket limit of one value), give
+    /// the same weights over two steps, bit for bit, and the same moments.
+    #[test]
+    fn bucketed_updates_equal_one_bucket() {
+        let device = Device::flex().autodiff();
+        let linear: Linear = LinearConfig::new(3, 2).init(&device);
+        let x = Tensor::<2>::from_floats([[3.0, -4.0, 0.5]], &device);
+        let settings = AdamWSettings { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: 0.1 };
+        let run = |limit: usize| {
+            let mut adamw = AdamW::new(settings);
+            let mut model = linear.clone();
+            for _ in 0..2 {
+                let grads = GradientsParams::from_grads(model.forward(x.clone()).powf_scalar(2.0).sum().backward(), &model);
+                let flat = FlatGradients::gather_in_buckets(&model, grads, limit);
+                assert_eq!(flat.buckets.len(), if limit == 1 { 2 } else { 1 });
+                model = adamw.step_flat(model, flat, 0.01, None);
+            }
+            let mut moments: Vec<(String, Vec<f32>, Vec<f32>)> = adamw.moments().into_iter().map(|(id, m, v)| (id.to_string(), read(m), read(v))).collect();
+            moments.sort_by(|a, b| a.0.cmp(&b.0));
+            (read(model.weight.val()), read(model.bias.unwrap().val()), moments)
+        };
+        let (one, each) = (run(usize::MAX), run(1));
+        assert_eq!(one, each);
+        assert_eq!(one.2.len(), 2, "moments of the weight and the bias");
     }
 
     trait CloneForTest {

@@ -15,7 +15,7 @@ use web_time::Instant;
 
 use super::classification::SequenceClassification;
 use super::config::{BestMetric, Setting, SettingError, TrainConfig};
-use super::optimizer::{AdamW, AdamWSettings, GradientNorms, clip_factor, gradient_norms};
+use super::optimizer::{AdamW, AdamWSettings, FlatGradients, GradientNorms, clip_factor};
 use super::schedule::{learning_rate, warmup_steps};
 use super::task::Task;
 use crate::data::{TokenizedSet, batch_order};
@@ -387,8 +387,8 @@ impl<T: Task> Trainer<T> {
             accumulator.accumulate(&self.model, grads);
             losses.push(loss.inner());
         }
-        let grads = accumulator.grads();
-        let norms = gradient_norms(&self.model, &grads);
+        let grads = FlatGradients::gather(&self.model, accumulator.grads());
+        let norms = grads.norms();
         let norm = norms.global(&self.device);
         let micro_losses = Tensor::cat(losses, 0);
         let values = read_floats(Tensor::cat(vec![micro_losses.clone().sum(), norm.clone()], 0)).await?;
@@ -404,7 +404,7 @@ impl<T: Task> Trainer<T> {
         }
         let lr = learning_rate(self.config.schedule, self.config.learning_rate, self.step, self.warmup, self.total_steps);
         let scale = (self.config.max_grad_norm > 0.0).then(|| clip_factor(norm, self.config.max_grad_norm));
-        self.model = self.optimizer.step(self.model.clone(), grads, lr, scale);
+        self.model = self.optimizer.step_flat(self.model.clone(), grads, lr, scale);
         self.step += 1;
         self.samples_seen += step_samples;
         self.cursor = end;
@@ -453,14 +453,13 @@ impl<T: Task> Trainer<T> {
             let first = first_non_finite(trace.into_outputs()).await.map_err(TrainError::Device)?;
             return Ok(NonFiniteCause::Loss { first: first.map(|f| f.to_string()) });
         }
-        let Some(squared) = norms.squared.clone() else {
+        let (Some(squared), ids) = norms.per_parameter() else {
             return Ok(NonFiniteCause::Gradients { parameters: Vec::new(), count: 0 });
         };
         let squared = read_floats(squared).await?;
         // Backpropagation runs from the head down, so the parameter nearest the output is
         // where the gradients first stopped being finite: list in that order.
-        let failing: Vec<String> = norms
-            .ids
+        let failing: Vec<String> = ids
             .iter()
             .zip(&squared)
             .rev()
@@ -536,8 +535,8 @@ impl<T: Task> Trainer<T> {
                 .task
                 .parameter_name(&self.model, id)
                 .ok_or_else(|| TrainError::Data(format!("parameter {id} has no name, so its optimizer state cannot be saved (a webtune bug; please report it)")))?;
-            out.push((format!("{name}.{EXP_AVG}"), m.clone()));
-            out.push((format!("{name}.{EXP_AVG_SQ}"), v.clone()));
+            out.push((format!("{name}.{EXP_AVG}"), m));
+            out.push((format!("{name}.{EXP_AVG_SQ}"), v));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
