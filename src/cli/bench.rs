@@ -2,7 +2,9 @@
 //!
 //! - `bench train`: full fine-tuning of a sequence classifier (AdamW) at batch 32 × 128
 //!   tokens, on the model given (all-MiniLM-L6-v2 by default); the first step (GPU kernel
-//!   compilation and autotuning) is reported apart from the steady state.
+//!   compilation and autotuning) is reported apart from the steady state. On a GPU it also
+//!   counts the work each step issues (`platform::gpu_work`): dispatches per step,
+//!   pipelines compiled, and the kernels launched most.
 //! - `bench embed`: sentence embeddings per second.
 //! - `bench data`: rows per second read (parsed and checked) and tokenised, for a
 //!   generated 100k-row CSV or a file of your own, with peak memory.
