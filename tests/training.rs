@@ -387,3 +387,56 @@ fn sentence_pairs_are_encoded_with_segments_and_train() {
     let step = pollster::block_on(s.trainer.step()).unwrap();
     assert!(step.loss.is_finite() && step.loss > 0.0);
 }
+
+/// Texts of 2 to 13 words (so token lengths vary), labelled by their keyword family.
+fn varied_task(n: usize, seed: u64) -> Vec<Example> {
+    let positive = ["love", "best", "fine"];
+    let negative = ["lazy", "wait", "long"];
+    let filler = ["the", "quick", "brown", "fox", "day", "dog", "one", "over", "with", "this"];
+    let mut rng = SeededRng::new(seed);
+    (0..n)
+        .map(|i| {
+            let (words, label) = if i % 2 == 0 { (&positive, "pos") } else { (&negative, "neg") };
+            let mut text: Vec<&str> = (0..1 + rng.below(12)).map(|_| filler[rng.below(filler.len())]).collect();
+            text.insert(rng.below(text.len() + 1), words[rng.below(words.len())]);
+            example(&text.join(" "), label, i + 2)
+        })
+        .collect()
+}
+
+/// Bucketed padding (`pad_to_multiple_of`, issue 13: fewer distinct shapes for the GPU to
+/// compile kernels for) trains as padding to the longest example does: for every encoder
+/// family, the same step losses and gradient norms, the same evaluation, the same weights.
+#[test]
+fn padding_to_a_multiple_trains_as_padding_to_the_longest() {
+    use webtune::checkpoint::Padding;
+    let data = varied_task(24, 7);
+    for folder in ["tiny-bert-cls", "tiny-roberta-cls", "tiny-modernbert-cls"] {
+        let files = read_model_folder(&fixtures().join(folder)).unwrap();
+        let config = TrainConfig { learning_rate: 1e-3, batch_size: 8, epochs: 1, warmup_ratio: 0.0, max_length: 48, ..TrainConfig::default() };
+        let mut plain = setup(&files, &data, &data[..8], config.clone()).unwrap();
+        let mut bucketed = setup(&files, &data, &data[..8], TrainConfig { pad_to_multiple_of: 16, ..config }).unwrap();
+        // The padding does change the shapes: batches of the longest are not multiples of 16.
+        let mut set = TokenizedSet::new(&data, &LabelSet::from_examples(&data), &plain.tokenizer).unwrap();
+        let batches: Vec<Vec<usize>> = (0..3).map(|b| (b * 8..b * 8 + 8).collect()).collect();
+        let longest: Vec<usize> = batches.iter().map(|b| set.batch(b).seq_len).collect();
+        assert!(longest.iter().all(|l| l % 16 != 0), "{folder}: {longest:?}");
+        set.set_padding(Padding { multiple: 16, cap: 48 });
+        let rounded: Vec<usize> = batches.iter().map(|b| set.batch(b).seq_len).collect();
+        assert_eq!(rounded, longest.iter().map(|l| l.next_multiple_of(16)).collect::<Vec<_>>(), "{folder}");
+        while !plain.trainer.is_finished() {
+            let a = pollster::block_on(plain.trainer.step()).unwrap();
+            let b = pollster::block_on(bucketed.trainer.step()).unwrap();
+            assert!((a.loss - b.loss).abs() / a.loss < 1e-5, "{folder} step {}: loss {} vs {}", a.step, a.loss, b.loss);
+            assert!((a.grad_norm - b.grad_norm).abs() / a.grad_norm < 1e-5, "{folder} step {}: grad norm {} vs {}", a.step, a.grad_norm, b.grad_norm);
+        }
+        let x = pollster::block_on(plain.trainer.evaluate()).unwrap().unwrap().report;
+        let y = pollster::block_on(bucketed.trainer.evaluate()).unwrap().unwrap().report;
+        assert!((x.loss - y.loss).abs() / x.loss < 1e-5 && x.accuracy == y.accuracy, "{folder}: evaluation {x:?} vs {y:?}");
+        let (p, q) = (plain.trainer.model_for_export().named_tensors(), bucketed.trainer.model_for_export().named_tensors());
+        for (s, t) in p.into_iter().zip(q) {
+            let err = relative_error(&torch_layout(t.tensor, t.transpose), &torch_layout(s.tensor, s.transpose));
+            assert!(err < 1e-5, "{folder}: {} differs after training: {err}", s.name);
+        }
+    }
+}

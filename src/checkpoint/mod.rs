@@ -18,6 +18,6 @@ pub use config::{
 pub use chat_template::{ChatTemplate, ChatTemplateError, Message};
 pub use files::{FileError, KNOWN_FILES, ModelFiles};
 pub use parsed::{CausalCheckpoint, Checkpoint, CheckpointError, MaxLength, Pretrained};
-pub use tokenizer::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};
+pub use tokenizer::{Encoded, EncodedBatch, Padding, TextInput, TextTokenizer, TokenizerError};
 pub use weights::{WeightError, Weights};
 pub use write::{classifier_config, unzip_files, zip_files};

@@ -235,10 +235,47 @@ impl TextTokenizer {
     }
 }
 
+/// How far a training batch is padded: to its longest example, rounded up to a multiple of
+/// `multiple` (as transformers' `pad_to_multiple_of`) but not past `cap` (the truncation
+/// length) unless the longest example is. Rounding gives the GPU fewer distinct shapes, so
+/// fewer kernels to compile, and lengths its kernels vectorise fully; padding is masked, so
+/// the loss and the logits of the real tokens are unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Padding {
+    /// Round the length up to a multiple of this (0 or 1: the longest example's length).
+    pub multiple: usize,
+    /// Never round past this.
+    pub cap: usize,
+}
+
+impl Padding {
+    /// To the longest example of the batch.
+    pub const LONGEST: Padding = Padding { multiple: 1, cap: 0 };
+
+    /// The padded length of a batch whose longest example has `longest` tokens.
+    pub fn length(self, longest: usize) -> usize {
+        if self.multiple <= 1 || longest == 0 {
+            return longest;
+        }
+        longest.next_multiple_of(self.multiple).min(self.cap.max(longest))
+    }
+}
+
+impl Default for Padding {
+    fn default() -> Self {
+        Self::LONGEST
+    }
+}
+
 impl EncodedBatch {
     /// Pads already-encoded inputs to the longest of them with `pad_id`.
     pub fn pad<'a>(rows: impl Iterator<Item = &'a Encoded> + Clone, pad_id: u32) -> Self {
-        let seq_len = rows.clone().map(|e| e.ids.len()).max().unwrap_or(0);
+        Self::pad_as(rows, pad_id, Padding::LONGEST)
+    }
+
+    /// Pads already-encoded inputs with `pad_id` to the length `padding` gives.
+    pub fn pad_as<'a>(rows: impl Iterator<Item = &'a Encoded> + Clone, pad_id: u32, padding: Padding) -> Self {
+        let seq_len = padding.length(rows.clone().map(|e| e.ids.len()).max().unwrap_or(0));
         let mut batch = EncodedBatch {
             ids: Vec::new(),
             input_ids: Vec::new(),

@@ -181,7 +181,7 @@ fn train_lm(bench: LmBench) -> Result<(), CliError> {
         let mut rng = SeededRng::new(1);
         let n = bench.batch_size * (bench.steps + 1);
         let examples = (0..n).map(|i| LmExample::text((0..bench.seq_len).map(|_| rng.below(config.vocab_size()) as u32).collect(), i + 1)).collect();
-        let task = CausalLanguageModelling { train: LmSet { examples, pad_id: config.pad_token_id() }, valid: None };
+        let task = CausalLanguageModelling { train: LmSet::new(examples, config.pad_token_id()), valid: None };
         let settings = TrainConfig { batch_size: bench.batch_size, epochs: 1, max_length: bench.seq_len, warmup_ratio: 0.0, best_metric: BestMetric::Loss, ..TrainConfig::default() };
         let mut trainer = Trainer::with_task(model, task, settings, device.clone())?;
         let started = Instant::now();
@@ -276,6 +276,13 @@ struct TrainBench {
     /// Devices to measure.
     #[arg(long, value_enum, default_value = "both")]
     device: Devices,
+    /// Examples of random lengths from a quarter of --seq-len to all of it (padded per
+    /// batch), as real data has: each new batch length may compile new GPU kernels.
+    #[arg(long)]
+    varied_lengths: bool,
+    /// Pad each batch to a multiple of N tokens (the trainer's --pad-to-multiple-of).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pad_to_multiple_of: usize,
 }
 
 #[derive(Args)]
@@ -395,7 +402,8 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
         let encoded: Vec<Encoded> = (0..n)
             .map(|_| {
                 let vocab_size = config.dims().vocab_size;
-                let mut ids: Vec<u32> = (0..bench.seq_len).map(|_| 1000 + rng.below(vocab_size - 1000) as u32).collect();
+                let len = if bench.varied_lengths { bench.seq_len / 4 + rng.below(bench.seq_len - bench.seq_len / 4 + 1) } else { bench.seq_len };
+                let mut ids: Vec<u32> = (0..len.max(1)).map(|_| 1000 + rng.below(vocab_size - 1000) as u32).collect();
                 ids[0] = 101.min(vocab_size as u32 - 1);
                 Encoded { type_ids: vec![0; ids.len()], ids }
             })
@@ -406,6 +414,7 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
             epochs: 1,
             max_length: bench.seq_len,
             warmup_ratio: 0.0,
+            pad_to_multiple_of: bench.pad_to_multiple_of,
             ..TrainConfig::default()
         };
         let mut trainer = Trainer::new(model, labels, set, None, settings, device.clone())?;
@@ -418,6 +427,8 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
             "model": bench.model.display().to_string(),
             "batch_size": bench.batch_size,
             "seq_len": bench.seq_len,
+            "varied_lengths": bench.varied_lengths,
+            "pad_to_multiple_of": bench.pad_to_multiple_of,
             "first_step_s": steps.first_s,
             "gpu_work": steps.work,
             "steady_step_s": step,

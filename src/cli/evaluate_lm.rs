@@ -118,7 +118,7 @@ pub fn run(args: LmEvaluateArgs, files: ModelFiles, config: CausalConfig) -> Res
     }
     let device = pick_device(args.device);
     let (model, _) = CausalLm::load(&files, &config, &device)?;
-    let set = LmSet { examples, pad_id: config.pad_token_id() };
+    let set = LmSet::new(examples, config.pad_token_id());
     let scores = pollster::block_on(language_model_loss(&model, &set, args.batch_size, &device))?;
     let mut report = Report { loss: scores.loss, perplexity: scores.perplexity, tokens: scores.tokens, skipped, generation: None };
     if args.generate {

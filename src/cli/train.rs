@@ -114,6 +114,11 @@ pub struct TrainArgs {
     /// Batch examples of similar length together.
     #[arg(long)]
     group_by_length: bool,
+    /// Pad each batch to a multiple of N tokens (never past --max-length) instead of to
+    /// its longest example: fewer distinct shapes, so fewer GPU kernels compiled (as
+    /// transformers' pad_to_multiple_of). The loss is the same; 0 turns it off.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pad_to_multiple_of: usize,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "gpu")]
     device: DeviceChoice,
@@ -141,7 +146,7 @@ pub struct TrainArgs {
 /// The flags a resumed run takes from its checkpoint instead (by clap id).
 const RUN_SETTINGS: &[&str] = &[
     "epochs", "lr", "batch_size", "max_length", "warmup_ratio", "weight_decay", "grad_accum", "max_grad_norm", "schedule", "seed", "eval_every",
-    "early_stopping", "best_metric", "packing", "train_on_prompt", "generate", "max_new_tokens", "valid_split", "task", "group_by_length",
+    "early_stopping", "best_metric", "packing", "train_on_prompt", "generate", "max_new_tokens", "valid_split", "task", "group_by_length", "pad_to_multiple_of",
     "text_column", "text_pair_column", "label_column", "format", "label_names", "skip_bad_rows",
 ];
 
@@ -187,6 +192,7 @@ impl TrainArgs {
             early_stopping_patience: self.early_stopping,
             best_metric,
             group_by_length: self.group_by_length,
+            pad_to_multiple_of: self.pad_to_multiple_of,
             ..TrainConfig::default()
         };
         config.validate()?;

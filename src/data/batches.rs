@@ -1,6 +1,6 @@
 //! Tokenised examples (tokenised once, cached) and the order they are batched in.
 
-use crate::checkpoint::{Encoded, EncodedBatch, TextInput, TextTokenizer, TokenizerError};
+use crate::checkpoint::{Encoded, EncodedBatch, Padding, TextInput, TextTokenizer, TokenizerError};
 use crate::rng::SeededRng;
 
 use super::{Dataset, Example, LabelSet};
@@ -29,6 +29,7 @@ pub struct TokenizedSet {
     /// Token count per example before truncation (for the length report).
     pub full_lengths: Vec<usize>,
     pad_id: u32,
+    padding: Padding,
 }
 
 impl TokenizedSet {
@@ -51,6 +52,7 @@ impl TokenizedSet {
             labels: examples.iter().map(|e| e.label.as_deref().and_then(|l| labels.index(l))).collect(),
             lines: examples.iter().map(|e| e.line).collect(),
             pad_id: tokenizer.pad_id(),
+            padding: Padding::LONGEST,
         })
     }
 
@@ -62,7 +64,13 @@ impl TokenizedSet {
             encoded,
             labels,
             pad_id,
+            padding: Padding::LONGEST,
         }
+    }
+
+    /// How batches are padded from now on (to the longest example by default).
+    pub fn set_padding(&mut self, padding: Padding) {
+        self.padding = padding;
     }
 
     /// Appends `other` (tokenised with the same tokenizer and labels), so a large set can
@@ -89,9 +97,10 @@ impl TokenizedSet {
         self.encoded.iter().map(|e| e.ids.len()).collect()
     }
 
-    /// The examples at `indices`, padded to the longest of them.
+    /// The examples at `indices`, padded to the longest of them (rounded as the set's
+    /// padding says).
     pub fn batch(&self, indices: &[usize]) -> EncodedBatch {
-        EncodedBatch::pad(indices.iter().map(|&i| &self.encoded[i]), self.pad_id)
+        EncodedBatch::pad_as(indices.iter().map(|&i| &self.encoded[i]), self.pad_id, self.padding)
     }
 }
 
@@ -125,6 +134,17 @@ mod tests {
         let mut sliced = TokenizedSet::new(&examples[..2], &labels, &tokenizer).unwrap();
         sliced.extend(TokenizedSet::new(&examples[2..], &labels, &tokenizer).unwrap());
         assert_eq!((sliced.encoded, sliced.labels, sliced.lines, sliced.full_lengths), (whole.encoded, whole.labels, whole.lines, whole.full_lengths));
+    }
+
+    #[test]
+    fn padding_rounds_up_to_the_multiple_but_not_past_the_cap() {
+        let p = Padding { multiple: 32, cap: 128 };
+        assert_eq!([1, 31, 32, 33, 100, 128].map(|l| p.length(l)), [32, 32, 32, 64, 128, 128]);
+        // A cap that is not a multiple stops the rounding; a row longer than the cap keeps its length.
+        let p = Padding { multiple: 32, cap: 50 };
+        assert_eq!([40, 50, 60].map(|l| p.length(l)), [50, 50, 60]);
+        assert_eq!([0, 7].map(|l| Padding::LONGEST.length(l)), [0, 7]);
+        assert_eq!(Padding { multiple: 0, cap: 64 }.length(7), 7);
     }
 
     #[test]

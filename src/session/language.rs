@@ -261,11 +261,11 @@ pub(super) async fn prepare(checkpoint: CausalCheckpoint, data: LanguageData, mu
     let pad_id = checkpoint.config().pad_token_id();
     let (model, _) = CausalLm::load(checkpoint.files(), checkpoint.config(), &device.clone().autodiff())?;
     let examples = (train_set.len(), valid_set.as_ref().map_or(0, Vec::len));
-    let task = CausalLanguageModelling { train: LmSet { examples: train_set, pad_id }, valid: valid_set.map(|examples| LmSet { examples, pad_id }) };
+    let task = CausalLanguageModelling { train: LmSet::new(train_set, pad_id), valid: valid_set.map(|examples| LmSet::new(examples, pad_id)) };
     let trainer = Trainer::with_task(model, task, config, device)?;
     let rows = (train.len(), valid.len());
     let common = Common { sources, plan, max_length, notes, train_report, examples };
-    let test = test_set.map(|examples| LmSet { examples, pad_id });
+    let test = test_set.map(|examples| LmSet::new(examples, pad_id));
     let language = Language { run: Run::new(trainer), checkpoint, options, layout, stop_ids, sample_prompts, samples: Vec::new(), scored_prompts, scored: Vec::new(), test, rows };
     Ok((common, language))
 }

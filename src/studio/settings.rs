@@ -35,6 +35,9 @@ pub struct SettingsForm {
     pub checkpoint_minutes: String,
 }
 
+/// The studio's `pad_to_multiple_of`.
+pub const STUDIO_PAD_MULTIPLE: usize = 8;
+
 impl Default for SettingsForm {
     fn default() -> Self {
         let d = TrainConfig::default();
@@ -154,6 +157,10 @@ impl SettingsForm {
             eval_every: optional("setting-eval-every", "Evaluate every", &self.eval_every)?,
             early_stopping_patience: optional("setting-early-stopping", "Early stopping", &self.early_stopping)?,
             seed: self.seed.trim().parse().map_err(|_| FieldError { field: "setting-seed", message: format!("Seed: \"{}\" is not a whole number", self.seed) })?,
+            // Batches padded to a multiple of 8 tokens: on WebGPU, lengths of every
+            // divisibility compile their own kernels (37 extra pipelines in 8 steps of
+            // varied lengths against 18; BENCHMARKS.md), at a few padded tokens per row.
+            pad_to_multiple_of: STUDIO_PAD_MULTIPLE,
             ..TrainConfig::default()
         };
         settings.validate().map_err(|e| FieldError { field: field_id(e.setting), message: format!("{} = {}: {}", field_label(e.setting), e.value, e.reason) })?;

@@ -9,7 +9,7 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::checkpoint::{ChatTemplate, ChatTemplateError, Message, TextTokenizer, TokenizerError};
+use crate::checkpoint::{ChatTemplate, ChatTemplateError, Message, Padding, TextTokenizer, TokenizerError};
 use crate::model::{CausalInput, CausalLm, KvCache, Trace};
 
 /// The label of a position that does not count (transformers' `ignore_index`).
@@ -205,13 +205,20 @@ pub struct LmSet {
     pub examples: Vec<LmExample>,
     /// Put in padding positions (masked and ignored, so its value does not matter).
     pub pad_id: u32,
+    /// How batches are padded (set by the trainer from its settings).
+    pub padding: Padding,
 }
 
 impl LmSet {
-    /// Examples `indices`, right-padded to the longest: ids, attention mask and labels,
-    /// row-major `[batch, seq]`.
+    /// A set padded to each batch's longest example.
+    pub fn new(examples: Vec<LmExample>, pad_id: u32) -> Self {
+        Self { examples, pad_id, padding: Padding::LONGEST }
+    }
+
+    /// Examples `indices`, right-padded to the longest (rounded as `padding` says): ids,
+    /// attention mask and labels, row-major `[batch, seq]`.
     fn batch(&self, indices: &[usize]) -> (Vec<u32>, Vec<i64>, Vec<i64>, usize) {
-        let seq = indices.iter().map(|&i| self.examples[i].ids.len()).max().unwrap_or(0);
+        let seq = self.padding.length(indices.iter().map(|&i| self.examples[i].ids.len()).max().unwrap_or(0));
         let (mut ids, mut mask, mut labels) = (Vec::new(), Vec::new(), Vec::new());
         for &i in indices {
             let e = &self.examples[i];
@@ -272,6 +279,14 @@ pub struct CausalLanguageModelling {
 impl super::Task for CausalLanguageModelling {
     type Model = CausalLm;
     type Evaluation = LmEvaluation;
+
+    fn set_padding(&mut self, model: &CausalLm, padding: Padding) {
+        let padding = Padding { cap: padding.cap.min(model.max_tokens()), ..padding };
+        self.train.padding = padding;
+        if let Some(valid) = &mut self.valid {
+            valid.padding = padding;
+        }
+    }
 
     fn check(&self, model: &CausalLm) -> Result<(), super::TrainError> {
         if self.train.examples.is_empty() {

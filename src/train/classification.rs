@@ -44,6 +44,15 @@ impl Task for SequenceClassification {
     type Model = SequenceClassifier;
     type Evaluation = ClassifierEvaluation;
 
+    /// The cap is the truncation length, which loading checked against the model's
+    /// position embeddings.
+    fn set_padding(&mut self, _: &SequenceClassifier, padding: crate::checkpoint::Padding) {
+        self.train.set_padding(padding);
+        if let Some(valid) = &mut self.valid {
+            valid.set_padding(padding);
+        }
+    }
+
     fn check(&self, _model: &SequenceClassifier) -> Result<(), TrainError> {
         if self.train.is_empty() {
             return Err(TrainError::Data("the training set is empty; give it at least two labelled examples of two labels".into()));

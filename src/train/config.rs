@@ -83,6 +83,10 @@ pub struct TrainConfig {
     pub best_metric: BestMetric,
     /// Batch examples of similar length together to cut padding.
     pub group_by_length: bool,
+    /// Pad each batch to a multiple of this many tokens (0 or 1: to its longest example),
+    /// never past `max_length`: fewer distinct shapes for the GPU to compile kernels for.
+    #[serde(default)]
+    pub pad_to_multiple_of: usize,
 }
 
 impl Default for TrainConfig {
@@ -106,6 +110,7 @@ impl Default for TrainConfig {
             early_stopping_min_delta: 0.0,
             best_metric: BestMetric::Accuracy,
             group_by_length: false,
+            pad_to_multiple_of: 0,
         }
     }
 }

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::config::BestMetric;
 use super::trainer::TrainError;
+use crate::checkpoint::Padding;
 use crate::model::Trace;
 
 /// A training task over a fixed training set and an optional validation set.
@@ -31,6 +32,10 @@ pub trait Task {
 
     /// Whether there is a validation set to evaluate.
     fn has_validation(&self) -> bool;
+
+    /// How training and validation batches are padded from now on (the task lowers the
+    /// cap to what `model` takes).
+    fn set_padding(&mut self, model: &Self::Model, padding: Padding);
 
     /// The mean loss `[1]` of training examples `indices` in training mode on `device`
     /// (the autodiff device), and their non-padding tokens. `trace` records intermediate

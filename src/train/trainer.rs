@@ -18,6 +18,7 @@ use super::config::{BestMetric, Setting, SettingError, TrainConfig};
 use super::optimizer::{AdamW, AdamWSettings, FlatGradients, GradientNorms, clip_factor};
 use super::schedule::{learning_rate, warmup_steps};
 use super::task::Task;
+use crate::checkpoint::Padding;
 use crate::data::{TokenizedSet, batch_order};
 use crate::model::{SequenceClassifier, Trace, first_non_finite};
 
@@ -261,9 +262,10 @@ impl Trainer<SequenceClassification> {
 impl<T: Task> Trainer<T> {
     /// Prepares training. `model` must live on `device.autodiff()`; `device` is the plain
     /// device (evaluation runs there). Checks settings and data before any GPU work.
-    pub fn with_task(model: T::Model, task: T, config: TrainConfig, device: Device) -> Result<Self, TrainError> {
+    pub fn with_task(model: T::Model, mut task: T, config: TrainConfig, device: Device) -> Result<Self, TrainError> {
         config.validate()?;
         task.check(&model)?;
+        task.set_padding(&model, Padding { multiple: config.pad_to_multiple_of, cap: config.max_length });
         if !T::measures(config.best_metric) {
             return Err(TrainError::Setting(SettingError {
                 setting: Setting::BestMetric,
