@@ -535,6 +535,8 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
         .args(["train", "--model", &fixture.display().to_string(), "--train", &csv_path.display().to_string(), "--out", &native.display().to_string()])
         .args(["--skip-bad-rows", "--device", "cpu", "--epochs", "10", "--batch-size", "4", "--max-length", "32", "--valid-split", "0.25", "--lr", "1e-2", "--warmup-ratio", "0"])
+        // The studio's padding (multiples of 8 tokens), so the settings are the same.
+        .args(["--pad-to-multiple-of", &webtune::studio::STUDIO_PAD_MULTIPLE.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -685,6 +687,8 @@ async fn studio_trains_and_exports_a_roberta_classifier() {
     let out = Command::new(env!("CARGO_BIN_EXE_webtune"))
         .args(["train", "--model", &fixture.display().to_string(), "--train", &csv_path.display().to_string(), "--out", &native.display().to_string()])
         .args(["--device", "cpu", "--epochs", "3", "--batch-size", "4", "--max-length", "32", "--valid-split", "0.25", "--lr", "1e-3", "--warmup-ratio", "0"])
+        // The studio's padding (multiples of 8 tokens), so the settings are the same.
+        .args(["--pad-to-multiple-of", &webtune::studio::STUDIO_PAD_MULTIPLE.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -841,6 +845,8 @@ async fn studio_trains_a_tiny_qwen2_on_chats_streams_a_reply_and_exports_it() {
         .args(["train", "--model", &model.display().to_string(), "--train", &chats.display().to_string(), "--valid", &chats.display().to_string()])
         .args(["--out", &native.display().to_string(), "--device", "cpu", "--epochs", "30", "--batch-size", "4", "--max-length", "128", "--lr", "1e-2"])
         .args(["--warmup-ratio", "0", "--seed", "1", "--eval-every", "20", "--generate", "--max-new-tokens", "8"])
+        // The studio's padding (multiples of 8 tokens), so the settings are the same.
+        .args(["--pad-to-multiple-of", &webtune::studio::STUDIO_PAD_MULTIPLE.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "webtune train failed: {}", String::from_utf8_lossy(&out.stderr));

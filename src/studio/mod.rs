@@ -13,4 +13,4 @@ mod settings;
 pub use fit::{FitDevice, check_fit, vocab_table};
 pub use format::{duration, median, megabytes};
 pub use hub::hub_base_url;
-pub use settings::{FIELDS, FieldError, GENERATIVE_FIELDS, Form, SettingsForm, field_id, field_label};
+pub use settings::{FIELDS, FieldError, GENERATIVE_FIELDS, Form, STUDIO_PAD_MULTIPLE, SettingsForm, field_id, field_label};
