@@ -108,9 +108,9 @@ pub fn SettingsStep() -> impl IntoView {
             <div class="estimate" id="estimate">
                 {move || estimate.get().map(|(e, fit, note)| view! {
                     {e.map(|e| view! { <p>{format!(
-                        "Device memory: about {} (weights {}, gradients {}, optimizer {}, activations {}); largest buffer {}.",
+                        "Device memory: about {} (weights {}, gradients {}, optimizer {}, and the larger of the activations {} and the optimizer step's temporaries {}); largest buffer {}.",
                         megabytes(e.total as f64), megabytes(e.weights as f64), megabytes(e.gradients as f64),
-                        megabytes(e.optimizer as f64), megabytes(e.activations as f64), megabytes(e.largest_buffer as f64)
+                        megabytes(e.optimizer as f64), megabytes(e.activations as f64), megabytes(e.update as f64), megabytes(e.largest_buffer as f64)
                     )}</p> })}
                     {note.map(|n| view! { <p class="small" id="max-length-note">{format!("Note: {n}.")}</p> })}
                     {match fit {

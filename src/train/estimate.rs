@@ -21,6 +21,11 @@ pub struct MemoryEstimate {
     pub optimizer: u64,
     /// Activations kept for the backward pass of one micro-batch (approximate).
     pub activations: u64,
+    /// What the optimizer step holds beside weights, gradients and moments once the
+    /// activations are gone: the gradients gathered flat (a second copy while they are
+    /// concatenated) and the update's temporaries, a few buffers of one bucket each.
+    #[serde(default)]
+    pub update: u64,
     /// The largest single buffer (embedding table, attention scores or feed-forward
     /// activations): it must fit the device's buffer size limits.
     pub largest_buffer: u64,
@@ -41,8 +46,8 @@ impl MemoryEstimate {
         let activations = F32 * (d.layers as u64 * per_layer + 4 * b * s * h);
         let largest_buffer = F32 * (d.vocab_size as u64 * h).max(b * heads * s * s).max(b * s * i);
         let weights = F32 * parameters;
-        let total = 4 * weights + activations;
-        Self { parameters, weights, gradients: weights, optimizer: 2 * weights, activations, largest_buffer, total }
+        let update = update_bytes(weights);
+        Self { parameters, weights, gradients: weights, optimizer: 2 * weights, activations, update, largest_buffer, total: 4 * weights + activations.max(update) }
     }
 }
 
@@ -63,8 +68,17 @@ impl MemoryEstimate {
         let activations = F32 * (layers as u64 * per_layer + 2 * b * s * h + logits);
         let largest_buffer = F32 * (v * h).max(b * heads * s * s).max(b * s * i).max(b * s * v);
         let weights = F32 * parameters;
-        Self { parameters, weights, gradients: weights, optimizer: 2 * weights, activations, largest_buffer, total: 4 * weights + activations }
+        let update = update_bytes(weights);
+        Self { parameters, weights, gradients: weights, optimizer: 2 * weights, activations, update, largest_buffer, total: 4 * weights + activations.max(update) }
     }
+}
+
+/// [`MemoryEstimate::update`] for `weights` bytes of parameters: the flat copy of the
+/// gradients, and four buffers of a bucket (m̂, v̂'s root, the update and one more in flight;
+/// `optimizer::BUCKET_VALUES`).
+fn update_bytes(weights: u64) -> u64 {
+    let bucket = F32 * super::optimizer::BUCKET_VALUES as u64;
+    weights + 4 * weights.min(bucket)
 }
 
 #[cfg(test)]
@@ -106,6 +120,11 @@ mod tests {
         assert_eq!(e.parameters, 134_515_008);
         assert_eq!(e.largest_buffer, 4 * 8 * 512 * 49152);
         assert_eq!(e.total, 4 * e.weights + e.activations);
+        // At one short sequence the optimizer step, not the activations, is the peak: the
+        // gathered gradients (538 MB) and four 128 MiB buffers.
+        let small = MemoryEstimate::causal_lm(&CausalConfig::from_json(smollm).unwrap(), 1, 16);
+        assert_eq!(small.update, small.weights + 4 * 4 * (32 << 20));
+        assert_eq!(small.total, 4 * small.weights + small.update);
         // 2.15 GB of weights, gradients and moments; activations above 3 GB at 8 × 512.
         assert!(e.weights * 4 > 2_000_000_000 && e.activations > 3_000_000_000, "{e:?}");
     }
