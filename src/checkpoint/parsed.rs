@@ -203,8 +203,28 @@ pub enum Pretrained {
 
 impl Pretrained {
     /// Parses the files as the kind their `config.json`'s `model_type` names.
+    /// A `model_type` of neither kind (or none) is refused naming every supported type.
     pub fn from_files(files: ModelFiles) -> Result<Self, CheckpointError> {
-        Ok(if Self::is_causal_config(files.require("config.json")?) { Self::Causal(CausalCheckpoint::from_files(files)?) } else { Self::Encoder(Checkpoint::from_files(files)?) })
+        let config = files.require("config.json")?;
+        if Self::is_causal_config(config) {
+            return Ok(Self::Causal(CausalCheckpoint::from_files(files)?));
+        }
+        #[derive(serde::Deserialize)]
+        struct Head {
+            model_type: Option<String>,
+        }
+        // Unreadable JSON is left to the encoder loader, which says where it breaks.
+        if let Ok(head) = serde_json::from_slice::<Head>(config) {
+            let supported = || [crate::checkpoint::config::SUPPORTED_MODEL_TYPES, CAUSAL_MODEL_TYPES].concat().join(", ");
+            match head.model_type {
+                None => return Err(ConfigError::MissingModelType { supported: supported() }.into()),
+                Some(t) if !crate::checkpoint::config::SUPPORTED_MODEL_TYPES.contains(&t.as_str()) => {
+                    return Err(ConfigError::UnsupportedModelType { found: t, supported: supported() }.into());
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(Self::Encoder(Checkpoint::from_files(files)?))
     }
 
     /// Whether a `config.json` names a generative family (`model_type` gpt2, llama, qwen2);
@@ -272,4 +292,23 @@ mod tests {
         let err = Checkpoint::from_files(files).unwrap_err().to_string();
         assert!(err.contains("tokenizer.json") || err.contains("config.json"), "{err}");
     }
+
+    /// `webtune train` and the studio take either kind, so a type of neither kind is refused
+    /// naming both kinds' types (not only the encoders').
+    #[test]
+    fn a_model_type_of_neither_kind_names_every_supported_type() {
+        let files = |config: &str| {
+            let mut files = ModelFiles::new("some-model");
+            files.insert("config.json", config.as_bytes().to_vec());
+            files
+        };
+        let err = Pretrained::from_files(files(r#"{"model_type": "mistral", "vocab_size": 32000}"#)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "config.json has model_type \"mistral\"; webtune supports: bert, distilbert, modernbert, roberta, xlm-roberta, gpt2, llama, qwen2. Pick a checkpoint of a supported architecture (for example sentence-transformers/all-MiniLM-L6-v2)"
+        );
+        let err = Pretrained::from_files(files(r#"{"vocab_size": 32000}"#)).unwrap_err().to_string();
+        assert!(err.ends_with("webtune supports: bert, distilbert, modernbert, roberta, xlm-roberta, gpt2, llama, qwen2"), "{err}");
+    }
 }
+
