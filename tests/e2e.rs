@@ -607,9 +607,22 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     // Start offers the checkpoint beside it.
     go_to(&client, "train").await;
     assert_eq!(text_of(&client, "#resume-last").await, format!("Resume from its checkpoint (step {kept_at} of 50)"));
+    // Every step the page shows from here on is recorded (steps take ~0.2 s; sampled every
+    // 10 ms): a run that started over would show steps below the checkpoint's.
+    client
+        .execute(
+            "window.__stepsShown = []; window.__stepWatch = setInterval(() => { const n = Number(document.getElementById('train-step')?.textContent.split(' / ')[0]); if (n > 0) window.__stepsShown.push(n); }, 10);",
+            vec![],
+        )
+        .await
+        .unwrap();
     client.find(Locator::Css("#resume-last")).await.unwrap().click().await.unwrap();
     let step_now = "return Number(document.getElementById('train-step').textContent.split(' / ')[0])";
     wait_until(&client, "training resumes on the new device from its checkpoint", &format!("{step_now} >= {}", kept_at + 2), 300).await;
+    let shown = client.execute("clearInterval(window.__stepWatch); return window.__stepsShown;", vec![]).await.unwrap();
+    let shown: Vec<u64> = serde_json::from_value(shown).unwrap();
+    assert!(shown.iter().all(|&n| n >= kept_at as u64), "the run continued from step {kept_at}, not from the start: steps shown {shown:?}");
+    assert!(shown.contains(&(kept_at as u64 + 1)), "the first step after the checkpoint is shown: {shown:?}");
     assert_eq!(text_of(&client, "#train-step").await.split(" / ").nth(1), Some("50"));
     assert_eq!(text_of(&client, "#gpu-backend").await, "BrowserWebGpu", "still on WebGPU, not the CPU fallback");
     client.close().await.unwrap();
@@ -803,10 +816,21 @@ async fn studio_trains_a_tiny_qwen2_on_chats_streams_a_reply_and_exports_it() {
     go_to(&client, "try").await;
     type_into(&client, "try-prompt", "Capital of France?").await;
     type_into(&client, "try-max-new", "8").await;
+    // What the reply shows while it is generated, sampled every 5 ms ("Paris" is four
+    // tokens of the tiny tokenizer, each a forward pass on WebGPU).
+    client
+        .execute(
+            "window.__partial = []; window.__replyWatch = setInterval(() => { const r = document.getElementById('try-reply'); if (r && r.dataset.done !== 'true' && r.textContent.length > 0 && window.__partial.at(-1) !== r.textContent) window.__partial.push(r.textContent); }, 5);",
+            vec![],
+        )
+        .await
+        .unwrap();
     client.find(Locator::Css("#try-generate")).await.unwrap().click().await.unwrap();
     wait_until(&client, "the reply is generated", "return document.getElementById('try-reply').dataset.done === 'true' && document.getElementById('try-reply').textContent.length > 0", 120).await;
     let reply = text_of(&client, "#try-reply").await;
     assert_eq!(reply, "Paris", "the fine-tuned model answers in the playground");
+    let partial: Vec<String> = serde_json::from_value(client.execute("clearInterval(window.__replyWatch); return window.__partial;", vec![]).await.unwrap()).unwrap();
+    assert!(partial.len() >= 2 && partial.iter().all(|p| reply.starts_with(p.as_str())), "the reply streams in, token by token, before it is done: {partial:?}");
 
     go_to(&client, "export").await;
     client.find(Locator::Css("#export-zip")).await.unwrap().click().await.unwrap();
@@ -1156,6 +1180,59 @@ async fn bench_main_thread_with_a_100mb_csv_on_the_cpu_fallback() {
             "pause_to_saved_checkpoint_s": checkpoint_s, "kept_run": kept, "reload_resume_to_next_step_s": resume_s,
         })
     );
+    let _ = std::fs::remove_dir_all(&work);
+    client.close().await.unwrap();
+}
+
+/// Benchmark, not a test (ignored; run by `cargo xtask bench-browser`): the bundled model's
+/// first training step on WebGPU on a first visit and on a second one (the page reloaded
+/// in the same browser profile, so whatever the browser keeps between visits — its
+/// compiled-shader caches — is kept). The first step is mostly kernel generation and
+/// compilation; the studio shows it as "First step". Small batches: dispatches and
+/// pipelines do not depend on them. Prints one JSON line.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run by `cargo xtask bench-browser`"]
+async fn bench_first_step_on_a_first_and_a_second_visit() {
+    let dist = dist();
+    assert!(dist.join("index.html").is_file(), "{} has no index.html: build the site first", dist.display());
+    let base = serve(dist);
+    let work = std::env::temp_dir().join(format!("webtune-bench-first-step-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let csv_path = work.join("reviews.csv");
+    let rows: String = (0..16).map(|i| format!("{} review number {i},{}\n", if i % 2 == 0 { "a great film, loved it" } else { "a dull film, hated it" }, if i % 2 == 0 { "pos" } else { "neg" })).collect();
+    std::fs::write(&csv_path, format!("text,label\n{rows}")).unwrap();
+    let (_driver, client) = browser().await;
+    let mut visits = Vec::new();
+    for visit in 1..=2 {
+        if visit == 1 {
+            client.goto(&base).await.unwrap();
+        } else {
+            client.refresh().await.unwrap();
+        }
+        let page = Instant::now();
+        wait_for(&client, "#model-facts", 600).await;
+        let model_s = page.elapsed().as_secs_f64();
+        go_to(&client, "data").await;
+        client.find(Locator::Css("#data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
+        wait_until(&client, "the data is read", "return document.getElementById('train-report') !== null && document.querySelector('#step-data .status.busy') === null", 120).await;
+        go_to(&client, "settings").await;
+        for (id, value) in [("setting-epochs", "1"), ("setting-batch", "2"), ("setting-max-length", "32"), ("setting-valid-split", "0"), ("setting-checkpoint-minutes", "")] {
+            type_into(&client, id, value).await;
+        }
+        go_to(&client, "train").await;
+        let started = Instant::now();
+        client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+        wait_until(&client, "the first step", "return /^[0-9.]+ s/.test(document.getElementById('compile-seconds')?.textContent || '')", 1200).await;
+        let to_first_step_s = started.elapsed().as_secs_f64();
+        let shown = text_of(&client, "#compile-seconds").await;
+        let first_step_s: f64 = shown.split(' ').next().unwrap().parse().unwrap();
+        assert_eq!(text_of(&client, "#gpu-backend").await, "BrowserWebGpu", "on WebGPU, not the CPU fallback");
+        client.execute("document.getElementById('stop-training').click()", vec![]).await.unwrap();
+        wait_until(&client, "the run stops", "return document.getElementById('stop-training').disabled === true", 600).await;
+        visits.push(serde_json::json!({"visit": visit, "model_ready_s": model_s, "first_step_s": first_step_s, "start_to_first_step_s": to_first_step_s}));
+    }
+    let ratio = visits[1]["first_step_s"].as_f64().unwrap() / visits[0]["first_step_s"].as_f64().unwrap();
+    println!("{}", serde_json::json!({"workload": "first step, first and second visit", "model": "all-MiniLM-L6-v2", "batch": [2, 32], "visits": visits, "second_over_first": ratio}));
     let _ = std::fs::remove_dir_all(&work);
     client.close().await.unwrap();
 }

@@ -204,6 +204,22 @@ fn a_damaged_checkpoint_is_refused_by_name_and_the_one_before_it_is_used() {
     assert!(!out.status.success());
     assert!(stderr.contains("checkpoint-12/config.json is not the file the checkpoint recorded (SHA-256"), "{stderr}");
 
+    // A checkpoint in a newer format than this webtune reads (its weights left alone).
+    let state = out_dir.join("checkpoint-9/trainer_state.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let version = json["version"].as_u64().unwrap();
+    json["version"] = (version + 1).into();
+    std::fs::write(&state, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = webtune(&["train", "--resume", &s(&out_dir.join("checkpoint-9")), "--train", &s(&data), "--device", "cpu"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let expected = format!(
+        "{} is in webtune's checkpoint format {}, and this webtune reads format {version}; it was written by a newer webtune: update webtune to resume it",
+        out_dir.join("checkpoint-9").display(),
+        version + 1
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+
     // Nothing usable at all.
     std::fs::remove_file(out_dir.join("checkpoint-3/trainer_state.json")).unwrap();
     let out = webtune(&["train", "--resume", &s(&out_dir.join("checkpoint-3")), "--train", &s(&data), "--device", "cpu"]);
