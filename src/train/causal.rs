@@ -428,3 +428,40 @@ pub fn chat_example(template: &ChatTemplate, tokenizer: &TextTokenizer, messages
     }
     Ok(LmExample { ids, labels, line })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_counts_the_predicted_tokens_it_cuts_and_prompts_can_be_learnt() {
+        let mut e = LmExample::completion(vec![1, 2], vec![3, 4, 5], 7);
+        assert_eq!(e.labels, vec![IGNORE_INDEX, IGNORE_INDEX, 3, 4, 5]);
+        assert_eq!(e.predicted(), 3);
+        assert_eq!(e.truncate(3), 2, "tokens 4 and 5 were to be learnt");
+        assert_eq!((e.ids.clone(), e.predicted()), (vec![1, 2, 3], 1));
+        assert_eq!(e.truncate(3), 0);
+        let mut p = LmExample::completion(vec![1, 2], vec![3], 1);
+        p.learn_everything();
+        assert_eq!((p.labels.clone(), p.predicted()), (vec![1, 2, 3], 2), "the first token is never predicted");
+        // Only learnt tokens count as cut: a prompt cut off costs nothing to learn.
+        let mut long_prompt = LmExample::completion(vec![1, 2, 3, 4], vec![5], 1);
+        assert_eq!((long_prompt.truncate(2), long_prompt.predicted()), (1, 0));
+    }
+
+    #[test]
+    fn packing_joins_texts_with_the_separator_into_blocks_of_their_first_line() {
+        let texts = [LmExample::text(vec![1, 2, 3], 1), LmExample::text(vec![4, 5, 9], 2), LmExample::text(vec![6, 7], 3)];
+        // Stream 1 2 3 9 | 4 5 9 | 6 7 9 (a text already ending with 9 gets no second one).
+        let packed = pack(&texts, 4, Some(9));
+        let blocks: Vec<(Vec<u32>, usize)> = packed.iter().map(|e| (e.ids.clone(), e.line)).collect();
+        assert_eq!(blocks, vec![(vec![1, 2, 3, 9], 1), (vec![4, 5, 9, 6], 2), (vec![7, 9], 3)]);
+        assert!(packed.iter().all(|e| e.labels == e.ids.iter().map(|&i| i as i64).collect::<Vec<_>>()), "every packed token is learnt");
+        // A last block of one token predicts nothing and is left out; without a separator
+        // the texts simply follow each other.
+        let threes: Vec<Vec<u32>> = pack(&texts, 3, Some(9)).into_iter().map(|e| e.ids).collect();
+        assert_eq!(threes, vec![vec![1, 2, 3], vec![9, 4, 5], vec![9, 6, 7]]);
+        let plain: Vec<Vec<u32>> = pack(&texts, 5, None).into_iter().map(|e| e.ids).collect();
+        assert_eq!(plain, vec![vec![1, 2, 3, 4, 5], vec![9, 6, 7]]);
+    }
+}

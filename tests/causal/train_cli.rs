@@ -90,9 +90,29 @@ fn webtune_train_teaches_a_tiny_qwen2_chats_and_the_export_answers_them() {
     std::fs::write(&prompts, CHAT_QA.iter().map(|(q, _)| chat_line(q, None) + "\n").collect::<String>()).unwrap();
     let out = webtune(&["generate", "--model", &s(&out_dir), "--input", &s(&prompts), "--device", "cpu", "--max-new-tokens", "8"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let replies: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["completion"].as_str().unwrap().to_string()).collect();
+    let replies: Vec<String> = String::from_utf8(out.stdout.clone()).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["completion"].as_str().unwrap().to_string()).collect();
     let right = replies.iter().zip(CHAT_QA).filter(|(r, (_, a))| r.trim() == *a).count();
     assert!(right * 10 >= CHAT_QA.len() * 9, "{right} of 8 answered exactly: {replies:?}");
+    let greedy = webtune(&["generate", "--model", &s(&out_dir), "--input", &s(&prompts), "--device", "cpu", "--max-new-tokens", "8", "--temperature", "0"]);
+    assert!(greedy.status.success());
+    assert_eq!(String::from_utf8(greedy.stdout).unwrap(), String::from_utf8(out.stdout).unwrap(), "--temperature 0 is greedy, the default");
+
+    // `webtune evaluate` on the chats: each conversation's last assistant message is the
+    // reference for what the model answers to everything before it; the loss is over the
+    // assistant turns. The exported (kept) weights score as training scored them.
+    let predictions = dir.join("predictions.jsonl");
+    let out = webtune(&["evaluate", "--model", &s(&out_dir), "--data", &s(&chats), "--device", "cpu", "--generate", "--max-new-tokens", "8", "--predictions", &s(&predictions)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let evaluated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(evaluated["generated"], 8);
+    assert_eq!(evaluated["exact_match"], v["exact_match"], "{evaluated} vs training's {v}");
+    assert!((evaluated["bleu"].as_f64().unwrap() - bleu).abs() < 1e-9, "{evaluated} vs training's {v}");
+    assert!((evaluated["loss"].as_f64().unwrap() - loss).abs() <= 1e-4 * loss.max(1e-3), "{evaluated} vs training's validation loss {loss}");
+    let written: Vec<serde_json::Value> = std::fs::read_to_string(&predictions).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let references: Vec<&str> = written.iter().map(|w| w["reference"].as_str().unwrap()).collect();
+    assert_eq!(references, CHAT_QA.map(|(_, a)| a).to_vec(), "the last assistant message of each chat is its reference");
+    let predicted: Vec<&str> = written.iter().map(|w| w["prediction"].as_str().unwrap()).collect();
+    assert_eq!(predicted, replies.iter().map(|r| r.trim_end_matches("<|im_end|>")).collect::<Vec<_>>(), "the predictions are generate's replies without the stop token");
 
     // Resumed from its first checkpoint (step 20, after that evaluation), the run ends as
     // it did: the same log, the same kept weights and scored answers, the same replies
@@ -168,4 +188,63 @@ fn webtune_train_names_bad_language_modelling_rows_and_settings() {
     let out = webtune(&["train", "--model", &s(&bert), "--train", &s(&file), "--task", "language-modelling", "--out", &out_dir]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("setting --task = language-modelling is impossible: this model is an encoder"), "{err}");
+}
+
+/// `--packing` joins short plain texts (each followed by the end-of-text token) into full
+/// blocks of the max length; truncation of prompt/completion rows is reported with how many
+/// completion tokens it removes; `--train-on-prompt` learns the prompts too (and the report
+/// then counts every token).
+#[test]
+fn webtune_train_packs_texts_reports_truncation_and_learns_prompts_when_asked() {
+    let (dir, model) = chat_model("packing");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let run = |model: &Path, name: &str, text: &str, extra: &[&str]| -> (String, PathBuf) {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let out_dir = dir.join(format!("out-{name}-{}", extra.join("")));
+        let mut args = vec!["train".to_string(), "--model".into(), s(model), "--train".into(), s(&file), "--device".into(), "cpu".into(), "--epochs".into(), "1".into()];
+        args.extend(["--batch-size", "4", "--max-length", "16", "--valid-split", "0", "--out"].map(String::from));
+        args.push(s(&out_dir));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = webtune(&args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(out.status.success(), "{name} {extra:?}: {stderr}");
+        (stderr, out_dir)
+    };
+    let logged_steps = |out: &Path| std::fs::read_to_string(out.join("training_log.csv")).unwrap().lines().count() - 1;
+    let lm_args = |out: &Path| -> serde_json::Value { serde_json::from_slice::<serde_json::Value>(&std::fs::read(out.join("training_args.json")).unwrap()).unwrap()["language_modelling"].clone() };
+
+    // Twelve short texts: one example each, or packed into blocks of 16 tokens.
+    let gpt2 = fixtures().join("tiny-gpt2");
+    let texts: Vec<String> = (0..12).map(|i| format!("the cat sat on mat {i}")).collect();
+    let jsonl: String = texts.iter().map(|t| serde_json::json!({ "text": t }).to_string() + "\n").collect();
+    let (_, unpacked) = run(&gpt2, "texts.jsonl", &jsonl, &[]);
+    assert_eq!(logged_steps(&unpacked), 3, "12 examples in batches of 4");
+    let (_, packed) = run(&gpt2, "texts.jsonl", &jsonl, &["--packing"]);
+    assert_eq!(lm_args(&packed)["packing"], true);
+    let m = load("tiny-gpt2", 64);
+    let tokens: usize = texts.iter().map(|t| m.tokenizer.encode_untruncated(0, t).unwrap().len() + 1).sum();
+    let blocks = tokens / 16 + usize::from(tokens % 16 >= 2);
+    assert!(blocks < 12, "{tokens} tokens");
+    assert_eq!(logged_steps(&packed), blocks.div_ceil(4), "{tokens} tokens (end-of-text included) in {blocks} blocks of 16, in batches of 4");
+
+    // Completions cut at 16 tokens: the report says how many completion tokens are lost.
+    let answer = "yes ".repeat(20);
+    let pairs: String = (0..4).map(|i| serde_json::json!({"prompt": format!("Say yes {i}"), "completion": answer}).to_string() + "\n").collect();
+    let (stderr, _) = run(&model, "pairs.jsonl", &pairs, &[]);
+    let cut = stderr.lines().find(|l| l.contains("truncation at 16 tokens removes")).unwrap_or_else(|| panic!("{stderr}"));
+    let numbers: Vec<usize> = cut.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+    assert!(cut.contains("completion tokens to learn") && cut.contains("raise the max length if the ends of the answers matter"), "{cut}");
+    // "… at 16 tokens removes X of the Y completion tokens to learn (Z%) …": 4 rows lose
+    // all but what fits after their prompt.
+    let (removed, learnt) = (numbers[1], numbers[2]);
+    assert!(removed > 0 && removed < learnt, "{cut}");
+    let (stderr, with_prompts) = run(&model, "pairs.jsonl", &pairs, &["--train-on-prompt"]);
+    assert_eq!(lm_args(&with_prompts)["train_on_prompt"], true);
+    let cut_all = stderr.lines().find(|l| l.contains("truncation at 16 tokens removes")).unwrap_or_else(|| panic!("{stderr}"));
+    let all: Vec<usize> = cut_all.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+    assert!(cut_all.contains(" tokens to learn") && !cut_all.contains("completion tokens"), "{cut_all}");
+    assert_eq!(all[1], removed, "the same tokens are cut off");
+    assert!(all[2] > learnt, "the prompts' tokens are learnt too: {cut_all} vs {cut}");
 }
