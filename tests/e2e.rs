@@ -1199,8 +1199,10 @@ async fn bench_first_step_on_a_first_and_a_second_visit() {
     let work = std::env::temp_dir().join(format!("webtune-bench-first-step-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let csv_path = work.join("reviews.csv");
-    let rows: String = (0..16).map(|i| format!("{} review number {i},{}\n", if i % 2 == 0 { "a great film, loved it" } else { "a dull film, hated it" }, if i % 2 == 0 { "pos" } else { "neg" })).collect();
+    let rows: String = (0..16).map(|i| format!("{} review number {i},{}\n", if i % 2 == 0 { "a great film that i loved" } else { "a dull film that i hated" }, if i % 2 == 0 { "pos" } else { "neg" })).collect();
     std::fs::write(&csv_path, format!("text,label\n{rows}")).unwrap();
+    let shots = Shots(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e-screenshots"));
+    std::fs::create_dir_all(&shots.0).unwrap();
     let (_driver, client) = browser().await;
     let mut visits = Vec::new();
     for visit in 1..=2 {
@@ -1212,6 +1214,7 @@ async fn bench_first_step_on_a_first_and_a_second_visit() {
         let page = Instant::now();
         wait_for(&client, "#model-facts", 600).await;
         let model_s = page.elapsed().as_secs_f64();
+        eprintln!("visit {visit}: the bundled model is ready after {model_s:.1} s");
         go_to(&client, "data").await;
         client.find(Locator::Css("#data-file")).await.unwrap().send_keys(&csv_path.display().to_string()).await.unwrap();
         wait_until(&client, "the data is read", "return document.getElementById('train-report') !== null && document.querySelector('#step-data .status.busy') === null", 120).await;
@@ -1220,10 +1223,12 @@ async fn bench_first_step_on_a_first_and_a_second_visit() {
             type_into(&client, id, value).await;
         }
         go_to(&client, "train").await;
+        shots.take(&client, &format!("bench-visit-{visit}-before-start")).await;
         let started = Instant::now();
         client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
-        wait_until(&client, "the first step", "return /^[0-9.]+ s/.test(document.getElementById('compile-seconds')?.textContent || '')", 1200).await;
+        wait_until(&client, "the first step", "return /^[0-9.]+ s/.test(document.getElementById('compile-seconds')?.textContent || '')", 400).await;
         let to_first_step_s = started.elapsed().as_secs_f64();
+        eprintln!("visit {visit}: first step after {to_first_step_s:.1} s");
         let shown = text_of(&client, "#compile-seconds").await;
         let first_step_s: f64 = shown.split(' ').next().unwrap().parse().unwrap();
         assert_eq!(text_of(&client, "#gpu-backend").await, "BrowserWebGpu", "on WebGPU, not the CPU fallback");

@@ -334,3 +334,84 @@ async fn bundled_model_trains_on_webgpu_like_the_cpu() {
     // A fresh two-label head starts near ln 2; the second step's batch differs, so only sanity.
     assert!((gpu[0].0 - std::f64::consts::LN_2).abs() < 0.3, "{gpu:?}");
 }
+
+/// Benchmark, not a test (ignored): what a training step of the bundled all-MiniLM-L6-v2
+/// costs the browser thread that drives it, whatever the GPU's speed — GPU dispatches and
+/// compute pipelines per step (`platform::gpu_work`), and the thread's own busy time (the
+/// wasm and the WebGPU calls that record and submit the step, `gpu_work::busy`), beside the
+/// wall time on this machine's WebGPU (SwiftShader here: slow, so the wall time says little).
+/// Then a few steps of the CPU fallback (flex in wasm). The studio's settings: AdamW, its
+/// padding to multiples of 8. Dispatches do not depend on the batch, so a small one measures
+/// them. Run by `cargo xtask bench-browser` (release-optimised wasm, as the site ships);
+/// one JSON line per device goes to the console.
+#[wasm_bindgen_test]
+#[ignore = "a benchmark, not a test: run by `cargo xtask bench-browser`"]
+async fn bench_bundled_model_steps_on_webgpu() {
+    use webtune::data::{LabelSet, ReadOptions, TokenizedSet, read_dataset};
+    use webtune::model::SequenceClassifier;
+    use webtune::platform::gpu_work;
+    use webtune::train::{TrainConfig, Trainer};
+
+    // Before any device exists: cubecl reads its configuration (the compilation log that
+    // counts pipelines) once.
+    let pipelines_counted = gpu_work::start();
+    let files = fetch_model_files("/www/models/all-MiniLM-L6-v2/", |_, _| {}).await.unwrap();
+    assert!(files.get("model.safetensors").is_some(), "cargo xtask fetch-model first");
+    let csv = fetch_bytes("/tests/fixtures/data/long-and-short.csv").await.unwrap().unwrap();
+    let dataset = read_dataset("long-and-short.csv", &csv[..], &ReadOptions::default()).unwrap();
+    let labels = LabelSet::from_examples(&dataset.examples);
+    let settings = TrainConfig {
+        batch_size: 2,
+        epochs: 1,
+        max_length: 32,
+        pad_to_multiple_of: webtune::studio::STUDIO_PAD_MULTIPLE,
+        ..TrainConfig::default()
+    };
+    let trainer = |device: burn::tensor::Device| {
+        let checkpoint = webtune::checkpoint::Checkpoint::from_files(files.clone()).unwrap();
+        let (model, report) = SequenceClassifier::load(&checkpoint, &device.clone().autodiff(), Some(&labels.names), settings.seed).unwrap();
+        let set = TokenizedSet::new(&dataset.examples, &labels, &checkpoint.tokenizer(settings.max_length).unwrap()).unwrap();
+        Trainer::new(model, report.labels, set, None, settings.clone(), device).unwrap()
+    };
+    for (name, device) in [("webgpu", webgpu_device().await.expect("a WebGPU adapter").0), ("cpu", webtune::platform::cpu_device())] {
+        let mut trainer = trainer(device);
+        let mut steps = Vec::new();
+        while !trainer.is_finished() {
+            let before = gpu_work::snapshot();
+            let wall = web_time::Instant::now();
+            let (step, busy) = gpu_work::busy(trainer.step()).await;
+            let step = step.unwrap();
+            let work = gpu_work::snapshot().since(&before);
+            steps.push(serde_json::json!({
+                "step": step.step,
+                "loss": step.loss,
+                "wall_s": wall.elapsed().as_secs_f64(),
+                "busy_ms": busy.as_secs_f64() * 1e3,
+                "dispatches": work.dispatches,
+                "pipelines": work.pipelines,
+                "top_kernels": if step.step == 1 { serde_json::Value::Null } else { serde_json::json!(work.top(6)) },
+            }));
+        }
+        let steady: Vec<&serde_json::Value> = steps.iter().skip(1).collect();
+        // The median: a step whose batch has a new padded length still compiles a few kernels.
+        let median = |key: &str| {
+            let mut xs: Vec<f64> = steady.iter().map(|s| s[key].as_f64().unwrap()).collect();
+            xs.sort_by(f64::total_cmp);
+            xs[xs.len() / 2]
+        };
+        let line = serde_json::json!({
+            "workload": "bundled model step (browser)",
+            "device": name,
+            "batch": [settings.batch_size, settings.max_length],
+            "fusion": cfg!(feature = "fusion"),
+            "pipelines_counted": pipelines_counted,
+            "first_step": steps[0],
+            // What only the first step pays (kernel generation and compilation, first
+            // allocations): its time beyond a steady step's, on the clock and on the thread.
+            "first_step_setup": { "wall_s": (steps[0]["wall_s"].as_f64().unwrap() - median("wall_s")).max(0.0), "busy_ms": (steps[0]["busy_ms"].as_f64().unwrap() - median("busy_ms")).max(0.0) },
+            "steady_median": { "wall_s": median("wall_s"), "busy_ms": median("busy_ms"), "dispatches": median("dispatches"), "pipelines": median("pipelines") },
+            "steps": steps,
+        });
+        web_sys::console::log_1(&line.to_string().into());
+    }
+}

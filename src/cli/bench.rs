@@ -195,6 +195,9 @@ fn train_lm(bench: LmBench) -> Result<(), CliError> {
             "batch_size": bench.batch_size,
             "seq_len": bench.seq_len,
             "first_step_s": steps.first_s,
+            // What only the first step pays: kernel compilation (and autotuning, when built
+            // with it) and first allocations, as the first step's time beyond a steady one.
+            "first_step_setup_s": (steps.first_s - steps.steady_s).max(0.0),
             "gpu_work": steps.work,
             "steady_step_s": step,
             "steady_steps": bench.steps,
@@ -430,6 +433,9 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
             "varied_lengths": bench.varied_lengths,
             "pad_to_multiple_of": bench.pad_to_multiple_of,
             "first_step_s": steps.first_s,
+            // What only the first step pays: kernel compilation (and autotuning, when built
+            // with it) and first allocations, as the first step's time beyond a steady one.
+            "first_step_setup_s": (steps.first_s - steps.steady_s).max(0.0),
             "gpu_work": steps.work,
             "steady_step_s": step,
             "steady_steps": bench.steps,

@@ -133,6 +133,24 @@ pub fn settle() {
     }
 }
 
+/// Runs `future` and measures the time spent polling it: the calling thread's own work
+/// for it (in the browser, the wasm and the WebGPU calls it makes to record and submit the
+/// step), without the time spent waiting for the GPU or a readback. In a browser this is
+/// what a step costs the thread that drives it, whatever the GPU's speed. Natively a
+/// blocking readback waits inside a poll, so there it is the step's wall time.
+pub async fn busy<F: std::future::Future>(future: F) -> (F::Output, std::time::Duration) {
+    let mut future = std::pin::pin!(future);
+    let mut spent = std::time::Duration::ZERO;
+    let output = std::future::poll_fn(|cx| {
+        let started = web_time::Instant::now();
+        let poll = future.as_mut().poll(cx);
+        spent += started.elapsed();
+        poll
+    })
+    .await;
+    (output, spent)
+}
+
 /// `burn_cubecl::kernel::binary::kernel_scalar_binop<f32, …>` → `kernel_scalar_binop`.
 fn short_name(name: &str) -> String {
     let base = name.split('<').next().unwrap_or(name);
@@ -152,5 +170,43 @@ mod tests {
         let d = b.since(&a);
         assert_eq!((d.dispatches, d.pipelines), (5, 1));
         assert_eq!(d.top(5), vec![("add".to_string(), 5)]);
+    }
+
+    /// Time waiting between polls (here a thread that wakes the future after 200 ms) is not
+    /// counted; the work inside a poll (a 30 ms busy loop) is.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn busy_counts_the_polls_not_the_waits() {
+        use std::sync::atomic::AtomicBool;
+        let ready = Arc::new(AtomicBool::new(false));
+        let mut waiting = false;
+        let mut worked = false;
+        let waits_then_works = std::future::poll_fn(move |cx| {
+            if !ready.load(Ordering::Acquire) {
+                if !waiting {
+                    waiting = true;
+                    let (waker, ready) = (cx.waker().clone(), ready.clone());
+                    std::thread::spawn(move || {
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        ready.store(true, Ordering::Release);
+                        waker.wake();
+                    });
+                }
+                return std::task::Poll::Pending;
+            }
+            if !worked {
+                worked = true;
+                let started = std::time::Instant::now();
+                while started.elapsed() < std::time::Duration::from_millis(30) {
+                    std::hint::spin_loop();
+                }
+            }
+            std::task::Poll::Ready(7)
+        });
+        let wall = std::time::Instant::now();
+        let (out, spent) = pollster::block_on(busy(waits_then_works));
+        assert_eq!(out, 7);
+        assert!(wall.elapsed() >= std::time::Duration::from_millis(200));
+        assert!(spent >= std::time::Duration::from_millis(30) && spent < std::time::Duration::from_millis(150), "{spent:?}");
     }
 }
