@@ -311,4 +311,3 @@ mod tests {
         assert!(err.ends_with("webtune supports: bert, distilbert, modernbert, roberta, xlm-roberta, gpt2, llama, qwen2"), "{err}");
     }
 }
-
