@@ -1082,6 +1082,40 @@ async fn studio_resumes_a_run_after_a_reload_and_its_checkpoint_resumes_in_the_c
         let tolerance = if f.step <= 19 { 0.0 } else { 1e-3 };
         assert!((f.loss - c.loss).abs() <= tolerance, "step {}: the studio's loss {} vs the CLI's {}", f.step, f.loss, c.loss);
     }
+
+    // A kept run can be deleted and stays deleted after a reload: a new run is paused (so
+    // saved) and the page reloaded, leaving it unfinished; the storage line shows what the
+    // site uses, and persistence is asked for when the person clicks, with the browser's
+    // answer said either way.
+    go_to(&client, "train").await;
+    client.find(Locator::Css("#start-training")).await.unwrap().click().await.unwrap();
+    let step_now = "return Number(document.getElementById('train-step').textContent.split(' / ')[0])";
+    wait_until(&client, "the new run takes a step", &format!("{step_now} >= 1"), 300).await;
+    click_pause(&client).await;
+    wait_until(&client, "the paused run is saved", &format!("{saved_ok} >= 1"), 120).await;
+    client.refresh().await.unwrap();
+    wait_for(&client, "#unfinished-runs", 600).await;
+    go_to(&client, "train").await;
+    let listed = "return document.querySelectorAll('#runs-list .run').length";
+    wait_until(&client, "the paused run is listed", "return document.querySelectorAll('#runs-list .run').length >= 1", 60).await;
+    let kept_runs = client.execute(listed, vec![]).await.unwrap().as_u64().unwrap();
+    assert!(text_of(&client, "#runs-storage").await.starts_with("This site stores "));
+    for left in (0..kept_runs).rev() {
+        let summary = text_of(&client, "#runs-list .run .run-summary").await;
+        client.execute("document.querySelector('#runs-list .run .delete-run').click()", vec![]).await.unwrap();
+        wait_until(&client, "the run is deleted", &format!("return document.querySelectorAll('#runs-list .run').length === {left}"), 60).await;
+        assert_eq!(text_of(&client, "#runs-status").await, format!("Deleted the run {summary}."));
+    }
+    if client.find(Locator::Css("#persist-storage")).await.is_ok() {
+        client.execute("document.getElementById('persist-storage').click()", vec![]).await.unwrap();
+        wait_until(&client, "the browser's answer", "return /^The browser (will keep|declined to keep)/.test(document.getElementById('runs-status')?.textContent || '')", 30).await;
+    }
+    client.refresh().await.unwrap();
+    wait_for(&client, "#model-facts", 600).await;
+    go_to(&client, "train").await;
+    wait_for(&client, "#runs-none", 60).await;
+    assert!(client.find(Locator::Css("#unfinished-runs")).await.is_err(), "no unfinished run is offered after the reload");
+    eprintln!("e2e resume: {kept_runs} kept run(s) deleted; none listed after a reload");
     client.close().await.unwrap();
 }
 
