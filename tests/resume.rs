@@ -1,7 +1,8 @@
 //! Runs that survive: `webtune train --save-every` checkpoints, a run killed mid-way
 //! (SIGKILL) or interrupted (Ctrl-C) continues with `--resume` to the losses and weights of
 //! an uninterrupted run, and a damaged checkpoint, changed data or a changed setting is
-//! refused with what to do.
+//! refused with what to do. A run that diverges between two reads of its losses ends at
+//! the step that diverged, with the weights of the step before it, however often it reads.
 
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -303,4 +304,47 @@ fn ctrl_c_saves_a_checkpoint_that_resumes() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_same_log(&log_rows(&whole), &log_rows(&stopped), "resumed after Ctrl-C");
     assert_eq!(weight_difference(&whole.join("model.safetensors"), &stopped.join("model.safetensors")), 0.0);
+}
+
+/// `webtune train --log-every` (issue 13) reads the losses back in groups, so a step that
+/// diverges is found some steps later; the run must still end as one read at every step
+/// does: stopped at the step that diverged, with its message, every step before it in the
+/// log, and the weights of the step before it written, bit for bit the same. A checkpoint
+/// due between two reads (`--save-every`) reads back first, so it finds the divergence too.
+#[test]
+fn a_run_that_diverges_between_reads_ends_at_that_step_with_the_weights_before_it() {
+    let dir = scratch("diverged");
+    let data = dir.join("keywords.csv");
+    std::fs::write(&data, keyword_csv(64, 5)).unwrap();
+    let (model, data) = (s(&fixtures().join("tiny-bert-cls")), s(&data));
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec![
+            "train", "--model", &model, "--train", &data, "--device", "cpu", "--epochs", "2", "--batch-size", "8", "--lr", "1e9", "--max-grad-norm", "0",
+            "--warmup-ratio", "0",
+        ];
+        let out_arg = s(&out);
+        args.extend(["--out", &out_arg]);
+        args.extend(extra);
+        let output = webtune(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(!output.status.success(), "{name}: a diverging run fails: {stderr}");
+        let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+        (out, stderr, metrics)
+    };
+    let (every, stderr, metrics) = run("every-step", &["--log-every", "1"]);
+    assert_eq!(metrics["stop_reason"]["reason"], "diverged", "{metrics}");
+    let step = metrics["stop_reason"]["step"].as_u64().unwrap() as usize;
+    assert!(step > 1, "the first step is finite at any learning rate");
+    assert!(stderr.contains(&format!("at step {step} (")) && stderr.contains(&format!("the model keeps the weights of step {}", step - 1)), "{stderr}");
+    let rows = log_rows(&every);
+    assert_eq!(rows.len(), step - 1, "every step before the divergence is logged");
+    for (name, extra) in [("grouped", &["--log-every", "5"][..]), ("grouped-saving", &["--log-every", "5", "--save-every", "3"][..])] {
+        let (out, other_stderr, other) = run(name, extra);
+        assert_eq!(other["stop_reason"], metrics["stop_reason"], "{name}");
+        assert_eq!((&other["steps"], &other["kept_step"]), (&metrics["steps"], &metrics["kept_step"]), "{name}");
+        assert!(other_stderr.contains(&format!("the model keeps the weights of step {}", step - 1)), "{name}: {other_stderr}");
+        assert_same_log(&rows, &log_rows(&out), name);
+        assert_eq!(weight_difference(&every.join("model.safetensors"), &out.join("model.safetensors")), 0.0, "{name}: the weights of step {}", step - 1);
+    }
 }

@@ -168,8 +168,8 @@ fn accumulating_two_half_batches_equals_one_full_batch() {
     let config = TrainConfig { learning_rate: 1e-3, epochs: 1, warmup_ratio: 0.0, max_length: 32, ..TrainConfig::default() };
     let mut full = setup(&tiny_cls_files(), &data, &[], TrainConfig { batch_size: 32, grad_accum: 1, ..config.clone() }).unwrap();
     let mut halves = setup(&tiny_cls_files(), &data, &[], TrainConfig { batch_size: 16, grad_accum: 2, ..config }).unwrap();
-    let a = pollster::block_on(full.trainer.step()).unwrap();
-    let b = pollster::block_on(halves.trainer.step()).unwrap();
+    let a = pollster::block_on(full.trainer.step()).unwrap().logged.pop().unwrap();
+    let b = pollster::block_on(halves.trainer.step()).unwrap().logged.pop().unwrap();
     assert_eq!((a.samples_seen, b.samples_seen), (32, 32));
     assert!((a.loss - b.loss).abs() < 1e-5, "loss {} vs {}", a.loss, b.loss);
     assert!((a.grad_norm - b.grad_norm).abs() / a.grad_norm < 1e-4, "grad norm {} vs {}", a.grad_norm, b.grad_norm);
@@ -194,7 +194,7 @@ fn learns_a_learnable_task_to_95_percent_and_exports_what_it_learned() {
     let mut evals = Vec::new();
     while !trainer.is_finished() {
         let step = pollster::block_on(trainer.step()).unwrap();
-        losses.push(step.loss);
+        losses.push(step.report().unwrap().loss);
         if step.eval_due {
             evals.push(pollster::block_on(trainer.evaluate()).unwrap().unwrap());
         }
@@ -257,6 +257,82 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_weights() {
     let message = error.to_string();
     assert!(message.contains(&format!("at step {step} (")), "{message}");
     assert!(message.contains(&format!("; the model keeps the weights of step {last_good}. Lower the learning rate")), "{message}");
+}
+
+/// Every step's report and the final weights of a run read back every `every` steps
+/// (with how many steps each call read back), on the CPU.
+fn run_read_every(every: Option<usize>, config: TrainConfig, data: &[Example], valid: &[Example]) -> (Vec<webtune::train::StepReport>, Vec<usize>, Vec<f32>) {
+    let mut s = setup(&tiny_cls_files(), data, valid, TrainConfig { log_every: every, ..config }).unwrap();
+    let (mut reports, mut groups) = (Vec::new(), Vec::new());
+    while !s.trainer.is_finished() {
+        let mut progress = pollster::block_on(s.trainer.step()).unwrap();
+        groups.push(progress.logged.len());
+        if progress.eval_due {
+            assert_eq!(progress.report().map(|r| r.step), Some(progress.step), "a step before an evaluation is read back with it");
+            pollster::block_on(s.trainer.evaluate()).unwrap();
+        }
+        reports.append(&mut progress.logged);
+    }
+    (reports, groups, tensor_of(&s.trainer.current_model(), "bert.encoder.layer.1.attention.self.query.weight"))
+}
+
+/// Reading losses back in groups (issue 13: no read, so no wait for the GPU, at every
+/// step) changes when the host learns them, not what the run learns: every step is
+/// reported once, in order, with the same loss and gradient norm, and the weights end
+/// bit for bit the same. The first step, the steps before an evaluation and the last
+/// are read back by themselves.
+#[test]
+fn reading_losses_back_in_groups_learns_the_same_and_reports_every_step() {
+    let data = keyword_task(64, 4);
+    let valid = keyword_task(8, 9);
+    let config = TrainConfig { learning_rate: 1e-3, batch_size: 4, epochs: 1, warmup_ratio: 0.1, max_length: 32, eval_every: Some(8), ..TrainConfig::default() };
+    let (one, groups_one, weights_one) = run_read_every(Some(1), config.clone(), &data, &valid);
+    assert_eq!(one.len(), 16);
+    assert!(groups_one.iter().all(|&g| g == 1), "{groups_one:?}");
+    let (three, groups_three, weights_three) = run_read_every(Some(3), config.clone(), &data, &valid);
+    // Read at step 1, then every third step, and at the evaluations after steps 8 and 16.
+    assert_eq!(groups_three, vec![1, 0, 0, 3, 0, 0, 3, 1, 0, 0, 3, 0, 0, 3, 0, 2]);
+    let (auto, _, weights_auto) = run_read_every(None, config, &data, &valid);
+    for other in [&three, &auto] {
+        assert_eq!(other.iter().map(|r| r.step).collect::<Vec<_>>(), (1..=16).collect::<Vec<_>>());
+        for (a, b) in one.iter().zip(other.iter()) {
+            assert_eq!((a.loss, a.grad_norm, a.learning_rate, a.epoch, a.samples_seen), (b.loss, b.grad_norm, b.learning_rate, b.epoch, b.samples_seen), "step {}", a.step);
+        }
+    }
+    assert_eq!(weights_one, weights_three);
+    assert_eq!(weights_one, weights_auto);
+}
+
+/// A run that diverges between reads stops at the step that diverged, as one read at
+/// every step does, and keeps the same last good weights: on the device, no update
+/// happens from the failed step on. The steps before it are reported, each once.
+#[test]
+fn a_run_read_in_groups_that_diverges_keeps_the_weights_of_the_step_before() {
+    let data = keyword_task(64, 4);
+    let config = TrainConfig { learning_rate: 1e9, batch_size: 8, epochs: 2, warmup_ratio: 0.0, max_grad_norm: 0.0, max_length: 32, ..TrainConfig::default() };
+    let diverge = |every: usize| {
+        let mut s = setup(&tiny_cls_files(), &data, &[], TrainConfig { log_every: Some(every), ..config.clone() }).unwrap();
+        let mut reported = Vec::new();
+        let error = loop {
+            match pollster::block_on(s.trainer.step()) {
+                Ok(mut progress) => reported.append(&mut progress.logged),
+                Err(e) => break e,
+            }
+        };
+        reported.append(&mut s.trainer.take_logged());
+        let TrainError::NonFinite { step, last_good, .. } = error else { panic!("expected a non-finite step, got {error:?}") };
+        let weights = tensor_of(&s.trainer.current_model(), "bert.encoder.layer.1.attention.self.query.weight");
+        (step, last_good, s.trainer.steps_done(), s.trainer.state().optimizer_steps, reported.iter().map(|r| r.step).collect::<Vec<_>>(), weights)
+    };
+    let (step, last_good, done, adam_steps, reported, weights) = diverge(1);
+    assert!(step > 1, "the first step is finite at any learning rate");
+    assert_eq!((last_good, done, adam_steps), (step - 1, step - 1, (step - 1) as i32));
+    assert!(weights.iter().all(|w| w.is_finite()));
+    let grouped = diverge(5);
+    assert_eq!(grouped.0, step, "the same step fails");
+    assert_eq!((grouped.1, grouped.2, grouped.3), (last_good, done, adam_steps));
+    assert_eq!(grouped.4, reported, "every step before the failure reported once");
+    assert_eq!(grouped.5, weights, "the weights of the step before the failure, bit for bit");
 }
 
 /// `files` with one value of the tensor `name` replaced by `value`.
@@ -362,7 +438,7 @@ fn eight_examples_loss_falls_step_by_step() {
     let mut s = setup(&tiny_cls_files(), &examples, &[], config).unwrap();
     let mut losses = Vec::new();
     while !s.trainer.is_finished() {
-        losses.push(pollster::block_on(s.trainer.step()).unwrap().loss);
+        losses.push(pollster::block_on(s.trainer.step()).unwrap().report().unwrap().loss);
     }
     common::assert_loss_falls("CPU", &losses);
 }
@@ -384,7 +460,7 @@ fn sentence_pairs_are_encoded_with_segments_and_train() {
     assert_eq!(set.encoded[0].type_ids, vec![0, 0, 0, 0, 0, 1, 1, 1]);
     let config = TrainConfig { batch_size: 4, epochs: 1, max_length: 32, ..TrainConfig::default() };
     let mut s = setup(&files, &examples, &[], config).unwrap();
-    let step = pollster::block_on(s.trainer.step()).unwrap();
+    let step = pollster::block_on(s.trainer.step()).unwrap().logged.pop().unwrap();
     assert!(step.loss.is_finite() && step.loss > 0.0);
 }
 
@@ -425,8 +501,8 @@ fn padding_to_a_multiple_trains_as_padding_to_the_longest() {
         let rounded: Vec<usize> = batches.iter().map(|b| set.batch(b).seq_len).collect();
         assert_eq!(rounded, longest.iter().map(|l| l.next_multiple_of(16)).collect::<Vec<_>>(), "{folder}");
         while !plain.trainer.is_finished() {
-            let a = pollster::block_on(plain.trainer.step()).unwrap();
-            let b = pollster::block_on(bucketed.trainer.step()).unwrap();
+            let a = pollster::block_on(plain.trainer.step()).unwrap().logged.pop().unwrap();
+            let b = pollster::block_on(bucketed.trainer.step()).unwrap().logged.pop().unwrap();
             assert!((a.loss - b.loss).abs() / a.loss < 1e-5, "{folder} step {}: loss {} vs {}", a.step, a.loss, b.loss);
             assert!((a.grad_norm - b.grad_norm).abs() / a.grad_norm < 1e-5, "{folder} step {}: grad norm {} vs {}", a.step, a.grad_norm, b.grad_norm);
         }

@@ -159,7 +159,7 @@ async fn training_on_webgpu_lowers_the_loss() {
     let mut trainer = tiny_trainer(&device).await;
     let mut losses = Vec::new();
     while !trainer.is_finished() {
-        let step = trainer.step().await.unwrap();
+        let step = trainer.step().await.unwrap().logged.pop().unwrap();
         web_sys::console::log_1(&format!("WebGPU step {}: loss {:.4} in {:.2} s", step.step, step.loss, step.seconds).into());
         losses.push(step.loss);
     }
@@ -173,7 +173,7 @@ async fn training_on_the_cpu_fallback_lowers_the_loss() {
     let mut trainer = tiny_trainer(&webtune::platform::cpu_device()).await;
     let mut losses = Vec::new();
     while !trainer.is_finished() {
-        losses.push(trainer.step().await.unwrap().loss);
+        losses.push(trainer.step().await.unwrap().logged.pop().unwrap().loss);
     }
     common::assert_loss_falls("flex in wasm", &losses);
 }
@@ -202,7 +202,7 @@ async fn a_failed_gpu_session_gives_an_error_and_a_new_device() {
 
     let (device, _) = webgpu_device().await.expect("a WebGPU adapter");
     let mut trainer = tiny_trainer(&device).await;
-    let first = trainer.step().await.unwrap().loss;
+    let first = trainer.step().await.unwrap().logged.pop().unwrap().loss;
     assert!(webgpu_failed(&device, "the test   ended\n this session"));
     assert_eq!(webgpu_failure().as_deref(), Some("the test ended this session"));
     assert!(webgpu_failed(&device, "a second reason is not kept"), "still the current session's device");
@@ -215,7 +215,7 @@ async fn a_failed_gpu_session_gives_an_error_and_a_new_device() {
     assert_ne!(fresh, device, "a new burn device, not the ended one");
     assert_eq!(info.backend, "BrowserWebGpu");
     assert!(info.has_adapter_limits(), "{:?}", info.limits);
-    let again = tiny_trainer(&fresh).await.step().await.unwrap().loss;
+    let again = tiny_trainer(&fresh).await.step().await.unwrap().logged.pop().unwrap().loss;
     assert!((again - first).abs() < 1e-6, "the new device computes the same first step: {again} vs {first}");
     let (same, _) = webgpu_device().await.unwrap();
     assert_eq!(same, fresh, "a working session is shared");
@@ -316,7 +316,7 @@ async fn bundled_model_trains_on_webgpu_like_the_cpu() {
             let mut trainer = Trainer::new(model, report.labels, set, None, settings, device).unwrap();
             let mut steps = Vec::new();
             while !trainer.is_finished() {
-                let step = trainer.step().await.unwrap_or_else(|e| panic!("step {}: {e}", steps.len() + 1));
+                let step = trainer.step().await.unwrap_or_else(|e| panic!("step {}: {e}", steps.len() + 1)).logged.pop().unwrap();
                 web_sys::console::log_1(&format!("step {}: loss {:.6}, grad norm {:.6}, {:.1} s", step.step, step.loss, step.grad_norm, step.seconds).into());
                 steps.push((step.loss, step.grad_norm));
             }
@@ -380,7 +380,7 @@ async fn bench_bundled_model_steps_on_webgpu() {
             let before = gpu_work::snapshot();
             let wall = web_time::Instant::now();
             let (step, busy) = gpu_work::busy(trainer.step()).await;
-            let step = step.unwrap();
+            let step = step.unwrap().logged.pop().unwrap();
             let work = gpu_work::snapshot().since(&before);
             steps.push(serde_json::json!({
                 "step": step.step,

@@ -87,13 +87,28 @@ fn latest(samples: &[Sample]) -> Vec<Sample> {
     samples.iter().filter(|s| Some(s.step) == last).cloned().collect()
 }
 
+/// Adds the session's log rows the page does not have yet (steps come back from the
+/// device in groups, and a save or the end of a run reads the rest).
+fn show_new_rows(studio: Studio, session: &Session) {
+    let shown = studio.log.with_value(Vec::len);
+    if let Some(rows) = session.log().get(shown..)
+        && !rows.is_empty()
+    {
+        studio.log.update_value(|log| log.extend_from_slice(rows));
+    }
+    studio.log_rows.set(studio.log.with_value(Vec::len));
+}
+
 /// Saves a checkpoint of the run in the browser's storage (when it keeps runs), and says
 /// so on the page; a failure (a full quota) is said and training goes on.
 async fn save(studio: Studio, session: &mut Session) {
     let Some(record) = studio.stored_run.get_value() else { return };
-    let step = session.steps_done();
+    let mut step = session.steps_done();
     let result = async {
         let files = session.checkpoint(&Page(studio)).await.map_err(|e| e.to_string())?;
+        // Saving read back the steps still on the device: one that failed took the run
+        // back to the step before it.
+        step = session.steps_done();
         let store = RunStore::open().await?;
         store.save(&record, &files, step, session.total_steps()).await
     }
@@ -298,16 +313,16 @@ async fn run(studio: Studio) -> Result<(), String> {
             Err(TrainError::Device(detail)) => return Err(device_failed(&device, &detail)),
             Err(e) => return Err(format!("Training stopped: {e}")),
         };
-        if step.step > 1 {
-            step_seconds.push(step.seconds);
+        // Steps come back from the device in groups (about once a second); each carries
+        // its group's time per step, which the estimates use.
+        for read in step.logged.iter().filter(|r| r.step > 1) {
+            step_seconds.push(read.seconds);
             if step_seconds.len() > 20 {
                 step_seconds.remove(0);
             }
         }
         let typical = median(&step_seconds);
-        if let Some(row) = session.log().last() {
-            studio.log.update_value(|log| log.push(row.clone()));
-        }
+        show_new_rows(studio, &session);
         let elapsed = session.training_seconds();
         studio.run.update(|r| {
             if step.step == 1 {
@@ -316,13 +331,14 @@ async fn run(studio: Studio) -> Result<(), String> {
             }
             r.step = step.step;
             r.epoch = step.epoch;
-            r.samples_per_second = step.samples_per_second;
+            if let Some(read) = step.logged.last() {
+                r.samples_per_second = read.samples_per_second;
+            }
             r.elapsed = elapsed;
             r.eta = typical.map(|t| t * (total_steps - step.step) as f64);
             r.epoch_seconds = typical.map(|t| t * steps_per_epoch as f64);
             r.phase = RunPhase::Training;
         });
-        studio.log_rows.set(step.step);
         if step.eval_due {
             set_phase(studio, RunPhase::Evaluating);
             yield_to_browser().await;
@@ -338,7 +354,7 @@ async fn run(studio: Studio) -> Result<(), String> {
                         *last = row.clone();
                     }
                 });
-                studio.log_rows.update(|n| *n = step.step);
+                studio.log_rows.set(studio.log.with_value(Vec::len));
             }
             let said = latest(session.samples());
             if !said.is_empty() {
@@ -364,6 +380,13 @@ async fn run(studio: Studio) -> Result<(), String> {
         yield_to_browser().await;
     }
 
+    // The last steps' losses, still on the device, for the chart (a divergence found
+    // here ends the run like one found in a step, and `finish` says so).
+    match session.read_back().await {
+        Ok(()) | Err(TrainError::NonFinite { .. }) => show_new_rows(studio, &session),
+        Err(TrainError::Device(detail)) => return Err(device_failed(&device, &detail)),
+        Err(e) => return Err(format!("Training stopped: {e}")),
+    }
     set_phase(studio, RunPhase::Preparing("Scoring the kept model on the validation set…".into()));
     yield_to_browser().await;
     let finished = session.finish().await.map_err(|e| page_error(e, &device))?;

@@ -96,6 +96,9 @@ struct LmBench {
     /// Devices to measure.
     #[arg(long, value_enum, default_value = "cpu")]
     device: Devices,
+    /// Read the loss back every N steps, or auto (see `bench train --log-every`).
+    #[arg(long, value_name = "N|auto", default_value = "1")]
+    log_every: String,
 }
 
 #[derive(Args)]
@@ -182,10 +185,14 @@ fn train_lm(bench: LmBench) -> Result<(), CliError> {
         let n = bench.batch_size * (bench.steps + 1);
         let examples = (0..n).map(|i| LmExample::text((0..bench.seq_len).map(|_| rng.below(config.vocab_size()) as u32).collect(), i + 1)).collect();
         let task = CausalLanguageModelling { train: LmSet::new(examples, config.pad_token_id()), valid: None };
-        let settings = TrainConfig { batch_size: bench.batch_size, epochs: 1, max_length: bench.seq_len, warmup_ratio: 0.0, best_metric: BestMetric::Loss, ..TrainConfig::default() };
+        let log_every = super::parse_log_every(&bench.log_every)?;
+        let settings =
+            TrainConfig { batch_size: bench.batch_size, epochs: 1, max_length: bench.seq_len, warmup_ratio: 0.0, best_metric: BestMetric::Loss, log_every, ..TrainConfig::default() };
         let mut trainer = Trainer::with_task(model, task, settings, device.clone())?;
         let started = Instant::now();
-        let steps = run_steps(choice == DeviceChoice::Gpu, || Ok(if trainer.is_finished() { None } else { Some(pollster::block_on(trainer.step())?.seconds) }))?;
+        let steps = run_steps(choice == DeviceChoice::Gpu, log_every != Some(1), || {
+            Ok(if trainer.is_finished() { None } else { Some(pollster::block_on(trainer.step())?.seconds) })
+        })?;
         let step = steps.steady_s;
         let line = serde_json::json!({
             "workload": "train-lm",
@@ -194,6 +201,7 @@ fn train_lm(bench: LmBench) -> Result<(), CliError> {
             "parameters": config.parameters(),
             "batch_size": bench.batch_size,
             "seq_len": bench.seq_len,
+            "log_every": bench.log_every,
             "first_step_s": steps.first_s,
             // What only the first step pays: kernel compilation (and autotuning, when built
             // with it) and first allocations, as the first step's time beyond a steady one.
@@ -286,6 +294,11 @@ struct TrainBench {
     /// Pad each batch to a multiple of N tokens (the trainer's --pad-to-multiple-of).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pad_to_multiple_of: usize,
+    /// Read the loss back every N steps, or auto (as `webtune train --log-every`). With 1,
+    /// the default, each step is timed alone; otherwise the GPU may run queued steps while
+    /// the next is recorded, and the steady step is the mean over the steps after the first.
+    #[arg(long, value_name = "N|auto", default_value = "1")]
+    log_every: String,
 }
 
 #[derive(Args)]
@@ -339,22 +352,27 @@ struct Steps {
 }
 
 /// Runs `step` until it says the run is over (None), timing each step and, on a GPU,
-/// counting its dispatches and the pipelines it compiled.
-fn run_steps(gpu: bool, mut step: impl FnMut() -> Result<Option<f64>, CliError>) -> Result<Steps, CliError> {
+/// counting its dispatches and the pipelines it compiled. `pipelined`: steps are not read
+/// back one by one, so a step's own time means little: the steady step is the mean over
+/// the steps after the first (the last step is always read back, so their sum holds all
+/// their GPU work), and nothing waits between steps for the compilation log (pipelines
+/// compiled late are counted at the step that sees them).
+fn run_steps(gpu: bool, pipelined: bool, mut step: impl FnMut() -> Result<Option<f64>, CliError>) -> Result<Steps, CliError> {
     use crate::platform::gpu_work;
     let mut times = Vec::new();
     let mut works = Vec::new();
     loop {
         let before = gpu_work::snapshot();
         let Some(seconds) = step()? else { break };
-        if gpu {
+        if gpu && !pipelined {
             gpu_work::settle();
         }
         times.push(seconds);
         works.push(gpu_work::snapshot().since(&before));
     }
     let first_s = times.first().copied().unwrap_or(0.0);
-    let steady_s = median(times.iter().skip(1).copied().collect());
+    let later: Vec<f64> = times.iter().skip(1).copied().collect();
+    let steady_s = if pipelined { later.iter().sum::<f64>() / later.len().max(1) as f64 } else { median(later) };
     let work = gpu.then(|| {
         let first = works.first().cloned().unwrap_or_default();
         let steady = &works[1.min(works.len())..];
@@ -412,17 +430,21 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
             })
             .collect();
         let set = TokenizedSet::from_encoded(encoded, (0..n).map(|i| Some(i % 2)).collect(), config.pad_token_id());
+        let log_every = super::parse_log_every(&bench.log_every)?;
         let settings = TrainConfig {
             batch_size: bench.batch_size,
             epochs: 1,
             max_length: bench.seq_len,
             warmup_ratio: 0.0,
             pad_to_multiple_of: bench.pad_to_multiple_of,
+            log_every,
             ..TrainConfig::default()
         };
         let mut trainer = Trainer::new(model, labels, set, None, settings, device.clone())?;
         let started = Instant::now();
-        let steps = run_steps(choice == DeviceChoice::Gpu, || Ok(if trainer.is_finished() { None } else { Some(pollster::block_on(trainer.step())?.seconds) }))?;
+        let steps = run_steps(choice == DeviceChoice::Gpu, log_every != Some(1), || {
+            Ok(if trainer.is_finished() { None } else { Some(pollster::block_on(trainer.step())?.seconds) })
+        })?;
         let step = steps.steady_s;
         let line = serde_json::json!({
             "workload": "train",
@@ -432,6 +454,7 @@ fn train(bench: TrainBench) -> Result<(), CliError> {
             "seq_len": bench.seq_len,
             "varied_lengths": bench.varied_lengths,
             "pad_to_multiple_of": bench.pad_to_multiple_of,
+            "log_every": bench.log_every,
             "first_step_s": steps.first_s,
             // What only the first step pays: kernel compilation (and autotuning, when built
             // with it) and first allocations, as the first step's time beyond a steady one.

@@ -84,6 +84,21 @@ impl From<crate::train::TrainError> for CliError {
     }
 }
 
+/// `--log-every N|auto`: a number of steps ≥ 1, or `None` for auto.
+pub(crate) fn parse_log_every(value: &str) -> Result<Option<usize>, CliError> {
+    match value.trim() {
+        "auto" => Ok(None),
+        n => match n.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(CliError::Setting(crate::train::SettingError {
+                setting: crate::train::Setting::LogEvery,
+                value: n.to_string(),
+                reason: "read the loss back every N ≥ 1 steps (e.g. 10), or auto (about once a second)".into(),
+            })),
+        },
+    }
+}
+
 /// A setting as the CLI spells it: its flag (settings without one by their plain name).
 pub(crate) fn flag(setting: crate::train::Setting) -> &'static str {
     use crate::train::Setting::*;
@@ -104,6 +119,7 @@ pub(crate) fn flag(setting: crate::train::Setting) -> &'static str {
         ValidSplit => "--valid-split",
         Packing => "--packing",
         MaxNewTokens => "--max-new-tokens",
+        LogEvery => "--log-every",
         other => other.name(),
     }
 }

@@ -119,6 +119,11 @@ pub struct TrainArgs {
     /// transformers' pad_to_multiple_of). The loss is the same; 0 turns it off.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pad_to_multiple_of: usize,
+    /// Read the loss back from the device every N steps (all N in one transfer), or
+    /// `auto`: about once a second. Every step is still logged, and the run learns the
+    /// same; fewer reads let the GPU run ahead of the host.
+    #[arg(long, value_name = "N|auto", default_value = "auto")]
+    log_every: String,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "gpu")]
     device: DeviceChoice,
@@ -159,6 +164,11 @@ fn setting(name: Setting, value: &str, reason: &str) -> CliError {
 }
 
 impl TrainArgs {
+    /// `--log-every`: a number of steps, or `None` for auto.
+    fn log_every(&self) -> Result<Option<usize>, CliError> {
+        super::parse_log_every(&self.log_every)
+    }
+
     fn config(&self, task: TaskKind) -> Result<TrainConfig, CliError> {
         let schedule = match self.schedule.as_str() {
             "linear" => Schedule::Linear,
@@ -178,6 +188,7 @@ impl TrainArgs {
             "loss" => BestMetric::Loss,
             other => return Err(setting(Setting::BestMetric, other, "choose accuracy, macro_f1 or loss")),
         };
+        let log_every = self.log_every()?;
         let config = TrainConfig {
             learning_rate: self.lr,
             batch_size: self.batch_size,
@@ -193,6 +204,7 @@ impl TrainArgs {
             best_metric,
             group_by_length: self.group_by_length,
             pad_to_multiple_of: self.pad_to_multiple_of,
+            log_every,
             ..TrainConfig::default()
         };
         config.validate()?;
@@ -454,7 +466,9 @@ fn resume_session(args: &TrainArgs, matches: Option<&clap::ArgMatches>, dir: &Pa
     };
     let device = pick_device(args.device);
     let words = format!("{:?}", args.device).to_lowercase();
-    let session = pollster::block_on(Session::resume(&checkpoint, data, words, device, &Terminal)).map_err(session_error)?;
+    let mut session = pollster::block_on(Session::resume(&checkpoint, data, words, device, &Terminal)).map_err(session_error)?;
+    // When the loss is read back changes nothing the run learns: this run's flag holds.
+    session.set_log_every(args.log_every()?);
     eprintln!(
         "webtune: resuming {} from {} at step {} of {} (saved {}; read, checked and restored in {:.1} s)",
         state.sources.base_model,
@@ -574,10 +588,13 @@ fn train_and_export(mut session: Session, args: &TrainArgs, out: &Path) -> Resul
             Err(e) => return Err(e.into()),
         };
         bar.set_position(step.step as u64);
-        bar.set_message(format!(
-            "epoch {} · loss {:.4} · lr {:.2e} · {:.1} samples/s",
-            step.epoch, step.loss, step.learning_rate, step.samples_per_second
-        ));
+        // The latest step read back (losses come back every --log-every steps).
+        if let Some(read) = step.logged.last() {
+            bar.set_message(format!(
+                "epoch {} · loss {:.4} (step {}) · lr {:.2e} · {:.1} samples/s",
+                read.epoch, read.loss, read.step, read.learning_rate, read.samples_per_second
+            ));
+        }
         if step.eval_due {
             let samples_before = session.samples().len();
             if let Some(eval) = pollster::block_on(session.evaluate())? {
@@ -591,6 +608,15 @@ fn train_and_export(mut session: Session, args: &TrainArgs, out: &Path) -> Resul
             && step.step.is_multiple_of(every)
             && !session.is_finished()
         {
+            // The steps still on the device are checked before they are saved.
+            match pollster::block_on(session.read_back()) {
+                Ok(()) => {}
+                Err(e @ crate::train::TrainError::NonFinite { .. }) => {
+                    diverged = Some(e);
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
             bar.suspend(|| save_checkpoint(&mut session, out, args.save_total_limit))?;
         }
     }

@@ -26,7 +26,7 @@ use crate::checkpoint::{CheckpointError, MaxLength, ModelFiles, Pretrained, Text
 use crate::data::{DataReport, Example, Finding, LmLayout, LmRow};
 use crate::export::ExportError;
 use crate::model::{CausalLm, ClassifierReport, ModelError, SequenceClassifier};
-use crate::train::{EvalPoint, EvalReport, LmEvaluation, LogKind, LogRow, Setting, SettingError, StepReport, TrainConfig, TrainError};
+use crate::train::{EvalPoint, EvalReport, LmEvaluation, LogKind, LogRow, Setting, SettingError, StepProgress, TrainConfig, TrainError};
 
 pub use checkpoint::{BEST_FILE, CHECKPOINT_VERSION, DataRole, Fingerprint, Fingerprints, OPTIMIZER_FILE, PlanRecord, ResumeError, RunCheckpoint, RunState, STATE_FILE};
 pub use classify::Mistake;
@@ -573,13 +573,42 @@ impl Session {
         }
     }
 
-    /// Runs one optimizer step and appends it to the log. A non-finite loss after
-    /// training began ends the run (the last good weights are kept, and
-    /// [`Session::finish`] says so); before any update it is an error with nothing to keep.
-    pub async fn step(&mut self) -> Result<StepReport, TrainError> {
+    /// Runs one optimizer step and appends the steps read back with it to the log (see
+    /// [`StepProgress`]). A non-finite loss after training began ends the run (the last
+    /// good weights are kept, and [`Session::finish`] says so); before any update it is an
+    /// error with nothing to keep.
+    pub async fn step(&mut self) -> Result<StepProgress, TrainError> {
         match &mut self.kind {
             Kind::Classify(k) => k.run.step().await,
             Kind::Language(k) => k.run.step().await,
+        }
+    }
+
+    /// Reads back and logs the steps whose values are still on the device (the log is
+    /// complete afterwards). A step found not finite ends the run, as in
+    /// [`Session::step`]. Saving and finishing a run read back by themselves.
+    pub async fn read_back(&mut self) -> Result<(), TrainError> {
+        match &mut self.kind {
+            Kind::Classify(k) => k.run.read_back().await,
+            Kind::Language(k) => k.run.read_back().await,
+        }
+    }
+
+    /// [`Session::read_back`] before saving or finishing: a divergence found then has
+    /// already ended the run with its last good weights, which are what is saved.
+    async fn settle(&mut self) -> Result<(), TrainError> {
+        match self.read_back().await {
+            Err(TrainError::NonFinite { .. }) if self.is_finished() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// How often values are read back from now on ([`TrainConfig::log_every`]): it
+    /// changes when the front end learns the loss, never what the run learns.
+    pub fn set_log_every(&mut self, every: Option<usize>) {
+        match &mut self.kind {
+            Kind::Classify(k) => k.run.trainer.set_log_every(every),
+            Kind::Language(k) => k.run.trainer.set_log_every(every),
         }
     }
 
@@ -598,6 +627,7 @@ impl Session {
     /// the weights and the optimizer's moments back asynchronously; call it between steps,
     /// after the step's evaluation.
     pub async fn checkpoint(&mut self, host: &impl Host) -> Result<ModelFiles, SessionError> {
+        self.settle().await?;
         let (task, step, total) = (self.task().name(), self.steps_done(), self.total_steps());
         match &self.kind {
             Kind::Classify(k) => self.common.fingerprint_model(k.source_files()),
@@ -643,7 +673,8 @@ impl Session {
     /// Ends the run: the kept weights (the best evaluation's, else the last), scored on
     /// the validation set (the best evaluation when it is of the kept weights) and the
     /// test set. A run that did not end by itself ended because the front end stopped it.
-    pub async fn finish(self) -> Result<Finished, SessionError> {
+    pub async fn finish(mut self) -> Result<Finished, SessionError> {
+        self.settle().await?;
         match self.kind {
             Kind::Classify(k) => k.finish(self.common).await,
             Kind::Language(k) => k.finish(self.common).await,

@@ -5,7 +5,7 @@ use burn::tensor::Device;
 use web_time::Instant;
 
 use super::{Ended, Evaluation};
-use crate::train::{LogRow, StepReport, StopReason, Task, TrainError, Trainer};
+use crate::train::{LogRow, StepProgress, StepReport, StopReason, Task, TrainError, Trainer};
 
 /// A trainer with its log.
 pub(super) struct Run<T: Task> {
@@ -31,25 +31,57 @@ impl<T: Task> Run<T> {
         self.trainer.is_finished() || self.diverged.is_some()
     }
 
-    pub async fn step(&mut self) -> Result<StepReport, TrainError> {
+    /// Records a step (see [`Trainer::step`]) and logs every step read back with it. A
+    /// non-finite loss after training began ends the run, keeping the last good weights.
+    pub async fn step(&mut self) -> Result<StepProgress, TrainError> {
         let started = Instant::now();
         let result = self.trainer.step().await;
         self.seconds += started.elapsed().as_secs_f64();
         match result {
-            Ok(step) => {
-                self.log.push(LogRow::from_step(&step, self.seconds));
-                Ok(step)
+            Ok(progress) => {
+                self.log_steps(&progress.logged);
+                Ok(progress)
             }
-            Err(e @ TrainError::NonFinite { step, .. }) if !e.before_any_update() => {
-                self.diverged = Some((step, e.to_string()));
-                Err(e)
-            }
-            Err(e) => Err(e),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    /// Reads back the steps still on the device (see [`Trainer::read_back`]) and logs them.
+    /// A divergence found here ends the run as in [`Run::step`].
+    pub async fn read_back(&mut self) -> Result<(), TrainError> {
+        let started = Instant::now();
+        let result = self.trainer.read_back().await;
+        self.seconds += started.elapsed().as_secs_f64();
+        let logged = self.trainer.take_logged();
+        self.log_steps(&logged);
+        result.map_err(|e| self.failed(e))
+    }
+
+    /// Logs what was read back before a failure, and ends the run on a divergence.
+    fn failed(&mut self, e: TrainError) -> TrainError {
+        let logged = self.trainer.take_logged();
+        self.log_steps(&logged);
+        if let TrainError::NonFinite { step, .. } = &e
+            && !e.before_any_update()
+        {
+            self.diverged = Some((*step, e.to_string()));
+        }
+        e
+    }
+
+    /// One log row per step read back. Steps read back together share their throughput;
+    /// their elapsed times are spread evenly back from now.
+    fn log_steps(&mut self, steps: &[StepReport]) {
+        for (i, step) in steps.iter().enumerate() {
+            let later = (steps.len() - 1 - i) as f64 * step.seconds;
+            self.log.push(LogRow::from_step(step, (self.seconds - later).max(0.0)));
         }
     }
 
     /// Evaluates (see [`Trainer::evaluate`]) and records `summary` of it on the log's last row.
     pub async fn evaluate(&mut self, summary: impl Fn(&T::Evaluation) -> Evaluation) -> Result<Option<Evaluation>, TrainError> {
+        // The evaluation belongs on the last step's row: every step logged first.
+        self.read_back().await?;
         let started = Instant::now();
         let evaluation = self.trainer.evaluate().await;
         self.seconds += started.elapsed().as_secs_f64();

@@ -161,6 +161,9 @@ impl SettingsForm {
             // divisibility compile their own kernels (37 extra pipelines in 8 steps of
             // varied lengths against 18; BENCHMARKS.md), at a few padded tokens per row.
             pad_to_multiple_of: STUDIO_PAD_MULTIPLE,
+            // Losses read back about once a second: a fast GPU runs queued steps while the
+            // worker records the next, and the chart still gets every step.
+            log_every: None,
             ..TrainConfig::default()
         };
         settings.validate().map_err(|e| FieldError { field: field_id(e.setting), message: format!("{} = {}: {}", field_label(e.setting), e.value, e.reason) })?;
@@ -243,6 +246,8 @@ pub fn field_id(setting: Setting) -> &'static str {
         Setting::Packing => "setting-max-length",
         Setting::MaxNewTokens => "setting-max-new-tokens",
         Setting::MaxGradNorm | Setting::Beta1 | Setting::Beta2 | Setting::Epsilon => "setting-lr",
+        // The studio reads automatically; the setting has no field.
+        Setting::LogEvery => "setting-eval-every",
     }
 }
 
@@ -250,7 +255,15 @@ pub fn field_id(setting: Setting) -> &'static str {
 /// form does not show.
 pub fn field_label(setting: Setting) -> &'static str {
     match setting {
-        Setting::Schedule | Setting::BestMetric | Setting::MinDelta | Setting::MaxGradNorm | Setting::Beta1 | Setting::Beta2 | Setting::Epsilon | Setting::Packing => {
+        Setting::Schedule
+        | Setting::BestMetric
+        | Setting::MinDelta
+        | Setting::MaxGradNorm
+        | Setting::Beta1
+        | Setting::Beta2
+        | Setting::Epsilon
+        | Setting::Packing
+        | Setting::LogEvery => {
             setting.name()
         }
         other => FIELDS.iter().find(|f| f.0 == field_id(other)).map_or(other.name(), |f| f.1),

@@ -87,6 +87,14 @@ pub struct TrainConfig {
     /// never past `max_length`: fewer distinct shapes for the GPU to compile kernels for.
     #[serde(default)]
     pub pad_to_multiple_of: usize,
+    /// Read the loss and gradient norm back from the device every N steps, all N in one
+    /// transfer; `None` picks N so that reads come about once a second (at most every 50
+    /// steps). The first step, the steps before an evaluation and the last step are
+    /// always read. Every step is still logged, and what the run learns is the same for
+    /// any N: only when the host learns it changes. Reading less often lets a GPU run
+    /// the queued steps while the next is recorded instead of waiting on the host.
+    #[serde(default)]
+    pub log_every: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -111,6 +119,7 @@ impl Default for TrainConfig {
             best_metric: BestMetric::Accuracy,
             group_by_length: false,
             pad_to_multiple_of: 0,
+            log_every: Some(1),
         }
     }
 }
@@ -160,6 +169,8 @@ pub enum Setting {
     Packing,
     /// New tokens of the validation answers scored at each evaluation (language modelling).
     MaxNewTokens,
+    /// [`TrainConfig::log_every`].
+    LogEvery,
 }
 
 impl Setting {
@@ -186,6 +197,7 @@ impl Setting {
             Self::ValidSplit => "validation split",
             Self::Packing => "packing",
             Self::MaxNewTokens => "max new tokens",
+            Self::LogEvery => "log every",
         }
     }
 }
@@ -255,6 +267,9 @@ impl TrainConfig {
         if self.eval_every == Some(0) {
             return fail(Setting::EvalEvery, "0".into(), "evaluate every N ≥ 1 steps, or leave it out to evaluate each epoch");
         }
+        if self.log_every == Some(0) {
+            return fail(Setting::LogEvery, "0".into(), "read the loss back every N ≥ 1 steps, or choose auto (about once a second)");
+        }
         if self.early_stopping_patience == Some(0) {
             return fail(Setting::EarlyStopping, "0".into(), "patience counts evaluations without improvement: at least 1");
         }
@@ -300,5 +315,9 @@ mod tests {
         let mut c = TrainConfig::default();
         c.eval_every = Some(0);
         assert_eq!(c.validate().unwrap_err().setting, Setting::EvalEvery);
+        assert_eq!(
+            bad(|c| c.log_every = Some(0)),
+            "setting log every = 0 is impossible: read the loss back every N ≥ 1 steps, or choose auto (about once a second)"
+        );
     }
 }

@@ -24,4 +24,4 @@ pub use causal::{ChatExampleError, LmEncoding, chat_example, pack, language_mode
 pub use classification::{ClassifierEvaluation, SequenceClassification, cross_entropy};
 pub use task::Task;
 pub use text_metrics::{Bleu, GenerationScores, corpus_bleu, exact_match, rouge_l_f1, tokenize_13a};
-pub use trainer::{Best, BestState, NonFiniteCause, StepReport, StopReason, TrainError, Trainer, TrainerState};
+pub use trainer::{Best, BestState, NonFiniteCause, StepProgress, StepReport, StopReason, TrainError, Trainer, TrainerState};

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Bool, Device, Tensor};
 
 /// Optimizer settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -172,7 +172,13 @@ impl AdamW {
     /// `grad_scale` is given (a one-element tensor), gradients are multiplied by it first.
     pub fn step<M: Module>(&mut self, model: M, grads: GradientsParams, lr: f64, grad_scale: Option<Tensor<1>>) -> M {
         let flat = FlatGradients::gather(&model, grads);
-        self.step_flat(model, flat, lr, grad_scale)
+        self.step_flat(model, flat, lr, grad_scale, None)
+    }
+
+    /// Takes back the count of the last `steps` updates, after they were skipped by their
+    /// guard (see [`AdamW::step_flat`]): the weights and moments are those before them.
+    pub fn forget_steps(&mut self, steps: i32) {
+        self.steps = (self.steps - steps).max(0);
     }
 
     /// [`AdamW::step`] with the gradients already gathered.
@@ -183,7 +189,14 @@ impl AdamW {
     ///
     /// Elementwise the update is the one `torch.optim.AdamW` makes, operation for
     /// operation; only its layout is flat (one kernel per operation and bucket).
-    pub fn step_flat<M: Module>(&mut self, model: M, grads: FlatGradients, lr: f64, grad_scale: Option<Tensor<1>>) -> M {
+    ///
+    /// `guard`, a one-element boolean tensor on the device, decides on the device whether
+    /// the update happens: where it is false the weights and moments stay exactly as they
+    /// were (a step whose loss or gradients were not finite changes nothing), so the caller
+    /// need not read the loss back before recording the update. Where it is true the result
+    /// is bit for bit the unguarded one. The step count advances either way; a caller that
+    /// learns later that a step was skipped takes it back with [`AdamW::forget_steps`].
+    pub fn step_flat<M: Module>(&mut self, model: M, grads: FlatGradients, lr: f64, grad_scale: Option<Tensor<1>>, guard: Option<&Tensor<1, Bool>>) -> M {
         if grads.buckets.is_empty() {
             return model;
         }
@@ -199,17 +212,35 @@ impl AdamW {
             if let Some(scale) = &grad_scale {
                 g = g * scale.clone();
             }
-            let m = m * s.beta1 + g.clone() * (1.0 - s.beta1);
-            let v = v * s.beta2 + g.clone() * g * (1.0 - s.beta2);
-            let m_hat = m.clone() / (1.0 - s.beta1.powi(t));
-            let v_hat = v.clone() / (1.0 - s.beta2.powi(t));
-            updates.push(m_hat / (v_hat.sqrt() + s.epsilon) * lr);
+            let kept = guard.map(|_| (m.clone(), v.clone()));
+            let m_new = m * s.beta1 + g.clone() * (1.0 - s.beta1);
+            let v_new = v * s.beta2 + g.clone() * g * (1.0 - s.beta2);
+            let m_hat = m_new.clone() / (1.0 - s.beta1.powi(t));
+            let v_hat = v_new.clone() / (1.0 - s.beta2.powi(t));
+            let update = m_hat / (v_hat.sqrt() + s.epsilon) * lr;
+            let (update, m, v) = match (guard, kept) {
+                (Some(ok), Some((m_old, v_old))) => {
+                    // The same values where the guard holds; the old moments and no update
+                    // where it does not (`mask_where` picks, so a NaN is never multiplied in).
+                    let ok = ok.clone().expand([update.dims()[0]]);
+                    (update.mask_fill(ok.clone().bool_not(), 0.0), m_old.mask_where(ok.clone(), m_new), v_old.mask_where(ok, v_new))
+                }
+                _ => (update, m_new, v_new),
+            };
+            updates.push(update);
             for slot in &bucket.slots {
                 slots.insert(slot.id, (i, *slot));
             }
             self.flat.push((bucket.slots, m, v));
         }
-        let decay = (s.weight_decay > 0.0).then(|| 1.0 - lr * s.weight_decay);
+        let decay = (s.weight_decay > 0.0).then(|| {
+            let factor = 1.0 - lr * s.weight_decay;
+            match guard {
+                // A skipped step does not decay either: the factor is 1 there.
+                Some(ok) => Decay::Guarded(Tensor::<1>::full([1], factor, &ok.device()).mask_fill(ok.clone().bool_not(), 1.0)),
+                None => Decay::Always(factor),
+            }
+        });
         model.map(&mut Update { updates, slots, decay })
     }
 
@@ -250,7 +281,14 @@ struct Update {
     /// Each parameter's bucket and slot.
     slots: HashMap<ParamId, (usize, Slot)>,
     /// 1 − lr · weight decay, for parameters of rank ≥ 2.
-    decay: Option<f64>,
+    decay: Option<Decay>,
+}
+
+/// The decay factor: a number, or a one-element tensor that is 1 where the step's guard
+/// said to skip it (the same f32 value otherwise, so the product is the same).
+enum Decay {
+    Always(f64),
+    Guarded(Tensor<1>),
 }
 
 impl ModuleMapper for Update {
@@ -263,8 +301,10 @@ impl ModuleMapper for Update {
         let value = tensor.inner();
         let dims = value.dims();
         let mut flat = value.reshape([slot.len]);
-        if let Some(decay) = self.decay.filter(|_| D >= 2) {
-            flat = flat * decay;
+        match self.decay.as_ref().filter(|_| D >= 2) {
+            Some(Decay::Always(factor)) => flat = flat * *factor,
+            Some(Decay::Guarded(factor)) => flat = flat * factor.clone(),
+            None => {}
         }
         flat = flat - self.updates[bucket].clone().slice([slot.range()]);
         let mut updated = Tensor::from_inner(flat.reshape(dims));
@@ -407,7 +447,7 @@ mod tests {
                 let grads = GradientsParams::from_grads(model.forward(x.clone()).powf_scalar(2.0).sum().backward(), &model);
                 let flat = FlatGradients::gather_in_buckets(&model, grads, limit);
                 assert_eq!(flat.buckets.len(), if limit == 1 { 2 } else { 1 });
-                model = adamw.step_flat(model, flat, 0.01, None);
+                model = adamw.step_flat(model, flat, 0.01, None, None);
             }
             let mut moments: Vec<(String, Vec<f32>, Vec<f32>)> = adamw.moments().into_iter().map(|(id, m, v)| (id.to_string(), read(m), read(v))).collect();
             moments.sort_by(|a, b| a.0.cmp(&b.0));
@@ -416,6 +456,47 @@ mod tests {
         let (one, each) = (run(usize::MAX), run(1));
         assert_eq!(one, each);
         assert_eq!(one.2.len(), 2, "moments of the weight and the bias");
+    }
+
+    /// A guarded step is the step where its guard holds, bit for bit, and nothing where it
+    /// does not, even with gradients that are all NaN: weights, moments and (once
+    /// forgotten) the step count stay as they were, so the next step is a first step.
+    #[test]
+    fn a_guarded_step_is_the_step_or_nothing() {
+        let device = Device::flex().autodiff();
+        let linear: Linear = LinearConfig::new(3, 2).init(&device);
+        let x = Tensor::<2>::from_floats([[3.0, -4.0, 0.5]], &device);
+        let settings = AdamWSettings { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: 0.1 };
+        let flat = |scale: f32| {
+            let loss = linear.forward(x.clone()).powf_scalar(2.0).sum() * scale;
+            FlatGradients::gather(&linear, GradientsParams::from_grads(loss.backward(), &linear))
+        };
+        let guard = |ok: bool| Tensor::<1, Bool>::from_data(burn::tensor::TensorData::from([ok]), &Device::flex());
+        let weights = |m: &Linear| (read(m.weight.val()), read(m.bias.clone().unwrap().val()));
+        let moments = |a: &AdamW| {
+            let mut out: Vec<(String, Vec<f32>, Vec<f32>)> = a.moments().into_iter().map(|(id, m, v)| (id.to_string(), read(m), read(v))).collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out
+        };
+        let mut plain = AdamW::new(settings);
+        let stepped = plain.step_flat(linear.clone(), flat(1.0), 0.01, None, None);
+        let mut guarded = AdamW::new(settings);
+        let held = guarded.step_flat(linear.clone(), flat(1.0), 0.01, None, Some(&guard(true)));
+        assert_eq!(weights(&held), weights(&stepped));
+        assert_eq!(moments(&guarded), moments(&plain));
+        assert_ne!(weights(&stepped), weights(&linear), "the step moves the weights");
+
+        let mut skipped = AdamW::new(settings);
+        let poisoned = flat(f32::NAN);
+        assert!(read(poisoned.norms().global(&Device::flex()))[0].is_nan());
+        let kept = skipped.step_flat(linear.clone(), poisoned, 0.01, None, Some(&guard(false)));
+        assert_eq!(weights(&kept), weights(&linear), "no update and no decay");
+        assert!(moments(&skipped).iter().all(|(_, m, v)| m.iter().chain(v).all(|x| *x == 0.0)), "the moments stay zero");
+        skipped.forget_steps(1);
+        assert_eq!(skipped.steps(), 0);
+        let after = skipped.step_flat(kept, flat(1.0), 0.01, None, Some(&guard(true)));
+        assert_eq!(weights(&after), weights(&stepped), "the next step is the first");
+        assert_eq!(moments(&skipped), moments(&plain));
     }
 
     trait CloneForTest {

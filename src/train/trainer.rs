@@ -9,20 +9,21 @@ use std::collections::HashMap;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use super::classification::SequenceClassification;
 use super::config::{BestMetric, Setting, SettingError, TrainConfig};
-use super::optimizer::{AdamW, AdamWSettings, FlatGradients, GradientNorms, clip_factor};
+use super::optimizer::{AdamW, AdamWSettings, FlatGradients, clip_factor};
 use super::schedule::{learning_rate, warmup_steps};
 use super::task::Task;
 use crate::checkpoint::Padding;
 use crate::data::{TokenizedSet, batch_order};
 use crate::model::{SequenceClassifier, Trace, first_non_finite};
 
-/// What one optimizer step did: plain data for charts, progress bars and logs.
+/// One optimizer step whose loss and gradient norm have been read back from the device:
+/// plain data for charts, progress bars and logs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepReport {
     /// 1-based optimizer step.
@@ -37,16 +38,54 @@ pub struct StepReport {
     pub learning_rate: f64,
     /// Global L2 norm of the gradients before clipping.
     pub grad_norm: f64,
+    /// Training examples seen up to and including this step.
+    pub samples_seen: usize,
+    /// Examples per second, over the steps read back together with this one.
+    pub samples_per_second: f64,
+    /// Non-padding tokens per second, over the same steps.
+    pub tokens_per_second: f64,
+    /// Wall time per step in seconds, over the same steps (the first step, always read
+    /// back alone, includes GPU kernel compilation).
+    pub seconds: f64,
+}
+
+/// What one call of [`Trainer::step`] did: one optimizer step recorded on the device, and
+/// the steps whose loss and gradient norm were read back with it.
+///
+/// A step's loss and gradient norm stay on the device until they are read back, all the
+/// steps since the last read in one transfer (see [`TrainConfig::log_every`]): between
+/// reads the GPU goes on with the queued steps while the next one is recorded, instead of
+/// idling at every step while the host waits for two numbers. Whether a step's update
+/// happens is decided on the device (a step whose loss or gradients are not finite, and
+/// every step after it, changes nothing), so what a run learns does not depend on when
+/// its values are read.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepProgress {
+    /// 1-based optimizer step just recorded.
+    pub step: usize,
+    /// Optimizer steps in the whole run.
+    pub total_steps: usize,
+    /// 1-based epoch of this step.
+    pub epoch: usize,
+    /// Learning rate of this step.
+    pub learning_rate: f64,
     /// Training examples seen so far.
     pub samples_seen: usize,
-    /// Examples per second in this step.
-    pub samples_per_second: f64,
-    /// Non-padding tokens per second in this step.
-    pub tokens_per_second: f64,
-    /// Wall time of this step in seconds (the first includes GPU kernel compilation).
+    /// Wall time of this call in seconds (recording the step, plus the wait for the device
+    /// when values were read back).
     pub seconds: f64,
     /// Whether an evaluation is due after this step (`eval_every`, or an epoch ended).
     pub eval_due: bool,
+    /// The steps read back by this call, oldest first, this one last; empty when this
+    /// step's values are still on the device.
+    pub logged: Vec<StepReport>,
+}
+
+impl StepProgress {
+    /// This step's report, when its values were read back by this call.
+    pub fn report(&self) -> Option<&StepReport> {
+        self.logged.last().filter(|r| r.step == self.step)
+    }
 }
 
 /// Why training ended.
@@ -101,7 +140,7 @@ pub enum NonFiniteCause {
         /// `encoder.layer.0.attention softmax (12 NaN and 0 infinite of 49152 values)`.
         first: Option<String>,
     },
-    /// The loss was finite but some gradients were not.
+    /// The loss was finite but some gradients were not (`count` 0: not when computed again).
     Gradients {
         /// The first few parameters (checkpoint names) whose gradient holds a NaN or ∞, in
         /// backpropagation order (nearest the output first).
@@ -116,6 +155,9 @@ impl std::fmt::Display for NonFiniteCause {
         match self {
             Self::Loss { first: Some(first) } => write!(f, "the first value that was not finite came from {first}"),
             Self::Loss { first: None } => write!(f, "a second forward pass of the same batch was finite, so the fault is not repeatable"),
+            Self::Gradients { count: 0, .. } => {
+                write!(f, "computing the step again from the same weights and examples gave finite gradients, so the fault is not repeatable")
+            }
             Self::Gradients { parameters, count } => {
                 let more = count.saturating_sub(parameters.len());
                 let more = if more > 0 { format!(" and {more} more") } else { String::new() };
@@ -238,7 +280,48 @@ pub struct Trainer<T: Task> {
     evals_without_improvement: usize,
     stopped: Option<StopReason>,
     last_eval_step: Option<usize>,
+    /// Steps recorded whose loss and gradient norm are still on the device, oldest first.
+    pending: Vec<Pending>,
+    /// Steps read back and not yet handed out ([`Trainer::take_logged`]).
+    logged: Vec<StepReport>,
+    /// Whether every step so far had a finite loss and finite gradients, on the device: the
+    /// guard of the next update.
+    healthy: Option<Tensor<1, Bool>>,
+    /// When the first pending step began.
+    interval_started: Option<Instant>,
+    /// Steps between reads when [`TrainConfig::log_every`] is automatic.
+    auto_interval: usize,
 }
+
+/// A recorded step whose values are still on the device.
+struct Pending {
+    step: usize,
+    epoch: usize,
+    learning_rate: f64,
+    samples: usize,
+    tokens: usize,
+    samples_seen: usize,
+    /// Its micro-batches, to compute it again if it failed.
+    micro: Vec<Vec<usize>>,
+    /// `[loss, gradient norm]`.
+    values: Tensor<1>,
+    /// The trainer's place before it, to go back to if it failed.
+    before: Place,
+}
+
+/// Where a trainer is in its run, on the host.
+#[derive(Clone)]
+struct Place {
+    epoch: usize,
+    cursor: usize,
+    samples_seen: usize,
+    stopped: Option<StopReason>,
+}
+
+/// With [`TrainConfig::log_every`] automatic, values are read back about this often.
+const AUTO_READ_SECONDS: f64 = 1.0;
+/// And never fewer than once every this many steps.
+const AUTO_READ_MAX_STEPS: usize = 50;
 
 impl Trainer<SequenceClassification> {
     /// A sequence-classification trainer (see [`Trainer::with_task`]).
@@ -300,6 +383,11 @@ impl<T: Task> Trainer<T> {
             evals_without_improvement: 0,
             stopped: None,
             last_eval_step: None,
+            pending: Vec::new(),
+            logged: Vec::new(),
+            healthy: None,
+            interval_started: None,
+            auto_interval: 1,
             config,
         })
     }
@@ -334,6 +422,12 @@ impl<T: Task> Trainer<T> {
         &self.config
     }
 
+    /// Reads values back every `every` steps from now on (`None`: automatically); see
+    /// [`TrainConfig::log_every`].
+    pub fn set_log_every(&mut self, every: Option<usize>) {
+        self.config.log_every = every.map(|n| n.max(1));
+    }
+
     /// Whether training has ended (all epochs, or early stopping).
     pub fn is_finished(&self) -> bool {
         self.stopped.is_some()
@@ -363,12 +457,20 @@ impl<T: Task> Trainer<T> {
         self.model.valid()
     }
 
-    /// Runs one optimizer step.
-    pub async fn step(&mut self) -> Result<StepReport, TrainError> {
+    /// Records one optimizer step on the device, and reads back the values of the steps
+    /// recorded since the last read when it is time to (see [`StepProgress`]): at the
+    /// first step, every [`TrainConfig::log_every`] steps, before an evaluation is due and
+    /// at the end of training. A step whose loss or gradients were not finite is found
+    /// then: the trainer goes back to the step before it (whose weights it still has, as
+    /// no update after a failed step happens) and returns [`TrainError::NonFinite`]; the
+    /// steps read back before it are kept for [`Trainer::take_logged`].
+    pub async fn step(&mut self) -> Result<StepProgress, TrainError> {
         if self.is_finished() {
             return Err(TrainError::Data("training has already finished".into()));
         }
         let started = Instant::now();
+        self.interval_started.get_or_insert(started);
+        let before = self.place();
         // Dropout draws from the device's generator, seeded afresh for each step from the
         // run's seed and the step: a run resumed from a checkpoint draws what the
         // uninterrupted run drew, on any backend.
@@ -390,23 +492,20 @@ impl<T: Task> Trainer<T> {
             losses.push(loss.inner());
         }
         let grads = FlatGradients::gather(&self.model, accumulator.grads());
-        let norms = grads.norms();
-        let norm = norms.global(&self.device);
-        let micro_losses = Tensor::cat(losses, 0);
-        let values = read_floats(Tensor::cat(vec![micro_losses.clone().sum(), norm.clone()], 0)).await?;
-        let (loss, grad_norm) = (values[0] as f64, values[1] as f64);
-        if !loss.is_finite() || !grad_norm.is_finite() {
-            let cause = self.diagnose(&micro, micro_losses, &norms, loss.is_finite()).await?;
-            return Err(TrainError::NonFinite {
-                step: self.step + 1,
-                loss,
-                last_good: self.step,
-                cause,
-            });
-        }
+        let norm = grads.norms().global(&self.device);
+        let values = Tensor::cat(vec![Tensor::cat(losses, 0).sum(), norm.clone()], 0);
+        // The update's guard, decided on the device: this step's loss and gradient norm
+        // are finite (a NaN or ∞ in any gradient makes the norm so), and so were every
+        // earlier step's.
+        let finite = values.clone().sum().is_finite();
+        let guard = match self.healthy.take() {
+            Some(healthy) => healthy.bool_and(finite),
+            None => finite,
+        };
         let lr = learning_rate(self.config.schedule, self.config.learning_rate, self.step, self.warmup, self.total_steps);
         let scale = (self.config.max_grad_norm > 0.0).then(|| clip_factor(norm, self.config.max_grad_norm));
-        self.model = self.optimizer.step_flat(self.model.clone(), grads, lr, scale);
+        self.model = self.optimizer.step_flat(self.model.clone(), grads, lr, scale, Some(&guard));
+        self.healthy = Some(guard);
         self.step += 1;
         self.samples_seen += step_samples;
         self.cursor = end;
@@ -421,40 +520,139 @@ impl<T: Task> Trainer<T> {
                 self.order = batch_order(&self.task.train_lengths(), self.config.batch_size, self.config.seed, self.epoch, self.config.group_by_length);
             }
         }
-        let seconds = started.elapsed().as_secs_f64().max(1e-9);
         let eval_due = self.task.has_validation()
             && match self.config.eval_every {
                 Some(n) => self.step.is_multiple_of(n) || self.is_finished(),
                 None => epoch_ended,
             };
-        Ok(StepReport {
+        self.pending.push(Pending {
+            step: self.step,
+            epoch,
+            learning_rate: lr,
+            samples: step_samples,
+            tokens,
+            samples_seen: self.samples_seen,
+            micro,
+            values,
+            before,
+        });
+        let interval = match self.config.log_every {
+            Some(n) => n.max(1),
+            None => self.auto_interval,
+        };
+        if self.step == 1 || eval_due || self.is_finished() || self.pending.len() >= interval {
+            self.read_back().await?;
+        }
+        Ok(StepProgress {
             step: self.step,
             total_steps: self.total_steps,
             epoch,
-            loss,
             learning_rate: lr,
-            grad_norm,
             samples_seen: self.samples_seen,
-            samples_per_second: step_samples as f64 / seconds,
-            tokens_per_second: tokens as f64 / seconds,
-            seconds,
+            seconds: started.elapsed().as_secs_f64().max(1e-9),
             eval_due,
+            logged: std::mem::take(&mut self.logged),
         })
     }
 
-    /// Finds what was not finite in a step: when the loss was, the first intermediate
-    /// output of a traced forward pass of the failing micro-batch (in training mode, on
-    /// the training device, as the step ran it); otherwise the parameters whose gradient
-    /// holds a NaN or an infinity. Only runs after a failed step.
-    async fn diagnose(&self, micro: &[Vec<usize>], micro_losses: Tensor<1>, norms: &GradientNorms, loss_finite: bool) -> Result<NonFiniteCause, TrainError> {
-        if !loss_finite {
-            let losses = read_floats(micro_losses).await?;
-            let failing = losses.iter().position(|l| !l.is_finite()).unwrap_or(0);
-            let mut trace = Trace::on();
-            let _ = self.task.loss(&self.model, &micro[failing], &self.train_device, &mut trace);
-            let first = first_non_finite(trace.into_outputs()).await.map_err(TrainError::Device)?;
-            return Ok(NonFiniteCause::Loss { first: first.map(|f| f.to_string()) });
+    /// Reads back the values of every step recorded since the last read, in one transfer,
+    /// and checks them (see [`Trainer::step`]). Front ends call it before they save or
+    /// finish a run; evaluations read back first by themselves.
+    pub async fn read_back(&mut self) -> Result<(), TrainError> {
+        if self.pending.is_empty() {
+            return Ok(());
         }
+        let pending = std::mem::take(&mut self.pending);
+        let values = read_floats(Tensor::cat(pending.iter().map(|p| p.values.clone()).collect(), 0)).await?;
+        let seconds = self.interval_started.take().map_or(0.0, |t| t.elapsed().as_secs_f64()).max(1e-9);
+        let per_step = seconds / pending.len() as f64;
+        let samples: usize = pending.iter().map(|p| p.samples).sum();
+        let tokens: usize = pending.iter().map(|p| p.tokens).sum();
+        if self.config.log_every.is_none() {
+            self.auto_interval = ((AUTO_READ_SECONDS / per_step).floor() as usize).clamp(1, AUTO_READ_MAX_STEPS);
+        }
+        for (i, p) in pending.iter().enumerate() {
+            let (loss, grad_norm) = (values[2 * i] as f64, values[2 * i + 1] as f64);
+            if !loss.is_finite() || !grad_norm.is_finite() {
+                // Neither this step's update nor any later one happened on the device:
+                // go back to the place before it.
+                let skipped = (pending.len() - i) as i32;
+                self.go_back(p, skipped);
+                let cause = self.diagnose(p, loss.is_finite()).await?;
+                return Err(TrainError::NonFinite {
+                    step: p.step,
+                    loss,
+                    last_good: self.step,
+                    cause,
+                });
+            }
+            self.logged.push(StepReport {
+                step: p.step,
+                total_steps: self.total_steps,
+                epoch: p.epoch,
+                loss,
+                learning_rate: p.learning_rate,
+                grad_norm,
+                samples_seen: p.samples_seen,
+                samples_per_second: samples as f64 / seconds,
+                tokens_per_second: tokens as f64 / seconds,
+                seconds: per_step,
+            });
+        }
+        Ok(())
+    }
+
+    /// The steps read back and not yet handed out by [`Trainer::step`] (those before a
+    /// failed step, say), oldest first.
+    pub fn take_logged(&mut self) -> Vec<StepReport> {
+        std::mem::take(&mut self.logged)
+    }
+
+    fn place(&self) -> Place {
+        Place { epoch: self.epoch, cursor: self.cursor, samples_seen: self.samples_seen, stopped: self.stopped.clone() }
+    }
+
+    /// Back to the place before `failed`, the first of the last `skipped` steps, none of
+    /// whose updates happened.
+    fn go_back(&mut self, failed: &Pending, skipped: i32) {
+        let place = failed.before.clone();
+        if place.epoch != self.epoch && place.epoch < self.config.epochs {
+            self.order = batch_order(&self.task.train_lengths(), self.config.batch_size, self.config.seed, place.epoch, self.config.group_by_length);
+        }
+        self.step = failed.step - 1;
+        self.epoch = place.epoch;
+        self.cursor = place.cursor;
+        self.samples_seen = place.samples_seen;
+        self.stopped = place.stopped;
+        self.optimizer.forget_steps(skipped);
+        self.healthy = None;
+    }
+
+    /// Finds what was not finite in the failed step `failed`, computing it again from the
+    /// weights it started from (the trainer's own, after [`Trainer::go_back`]) with the
+    /// same micro-batches and dropout: when the loss was not finite, the first
+    /// intermediate output of a traced forward pass that was not; otherwise the
+    /// parameters whose gradient holds a NaN or an infinity. Only runs after a failure.
+    async fn diagnose(&self, failed: &Pending, loss_finite: bool) -> Result<NonFiniteCause, TrainError> {
+        self.train_device.seed(step_seed(self.config.seed, failed.step - 1));
+        if !loss_finite {
+            for indices in &failed.micro {
+                let mut trace = Trace::on();
+                let _ = self.task.loss(&self.model, indices, &self.train_device, &mut trace);
+                if let Some(first) = first_non_finite(trace.into_outputs()).await.map_err(TrainError::Device)? {
+                    return Ok(NonFiniteCause::Loss { first: Some(first.to_string()) });
+                }
+            }
+            return Ok(NonFiniteCause::Loss { first: None });
+        }
+        let mut accumulator = GradientsAccumulator::new();
+        let samples: usize = failed.micro.iter().map(Vec::len).sum();
+        for indices in &failed.micro {
+            let (loss, _) = self.task.loss(&self.model, indices, &self.train_device, &mut Trace::off());
+            let loss = loss * (indices.len() as f64 / samples as f64);
+            accumulator.accumulate(&self.model, GradientsParams::from_grads(loss.backward(), &self.model));
+        }
+        let norms = FlatGradients::gather(&self.model, accumulator.grads()).norms();
         let (Some(squared), ids) = norms.per_parameter() else {
             return Ok(NonFiniteCause::Gradients { parameters: Vec::new(), count: 0 });
         };
@@ -476,6 +674,7 @@ impl<T: Task> Trainer<T> {
     /// metric (ties going to the lower loss), and stops training when early stopping's
     /// patience runs out. `None` when there is no validation set.
     pub async fn evaluate(&mut self) -> Result<Option<T::Evaluation>, TrainError> {
+        self.read_back().await?;
         let model = self.model.valid();
         let Some(evaluation) = self.task.evaluate(&model, self.config.batch_size, &self.device).await? else { return Ok(None) };
         self.last_eval_step = Some(self.step);
@@ -508,7 +707,8 @@ impl<T: Task> Trainer<T> {
         Ok(Some(evaluation))
     }
 
-    /// The trainer's progress as plain data, for a checkpoint. With the weights, the
+    /// The trainer's progress as plain data, for a checkpoint (after [`Trainer::read_back`],
+    /// so that no step is still unchecked). With the weights, the
     /// optimizer moments ([`Trainer::moment_tensors`]) and the best weights, it is enough
     /// to continue exactly ([`Trainer::restore`]): the data order is derived from the seed
     /// and the epoch, and dropout from the seed and the step.
@@ -596,6 +796,11 @@ impl<T: Task> Trainer<T> {
             (Some(b), None) => return Err(mismatch(format!("the weights of its best evaluation (step {}) are missing", b.step))),
         };
         self.optimizer.restore(state.optimizer_steps, moments);
+        // A checkpoint is taken with every step read back: nothing is pending.
+        self.pending.clear();
+        self.logged.clear();
+        self.healthy = None;
+        self.interval_started = None;
         self.order = order;
         self.step = state.step;
         self.epoch = state.epoch;

@@ -239,7 +239,7 @@ fn padding_to_a_multiple_trains_as_padding_to_the_longest() {
             let mut trainer = Trainer::with_task(model, task, config, device.clone()).unwrap();
             let mut steps = Vec::new();
             while !trainer.is_finished() {
-                let r = pollster::block_on(trainer.step()).unwrap();
+                let r = pollster::block_on(trainer.step()).unwrap().logged.pop().unwrap();
                 steps.push((r.loss, r.grad_norm));
             }
             let eval = pollster::block_on(trainer.evaluate()).unwrap().unwrap();
