@@ -373,7 +373,21 @@ async fn bench_bundled_model_steps_on_webgpu() {
         let set = TokenizedSet::new(&dataset.examples, &labels, &checkpoint.tokenizer(settings.max_length).unwrap()).unwrap();
         Trainer::new(model, report.labels, set, None, settings.clone(), device).unwrap()
     };
-    for (name, device) in [("webgpu", webgpu_device().await.expect("a WebGPU adapter").0), ("cpu", webtune::platform::cpu_device())] {
+    // WebGPU with cubecl's launches per submit at the default and at 4× it (a fresh
+    // session each: the first is ended to set up the second), then the CPU fallback.
+    let tasks = webtune::platform::DEFAULT_TASKS_PER_SUBMIT;
+    for (name, tasks_per_submit) in [("webgpu", tasks), ("webgpu", 4 * tasks), ("cpu", 0)] {
+        let device = if name == "webgpu" {
+            if let Ok((old, _)) = webgpu_device().await
+                && tasks_per_submit != tasks
+            {
+                webtune::platform::webgpu_failed(&old, "the benchmark's next setting");
+            }
+            webtune::platform::set_webgpu_tasks_per_submit(tasks_per_submit);
+            webgpu_device().await.expect("a WebGPU adapter").0
+        } else {
+            webtune::platform::cpu_device()
+        };
         let mut trainer = trainer(device);
         let mut steps = Vec::new();
         while !trainer.is_finished() {
@@ -402,6 +416,7 @@ async fn bench_bundled_model_steps_on_webgpu() {
         let line = serde_json::json!({
             "workload": "bundled model step (browser)",
             "device": name,
+            "tasks_per_submit": (name == "webgpu").then_some(tasks_per_submit),
             "batch": [settings.batch_size, settings.max_length],
             "fusion": cfg!(feature = "fusion"),
             "pipelines_counted": pipelines_counted,

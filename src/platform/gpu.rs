@@ -110,8 +110,21 @@ struct WebGpuSession {
 #[cfg(target_arch = "wasm32")]
 type FailureCallback = std::rc::Rc<dyn Fn(String)>;
 
+/// Kernel launches recorded into one command buffer before it is submitted (cubecl's
+/// `tasks_max`; its default is 32). Each submit is a call into the browser's GPU process.
+#[cfg(target_arch = "wasm32")]
+pub const DEFAULT_TASKS_PER_SUBMIT: usize = 32;
+
+/// Sets the launches per submit of the WebGPU sessions set up from now on (for
+/// benchmarks: `bench_bundled_model_steps_on_webgpu` compares values).
+#[cfg(target_arch = "wasm32")]
+pub fn set_webgpu_tasks_per_submit(tasks: usize) {
+    TASKS_PER_SUBMIT.with(|t| t.set(tasks.max(1)));
+}
+
 #[cfg(target_arch = "wasm32")]
 thread_local! {
+    static TASKS_PER_SUBMIT: std::cell::Cell<usize> = const { std::cell::Cell::new(DEFAULT_TASKS_PER_SUBMIT) };
     static WEBGPU: std::cell::RefCell<Option<WebGpuSession>> = const { std::cell::RefCell::new(None) };
     static ON_FAILURE: std::cell::RefCell<Option<FailureCallback>> = const { std::cell::RefCell::new(None) };
     /// The devices of sessions that ended and were replaced (a read on one can still fail
@@ -128,15 +141,16 @@ pub async fn webgpu_device() -> Result<(Device, GpuInfo), String> {
     let current = WEBGPU.with(|cell| {
         cell.borrow().as_ref().map(|s| (s.failure.is_none().then(|| (s.device.clone(), s.info.clone())), s.instance.clone()))
     });
+    let tasks = TASKS_PER_SUBMIT.with(std::cell::Cell::get);
     let (device, setup) = match current {
         Some((Some(working), _)) => return Ok(working),
         // The first device: burn's own set-up (cubecl picks features and limits).
-        None => Device::wgpu_options().init_with_setup_async().await.map_err(|e| format!("{e}"))?,
+        None => Device::wgpu_options().tasks_max(tasks).init_with_setup_async().await.map_err(|e| format!("{e}"))?,
         // After a failure: a new adapter (a WebGPU adapter gives one device only) and a
         // device asked for as cubecl asks, registered under a new identity.
         Some((None, instance)) => {
             let setup = new_webgpu_setup(instance).await?;
-            let device = Device::wgpu_options().setup(setup.clone()).init().map_err(|e| format!("{e}"))?;
+            let device = Device::wgpu_options().setup(setup.clone()).tasks_max(tasks).init().map_err(|e| format!("{e}"))?;
             (device, setup)
         }
     };

@@ -14,7 +14,7 @@ pub use gpu::{GpuInfo, GpuLimit, cpu_device, gpu_error_summary};
 #[cfg(not(target_arch = "wasm32"))]
 pub use gpu::native_gpu_device;
 #[cfg(target_arch = "wasm32")]
-pub use gpu::{on_webgpu_failure, webgpu_device, webgpu_failed, webgpu_failure};
+pub use gpu::{DEFAULT_TASKS_PER_SUBMIT, on_webgpu_failure, set_webgpu_tasks_per_submit, webgpu_device, webgpu_failed, webgpu_failure};
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::{FolderError, checkpoint_folders, open_data_file, read_model_folder, read_named_files, write_checkpoint_folder, write_model_folder};
 #[cfg(target_arch = "wasm32")]
