@@ -262,8 +262,12 @@ async fn run(studio: Studio) -> Result<(), String> {
     let total_steps = session.total_steps();
     let epochs = session.settings().epochs;
     let steps_per_epoch = total_steps / epochs.max(1);
+    let steps_done = session.steps_done();
     studio.run.update(|r| {
         r.total_steps = total_steps;
+        // Where this run starts: 0, or a resumed run's checkpoint (not the step a failed
+        // run had shown before it).
+        r.step = steps_done;
         r.epochs = epochs;
         r.examples = session.examples();
         r.notes = notes;

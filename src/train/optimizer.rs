@@ -431,6 +431,13 @@ mod tests {
         assert!((n - 26f32.sqrt()).abs() < 1e-5, "{n}");
     }
 
+    /// Every parameter's moments (id, m, v), read back, in the order of their ids.
+    fn sorted_moments(adamw: &AdamW) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+        let mut out: Vec<(String, Vec<f32>, Vec<f32>)> = adamw.moments().into_iter().map(|(id, m, v)| (id.to_string(), read(m), read(v))).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// The flat update is the per-parameter one whatever the bucket layout: three
     /// parameters in one bucket, or each in its own (a bucket limit of one value), give
     /// the same weights over two steps, bit for bit, and the same moments.
@@ -449,9 +456,7 @@ mod tests {
                 assert_eq!(flat.buckets.len(), if limit == 1 { 2 } else { 1 });
                 model = adamw.step_flat(model, flat, 0.01, None, None);
             }
-            let mut moments: Vec<(String, Vec<f32>, Vec<f32>)> = adamw.moments().into_iter().map(|(id, m, v)| (id.to_string(), read(m), read(v))).collect();
-            moments.sort_by(|a, b| a.0.cmp(&b.0));
-            (read(model.weight.val()), read(model.bias.unwrap().val()), moments)
+            (read(model.weight.val()), read(model.bias.unwrap().val()), sorted_moments(&adamw))
         };
         let (one, each) = (run(usize::MAX), run(1));
         assert_eq!(one, each);
@@ -473,11 +478,7 @@ mod tests {
         };
         let guard = |ok: bool| Tensor::<1, Bool>::from_data(burn::tensor::TensorData::from([ok]), &Device::flex());
         let weights = |m: &Linear| (read(m.weight.val()), read(m.bias.clone().unwrap().val()));
-        let moments = |a: &AdamW| {
-            let mut out: Vec<(String, Vec<f32>, Vec<f32>)> = a.moments().into_iter().map(|(id, m, v)| (id.to_string(), read(m), read(v))).collect();
-            out.sort_by(|a, b| a.0.cmp(&b.0));
-            out
-        };
+        let moments = sorted_moments;
         let mut plain = AdamW::new(settings);
         let stepped = plain.step_flat(linear.clone(), flat(1.0), 0.01, None, None);
         let mut guarded = AdamW::new(settings);

@@ -1,9 +1,10 @@
-//! The trainer: a step-wise async state machine over any [`Task`]. `step().await` runs one
-//! optimizer step (`grad_accum` micro-batches) and returns a [`StepReport`];
-//! `evaluate().await` scores the validation set, keeps the best checkpoint and applies
-//! early stopping. The browser drives
-//! it from `spawn_local`, yielding between steps; the CLI drives it with a blocking
-//! executor. The only readbacks are asynchronous.
+//! The trainer: a step-wise async state machine over any [`Task`]. `step().await` records
+//! one optimizer step (`grad_accum` micro-batches) and returns a [`StepProgress`], with the
+//! [`StepReport`]s of the steps whose losses were read back with it (every
+//! [`TrainConfig::log_every`] steps, in one transfer); `evaluate().await` scores the
+//! validation set, keeps the best checkpoint and applies early stopping. The browser's
+//! worker drives it from `spawn_local`, yielding between steps; the CLI drives it with a
+//! blocking executor. The only readbacks are asynchronous.
 
 use std::collections::HashMap;
 

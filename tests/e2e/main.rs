@@ -321,22 +321,27 @@ async fn studio_trains_tries_and_exports_the_tiny_model() {
     // Start offers the checkpoint beside it.
     go_to(&client, "train").await;
     assert_eq!(text_of(&client, "#resume-last").await, format!("Resume from its checkpoint (step {kept_at} of 50)"));
-    // Every step the page shows from here on is recorded (steps take ~0.2 s; sampled every
-    // 10 ms): a run that started over would show steps below the checkpoint's.
+    // Every change of the step shown from here on is recorded, as it happens (the counter
+    // shows steps recorded, which come in quick bursts between reads of their losses). Until
+    // the resumed run starts, the page still shows the step the failed run had reached;
+    // then it shows the checkpoint's step, and a run that started over would show steps
+    // below it.
     client
         .execute(
-            "window.__stepsShown = []; window.__stepWatch = setInterval(() => { const n = Number(document.getElementById('train-step')?.textContent.split(' / ')[0]); if (n > 0) window.__stepsShown.push(n); }, 10);",
+            "window.__stepsShown = []; window.__stepWatch = new MutationObserver(() => { const n = Number(document.getElementById('train-step')?.textContent.split(' / ')[0]); if (n > 0 && n !== window.__stepsShown.at(-1)) window.__stepsShown.push(n); }); \
+             window.__stepWatch.observe(document.body, { childList: true, characterData: true, subtree: true });",
             vec![],
         )
         .await
         .unwrap();
     client.find(Locator::Css("#resume-last")).await.unwrap().click().await.unwrap();
-    let step_now = "return Number(document.getElementById('train-step').textContent.split(' / ')[0])";
-    wait_until(&client, "training resumes on the new device from its checkpoint", &format!("{step_now} >= {}", kept_at + 2), 300).await;
-    let shown = client.execute("clearInterval(window.__stepWatch); return window.__stepsShown;", vec![]).await.unwrap();
+    let resumed_past = |step: usize| format!("return (() => {{ const s = window.__stepsShown, i = s.indexOf({kept_at}); return i >= 0 && s.slice(i).some(n => n >= {step}); }})()");
+    wait_until(&client, "training resumes on the new device from its checkpoint", &resumed_past(kept_at + 2), 300).await;
+    let shown = client.execute("window.__stepWatch.disconnect(); return window.__stepsShown;", vec![]).await.unwrap();
     let shown: Vec<u64> = serde_json::from_value(shown).unwrap();
-    assert!(shown.iter().all(|&n| n >= kept_at as u64), "the run continued from step {kept_at}, not from the start: steps shown {shown:?}");
-    assert!(shown.contains(&(kept_at as u64 + 1)), "the first step after the checkpoint is shown: {shown:?}");
+    let resumed: Vec<u64> = shown.iter().copied().skip_while(|&n| n != kept_at as u64).collect();
+    assert!(resumed.iter().all(|&n| n >= kept_at as u64), "the run continued from step {kept_at}, not from the start: steps shown {shown:?}");
+    assert!(resumed.contains(&(kept_at as u64 + 1)), "the first step after the checkpoint is shown: {shown:?}");
     assert_eq!(text_of(&client, "#train-step").await.split(" / ").nth(1), Some("50"));
     assert_eq!(text_of(&client, "#gpu-backend").await, "BrowserWebGpu", "still on WebGPU, not the CPU fallback");
     client.close().await.unwrap();
