@@ -9,7 +9,7 @@ use super::config::BestMetric;
 use super::metrics::EvalReport;
 use super::predict::{Prediction, score};
 use super::task::Task;
-use super::trainer::TrainError;
+use super::error::TrainError;
 use crate::data::TokenizedSet;
 use crate::model::{SequenceClassifier, Trace};
 

@@ -3,6 +3,7 @@
 mod causal;
 mod classification;
 mod config;
+mod error;
 mod estimate;
 mod log;
 mod metrics;
@@ -24,4 +25,5 @@ pub use causal::{ChatExampleError, LmEncoding, chat_example, pack, language_mode
 pub use classification::{ClassifierEvaluation, SequenceClassification, cross_entropy};
 pub use task::Task;
 pub use text_metrics::{Bleu, GenerationScores, corpus_bleu, exact_match, rouge_l_f1, tokenize_13a};
-pub use trainer::{Best, BestState, NonFiniteCause, StepProgress, StepReport, StopReason, TrainError, Trainer, TrainerState};
+pub use error::{NonFiniteCause, TrainError};
+pub use trainer::{Best, BestState, StepProgress, StepReport, StopReason, Trainer, TrainerState};

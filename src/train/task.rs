@@ -9,7 +9,7 @@ use burn::module::{Module, ParamId};
 use burn::tensor::{Device, Tensor};
 
 use super::config::BestMetric;
-use super::trainer::TrainError;
+use super::error::TrainError;
 use crate::checkpoint::Padding;
 use crate::model::Trace;
 
